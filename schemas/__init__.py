@@ -1,0 +1,24 @@
+"""The contracts: input events, triggers and dead letters, and decoding of raw bytes."""
+
+from schemas.decoding import RejectReason, Rejection, decode_event
+from schemas.events import Click, ClickAction, Event, InputTopic, LineItem, Purchase, Search
+from schemas.outputs import DeadLetter, Trigger, trigger_id_for
+from schemas.timestamps import format_rfc3339, parse_rfc3339
+
+__all__ = [
+    "Click",
+    "ClickAction",
+    "DeadLetter",
+    "Event",
+    "InputTopic",
+    "LineItem",
+    "Purchase",
+    "RejectReason",
+    "Rejection",
+    "Search",
+    "Trigger",
+    "decode_event",
+    "format_rfc3339",
+    "parse_rfc3339",
+    "trigger_id_for",
+]

@@ -1,0 +1,209 @@
+"""Raw Kafka bytes -> a typed event, or a rejection with a reason.
+
+Validation lives at the edge so the core can trust every field it is given. Anything that fails
+here becomes a dead letter; the reason codes are a closed set because they label a metric.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from schemas.events import Click, ClickAction, Event, InputTopic, LineItem, Purchase, Search
+from schemas.timestamps import BadTimestamp, parse_rfc3339
+
+MAX_ID_LENGTH = 256
+MAX_TEXT_LENGTH = 1024
+MAX_PRICE = 1_000_000.0
+MAX_ORDER_TOTAL = 100_000_000.0
+MAX_QUANTITY = 10_000
+MAX_ORDER_ITEMS = 1_000
+# Event times outside these years are clock bugs, not shoppers.
+MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+
+
+class RejectReason(StrEnum):
+    """Why an input message was sent to dead letters."""
+
+    BAD_JSON = "bad_json"  # not UTF-8 JSON at all
+    NOT_AN_OBJECT = "not_an_object"  # JSON, but not an object
+    MISSING_FIELD = "missing_field"  # a required field is absent or null
+    WRONG_TYPE = "wrong_type"  # a field has the wrong JSON type
+    UNKNOWN_TYPE = "unknown_type"  # unknown topic or click action
+    ABSURD_VALUE = "absurd_value"  # well-typed but impossible (negative price, year 1900...)
+    BAD_TIMESTAMP = "bad_timestamp"  # ts is not RFC 3339 with an offset
+    KEY_MISMATCH = "key_mismatch"  # message key is not the user_id, so partitioning is wrong
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: RejectReason
+    detail: str
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def decode_event(topic: str, raw: bytes | None, key: bytes | None) -> Event | Rejection:
+    """Decode one message of a logical input topic.
+
+    >>> decode_event("searches", b'{"event_id": "e1", "user_id": "u1", '
+    ...              b'"ts": "2026-11-25T10:00:00Z", "query": "red shoes"}', b"u1")
+    Search(event_id='e1', user_id='u1', ts_ms=1795600800000, utc_offset_min=0, query='red shoes', category=None, session_id=None)
+    >>> decode_event("clicks", b'{"oops"', b"u1").reason
+    <RejectReason.BAD_JSON: 'bad_json'>
+    """
+    try:
+        body = _load_object(raw)
+        decoder = _DECODERS.get(topic)
+        if decoder is None:
+            raise _Invalid(RejectReason.UNKNOWN_TYPE, f"no event type for topic {topic!r}")
+        event = decoder(body)
+        if key is None or key != event.user_id.encode():
+            raise _Invalid(RejectReason.KEY_MISMATCH, f"message key {key!r} is not user_id {event.user_id!r}")
+        return event
+    except _Invalid as exc:
+        return Rejection(exc.reason, exc.detail)
+
+
+def _load_object(raw: bytes | None) -> dict[str, Any]:
+    if raw is None:
+        raise _Invalid(RejectReason.BAD_JSON, "empty message")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _Invalid(RejectReason.BAD_JSON, f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _Invalid(RejectReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _required(body: dict[str, Any], name: str) -> Any:
+    value = body.get(name)
+    if value is None:
+        raise _Invalid(RejectReason.MISSING_FIELD, f"missing field {name!r}")
+    return value
+
+
+def _text(body: dict[str, Any], name: str, *, optional: bool = False, limit: int = MAX_TEXT_LENGTH) -> Any:
+    value = body.get(name) if optional else _required(body, name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(RejectReason.WRONG_TYPE, f"{name!r} must be a string")
+    if not value or len(value) > limit:
+        raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} must have 1 to {limit} characters")
+    return value
+
+
+def _number(body: dict[str, Any], name: str, *, maximum: float) -> float:
+    value = _required(body, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Invalid(RejectReason.WRONG_TYPE, f"{name!r} must be a number")
+    if not 0 <= value <= maximum:  # also rejects NaN
+        raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} must be between 0 and {maximum:g}, got {value!r}")
+    return float(value)
+
+
+def _quantity(body: dict[str, Any], *, default: int | None) -> int:
+    value = body.get("quantity", default)
+    if value is None:
+        raise _Invalid(RejectReason.MISSING_FIELD, "missing field 'quantity'")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(RejectReason.WRONG_TYPE, "'quantity' must be an integer")
+    if not 1 <= value <= MAX_QUANTITY:
+        raise _Invalid(RejectReason.ABSURD_VALUE, f"'quantity' must be between 1 and {MAX_QUANTITY}, got {value}")
+    return value
+
+
+def _common(body: dict[str, Any]) -> tuple[str, str, int, int]:
+    event_id = _text(body, "event_id", limit=MAX_ID_LENGTH)
+    user_id = _text(body, "user_id", limit=MAX_ID_LENGTH)
+    ts = _required(body, "ts")
+    if not isinstance(ts, str):
+        raise _Invalid(RejectReason.WRONG_TYPE, "'ts' must be an RFC 3339 string")
+    try:
+        ts_ms, offset_min = parse_rfc3339(ts)
+    except BadTimestamp as exc:
+        raise _Invalid(RejectReason.BAD_TIMESTAMP, str(exc)) from None
+    if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
+        raise _Invalid(RejectReason.ABSURD_VALUE, f"'ts' {ts} is outside the years 2000 to 2099")
+    return event_id, user_id, ts_ms, offset_min
+
+
+def _click(body: dict[str, Any]) -> Click:
+    event_id, user_id, ts_ms, offset_min = _common(body)
+    action = _text(body, "action")
+    try:
+        click_action = ClickAction(action)
+    except ValueError:
+        raise _Invalid(RejectReason.UNKNOWN_TYPE, f"unknown click action {action!r}") from None
+    return Click(
+        event_id=event_id,
+        user_id=user_id,
+        ts_ms=ts_ms,
+        utc_offset_min=offset_min,
+        action=click_action,
+        product_id=_text(body, "product_id", limit=MAX_ID_LENGTH),
+        category=_text(body, "category", limit=MAX_ID_LENGTH),
+        price=_number(body, "price", maximum=MAX_PRICE),
+        quantity=_quantity(body, default=1),
+        session_id=_text(body, "session_id", optional=True, limit=MAX_ID_LENGTH),
+    )
+
+
+def _search(body: dict[str, Any]) -> Search:
+    event_id, user_id, ts_ms, offset_min = _common(body)
+    return Search(
+        event_id=event_id,
+        user_id=user_id,
+        ts_ms=ts_ms,
+        utc_offset_min=offset_min,
+        query=_text(body, "query"),
+        category=_text(body, "category", optional=True, limit=MAX_ID_LENGTH),
+        session_id=_text(body, "session_id", optional=True, limit=MAX_ID_LENGTH),
+    )
+
+
+def _line_item(value: Any) -> LineItem:
+    if not isinstance(value, dict):
+        raise _Invalid(RejectReason.WRONG_TYPE, "every entry of 'items' must be an object")
+    return LineItem(
+        product_id=_text(value, "product_id", limit=MAX_ID_LENGTH),
+        category=_text(value, "category", limit=MAX_ID_LENGTH),
+        price=_number(value, "price", maximum=MAX_PRICE),
+        quantity=_quantity(value, default=None),
+    )
+
+
+def _purchase(body: dict[str, Any]) -> Purchase:
+    event_id, user_id, ts_ms, offset_min = _common(body)
+    items = _required(body, "items")
+    if not isinstance(items, list):
+        raise _Invalid(RejectReason.WRONG_TYPE, "'items' must be a list")
+    if not 1 <= len(items) <= MAX_ORDER_ITEMS:
+        raise _Invalid(RejectReason.ABSURD_VALUE, f"'items' must hold 1 to {MAX_ORDER_ITEMS} entries")
+    return Purchase(
+        event_id=event_id,
+        user_id=user_id,
+        ts_ms=ts_ms,
+        utc_offset_min=offset_min,
+        order_id=_text(body, "order_id", limit=MAX_ID_LENGTH),
+        items=tuple(_line_item(item) for item in items),
+        total=_number(body, "total", maximum=MAX_ORDER_TOTAL),
+        coupon=_text(body, "coupon", optional=True, limit=MAX_ID_LENGTH),
+    )
+
+
+_DECODERS = {
+    InputTopic.CLICKS.value: _click,
+    InputTopic.SEARCHES.value: _search,
+    InputTopic.PURCHASES.value: _purchase,
+}

@@ -1,0 +1,74 @@
+"""Input event records: what shops send on ``clicks``, ``searches`` and ``purchases``.
+
+Events are immutable once decoded. Times are epoch milliseconds (``ts_ms``) plus the sender's UTC
+offset in minutes, so rules can reason about a user's local clock without re-parsing text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class InputTopic(StrEnum):
+    """Logical input topic names; a deployment may prefix them."""
+
+    CLICKS = "clicks"  # product views and cart changes
+    SEARCHES = "searches"  # site searches
+    PURCHASES = "purchases"  # completed orders
+
+
+class ClickAction(StrEnum):
+    """What a click did."""
+
+    VIEW = "view"  # looked at a product page
+    ADD_TO_CART = "add_to_cart"  # put quantity units in the cart
+    REMOVE_FROM_CART = "remove_from_cart"  # took quantity units out of the cart
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    event_id: str
+    user_id: str
+    ts_ms: int
+    utc_offset_min: int
+    action: ClickAction
+    product_id: str
+    category: str
+    price: float
+    quantity: int = 1
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    event_id: str
+    user_id: str
+    ts_ms: int
+    utc_offset_min: int
+    query: str
+    category: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    product_id: str
+    category: str
+    price: float
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    event_id: str
+    user_id: str
+    ts_ms: int
+    utc_offset_min: int
+    order_id: str
+    items: tuple[LineItem, ...]
+    total: float
+    coupon: str | None = None
+
+
+Event = Click | Search | Purchase
