@@ -1,0 +1,94 @@
+"""Typed worker settings, read once at the edge from the environment and CLI flags.
+
+The core never reads the environment: these values are handed to it as constructor arguments.
+Every environment variable is ``NUDGE_`` + the field name in upper case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from agents.errors import SettingsError
+
+ENV_PREFIX = "NUDGE_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    broker: str = "kafka://127.0.0.1:9092"  # kafka://HOST:PORT[,HOST:PORT...]
+    topic_prefix: str = ""  # prepended to every topic name, for shared clusters and tests
+    app_id: str = "nudge"  # Faust app id: consumer group and changelog topic prefix
+    partitions: int = 4  # partitions of every Nudge topic; the ceiling on useful workers
+    web_host: str = "127.0.0.1"  # where /metrics and the HTTP views listen
+    web_port: int = 6066
+    data_dir: Path = Path(".nudge-data")  # Faust's local data directory
+    abandoned_cart_delay_s: int = 1800  # event-time wait after the last cart change
+    abandoned_cart_channel: str = "push"
+    idle_advance_ms: int = 1000  # a partition quiet this long lets its clock follow the wall clock
+    batch_size: int = 1000  # most events one agent step takes
+    batch_within_ms: int = 50  # longest wait to fill a batch
+    true_end_offsets: str = "auto"  # auto | on | off: work around ListOffsets on the embedded broker
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        _check_broker_url(self.broker)
+        if not 1 <= self.partitions <= 1024:
+            raise SettingsError(f"NUDGE_PARTITIONS must be between 1 and 1024, got {self.partitions}")
+        if not 0 < self.web_port < 65536:
+            raise SettingsError(f"NUDGE_WEB_PORT must be a TCP port, got {self.web_port}")
+        if self.abandoned_cart_delay_s <= 0:
+            raise SettingsError("NUDGE_ABANDONED_CART_DELAY_S must be positive")
+        if self.true_end_offsets not in ("auto", "on", "off"):
+            raise SettingsError(f"NUDGE_TRUE_END_OFFSETS must be auto, on or off, got {self.true_end_offsets!r}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise SettingsError(f"NUDGE_LOG_LEVEL must be debug, info, warning or error, got {self.log_level!r}")
+        if self.batch_size < 1 or self.batch_within_ms < 1 or self.idle_advance_ms < 1:
+            raise SettingsError("NUDGE_BATCH_SIZE, NUDGE_BATCH_WITHIN_MS and NUDGE_IDLE_ADVANCE_MS must be positive")
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """``host:port`` entries for plain Kafka clients."""
+        return [part.split("://", 1)[-1] for part in self.broker.split(",")]
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Environment first, then explicit overrides (CLI flags); ``None`` overrides are ignored."""
+        values: dict[str, Any] = {}
+        for item in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + item.name.upper())
+            if raw is not None:
+                values[item.name] = _convert(item.name, item.type, raw)
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    kind_name = kind if isinstance(kind, str) else kind.__name__
+    if kind_name == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a whole number, got {raw!r}") from None
+    if kind_name == "Path":
+        return Path(raw)
+    return raw
+
+
+def _check_broker_url(url: str) -> None:
+    for part in url.split(","):
+        if "://" not in part:
+            part = "kafka://" + part
+        parsed = urlsplit(part)
+        try:
+            port = parsed.port
+        except ValueError:
+            port = None
+        if parsed.scheme != "kafka" or not parsed.hostname or port is None:
+            raise SettingsError(f"broker must look like kafka://HOST:PORT, got {url!r}")
