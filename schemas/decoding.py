@@ -77,7 +77,7 @@ def _load_object(raw: bytes | None) -> dict[str, Any]:
     if raw is None:
         raise _Invalid(RejectReason.BAD_JSON, "empty message")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise _Invalid(RejectReason.BAD_JSON, f"not JSON: {exc}") from None
     if not isinstance(body, dict):
@@ -100,6 +100,11 @@ def _text(body: dict[str, Any], name: str, *, optional: bool = False, limit: int
         raise _Invalid(RejectReason.WRONG_TYPE, f"{name!r} must be a string")
     if not value or len(value) > limit:
         raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} must have 1 to {limit} characters")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # a lone surrogate escape: JSON allows it, UTF-8 cannot carry it
+            raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} is not valid Unicode text") from None
     return value
 
 

@@ -1,0 +1,168 @@
+"""The Faust app: topics, the users table, the batch agent, the clock tick and the web views.
+
+Thin glue: every decision is made by agents/pipeline.py and the core; this module moves bytes
+between Kafka and the pipeline and carries out the pipeline's outcome in the order that makes
+output at-least-once (see agents/pipeline.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import faust
+from faust.types import TP
+from faust.web import Request, Response, View
+
+from agents import codecs
+from agents.metrics import CONTENT_TYPE_LATEST, Metrics
+from agents.pipeline import Incoming, Outcome, Pipeline
+from agents.records import encode_record
+from agents.settings import Settings
+from agents.topics import DEAD_LETTERS, TRIGGERS, USERS_TABLE, faust_app_id, input_topics
+from agents.true_end_offsets import TrueEndTransport
+from streams.config import RuleConfig
+
+TICK_INTERVAL_S = 0.25
+
+
+class NudgeApp(faust.App):
+    """A Faust app that can swap in the true-end-offset consumer for the embedded broker."""
+
+    def __init__(self, *args: Any, true_end_offsets: bool = False, **kwargs: Any) -> None:
+        self._true_end_offsets = true_end_offsets
+        super().__init__(*args, **kwargs)
+
+    def _new_transport(self) -> Any:
+        if not self._true_end_offsets:
+            return super()._new_transport()
+        return TrueEndTransport(self.conf.broker_consumer, self)
+
+
+def rule_config(settings: Settings) -> RuleConfig:
+    return RuleConfig(
+        abandoned_cart_delay_ms=settings.abandoned_cart_delay_s * 1000,
+        abandoned_cart_channel=settings.abandoned_cart_channel,
+    )
+
+
+def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
+    """``embedded_broker`` switches on the work-arounds for Tansu's known defects, and only them."""
+    codecs.register()
+    app = NudgeApp(
+        faust_app_id(settings),
+        true_end_offsets=embedded_broker,
+        broker=settings.broker,
+        store="memory://",
+        autodiscover=False,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        # Real Kafka's smallest allowed session timeout; the embedded broker finishes a join only
+        # after half of it, so a larger one would slow every start (../shared/BROKER.md).
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=2.0,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        table_standby_replicas=0,
+        stream_wait_empty=False,
+    )
+    metrics = Metrics()
+    names = input_topics(settings)
+    logical_of = {name: logical for logical, name in names.items()}
+    source = app.topic(*names.values(), key_serializer="raw", value_serializer="raw")
+    outputs = {
+        TRIGGERS: app.topic(settings.topic(TRIGGERS), key_serializer="raw", value_serializer="raw"),
+        DEAD_LETTERS: app.topic(settings.topic(DEAD_LETTERS), key_serializer="raw", value_serializer="raw"),
+    }
+    users = app.Table(USERS_TABLE, partitions=settings.partitions)
+    # Faust derives a table's codecs from model types; Nudge's records are its own, so say it
+    # before the changelog topic is first built.
+    users.key_serializer = codecs.USER_KEY
+    users.value_serializer = codecs.USER_RECORD
+
+    def has_unread(topic: str, partition: int, last_seen: int | None) -> bool:
+        tp = TP(names[topic], partition)
+        try:
+            highwater = app.consumer.highwater(tp)
+        except Exception:  # not assigned (any more): nothing of it will come
+            return False
+        if highwater is None:
+            return True
+        if last_seen is None:
+            # Nothing read since assignment: the consumer started at the committed offset.
+            last_seen = (app.consumer._committed_offset.get(tp) or 0) - 1
+        return last_seen + 1 < highwater
+
+    pipeline = Pipeline(
+        table=users.data,
+        config=rule_config(settings),
+        metrics=metrics,
+        has_unread=has_unread,
+        idle_advance_ms=settings.idle_advance_ms,
+        input_topics=list(names),
+    )
+    lock = asyncio.Lock()
+
+    async def carry_out(outcome: Outcome) -> None:
+        for out in outcome.outputs:
+            outputs[out.topic].send_soon(key=out.key, value=out.value, partition=out.partition)
+        if outcome.outputs:
+            await app.producer.flush()
+        for user_id, record in outcome.changed.items():
+            users.send_changelog(record.partition, user_id, encode_record(record), value_serializer="raw")
+
+    @app.agent(source, name="process-events")
+    async def process_events(stream: faust.StreamT) -> None:
+        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_ms / 1000):
+            started = time.perf_counter()
+            batch = [
+                Incoming(
+                    topic=logical_of[event.message.topic],
+                    partition=event.message.partition,
+                    offset=event.message.offset,
+                    key=event.message.key,
+                    value=event.message.value,
+                    timestamp_s=event.message.timestamp,
+                    handle=event,
+                )
+                for event in events
+            ]
+            async with lock:
+                outcome = pipeline.take(batch, wall_s=time.time())
+                await carry_out(outcome)
+                acknowledge(outcome)
+            metrics.batch_duration.observe(time.perf_counter() - started)
+
+    def acknowledge(outcome: Outcome) -> None:
+        now = time.time()
+        observe = metrics.latency.observe
+        for message in outcome.done:
+            observe(max(0.0, now - message.timestamp_s))
+            message.handle.ack()
+
+    @app.timer(interval=TICK_INTERVAL_S)
+    async def advance_idle_partitions() -> None:
+        async with lock:
+            outcome = pipeline.tick(wall_s=time.time())
+            await carry_out(outcome)
+            acknowledge(outcome)
+
+    @users.on_recover
+    async def own_recovered_partitions() -> None:
+        active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in logical_of}
+        async with lock:
+            pipeline.assign(active, wall_s=time.time())
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+    app.nudge_pipeline = pipeline  # type: ignore[attr-defined]
+    app.nudge_metrics = metrics  # type: ignore[attr-defined]
+    return app

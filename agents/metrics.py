@@ -1,0 +1,53 @@
+"""The worker's Prometheus metrics, in their own registry so tests and workers never share one."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            "nudge_events", "Input messages taken, valid or not, by logical topic", ["topic"], registry=self.registry
+        )
+        self.dead_letters = Counter(
+            "nudge_dead_letters", "Input messages rejected to dead-letters, by reason", ["reason"], registry=self.registry
+        )
+        self.duplicates = Counter(
+            "nudge_redelivered_events",
+            "Events skipped because their effect was already in the users table (redelivery after a restart)",
+            registry=self.registry,
+        )
+        self.triggers = Counter("nudge_triggers", "Triggers emitted, by rule", ["rule"], registry=self.registry)
+        self.latency = Histogram(
+            "nudge_processing_latency_seconds",
+            "Wall time from an input message's Kafka timestamp until its effects were handed to the producer",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_duration = Histogram(
+            "nudge_batch_duration_seconds",
+            "Time to process one batch, including the wait for its triggers to be acknowledged",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.partition_clock = Gauge(
+            "nudge_partition_clock_seconds",
+            "Event-time clock of each owned partition (epoch seconds)",
+            ["partition"],
+            registry=self.registry,
+        )
+        self.waiting_events = Gauge(
+            "nudge_waiting_events",
+            "Events held for timestamp synchronization, waiting for another topic to catch up",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,230 @@
+"""The worker's processing, free of Faust: input messages in, messages to send and table writes out.
+
+The Faust glue (agents/app.py) feeds it batches and timer ticks, then carries out what it
+returns: it sends the outputs, waits for the broker to acknowledge them, writes each changed
+user to the table changelog once, and only then acknowledges the input. That order is the
+at-least-once guarantee: an input is never committed before its triggers and its state are
+durable, and a redelivered input is recognised by the offsets kept in the user's record.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, MutableMapping
+
+from agents.metrics import Metrics
+from agents.records import UserRecord
+from schemas.decoding import Rejection, decode_event
+from schemas.events import Event
+from schemas.outputs import DeadLetter, Trigger
+from streams.config import RuleConfig
+from streams.partition import PartitionEngine
+from streams.state import UserState
+from streams.synchronizer import UNTIMED, TimestampSynchronizer
+
+# How long a partition may hold events back waiting for a topic that never delivers its unread
+# data (Kafka Streams' max.task.idle.ms); past it, order is given up rather than liveness.
+MAX_SYNC_WAIT_S = 2.0
+
+
+@dataclass(slots=True)
+class Incoming:
+    topic: str  # logical input topic: clicks, searches, purchases
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_s: float  # the Kafka message timestamp, for the latency metric
+    handle: Any = None  # what the caller acknowledges once the message's effects are durable
+
+
+@dataclass(slots=True)
+class Outgoing:
+    topic: str  # logical output topic: triggers, dead-letters
+    partition: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(slots=True)
+class Outcome:
+    outputs: list[Outgoing] = field(default_factory=list)
+    changed: dict[str, UserRecord] = field(default_factory=dict)  # user -> record to write once
+    done: list[Incoming] = field(default_factory=list)  # to acknowledge after the writes
+
+
+class _PartitionUsers(MutableMapping[str, UserState]):
+    """The engine's view of one partition's users in the table, noting which it changed."""
+
+    def __init__(self, table: MutableMapping[str, UserRecord], partition: int, changed: dict[str, UserRecord]) -> None:
+        self._table = table
+        self._partition = partition
+        self.changed = changed
+
+    def get(self, user_id: str, default: Any = None) -> Any:
+        record = self._table.get(user_id)
+        return default if record is None else record.state
+
+    def __getitem__(self, user_id: str) -> UserState:
+        return self._table[user_id].state
+
+    def __setitem__(self, user_id: str, state: UserState) -> None:
+        record = self._table.get(user_id)
+        if record is None:
+            record = self._table[user_id] = UserRecord(partition=self._partition, state=state)
+        else:
+            record.state = state
+        self.changed[user_id] = record
+
+    def __delitem__(self, user_id: str) -> None:
+        del self._table[user_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return (user for user, record in self._table.items() if record.partition == self._partition)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _Partition:
+    def __init__(self, *, number: int, table: MutableMapping[str, UserRecord], config: RuleConfig, topics: list[str], wall_s: float) -> None:
+        self.number = number
+        self.users = _PartitionUsers(table, number, {})
+        self.engine = PartitionEngine(store=self.users, config=config)
+        self.sync: TimestampSynchronizer[tuple[Incoming, Event | Rejection]] = TimestampSynchronizer(topics)
+        self.engine.restore(record.state for record in table.values() if record.partition == number)
+        # The idle clock runs from the event time and wall time of the latest arrival.
+        self.anchor_event_ms = self.engine.clock_ms
+        self.anchor_wall_s = wall_s
+        self.last_release_wall_s = wall_s
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        table: MutableMapping[str, UserRecord],
+        config: RuleConfig,
+        metrics: Metrics,
+        has_unread: Callable[[str, int, int | None], bool],
+        idle_advance_ms: int,
+        input_topics: Iterable[str],
+    ) -> None:
+        """``has_unread(topic, partition, last_offset_seen)`` asks the consumer whether a topic
+        partition holds data this pipeline has not been given yet."""
+        self._table = table
+        self._config = config
+        self._metrics = metrics
+        self._has_unread = has_unread
+        self._idle_advance_s = idle_advance_ms / 1000
+        self._topics = list(input_topics)
+        self._partitions: dict[int, _Partition] = {}
+        self._seen: dict[tuple[str, int], int] = {}
+
+    @property
+    def partitions(self) -> list[int]:
+        return sorted(self._partitions)
+
+    def assign(self, partitions: Iterable[int], *, wall_s: float) -> None:
+        """Own exactly these partitions: drop the others, restore timers of the new ones."""
+        wanted = set(partitions)
+        for number in list(self._partitions):
+            if number not in wanted:
+                del self._partitions[number]
+                try:
+                    self._metrics.partition_clock.remove(str(number))
+                except KeyError:
+                    pass  # the partition never had an event
+                for key in [key for key in self._seen if key[1] == number]:
+                    del self._seen[key]
+        for number in wanted - self._partitions.keys():
+            self._partitions[number] = self._new_partition(number, wall_s)
+
+    def take(self, batch: Iterable[Incoming], *, wall_s: float) -> Outcome:
+        outcome = Outcome()
+        touched: set[int] = set()
+        for message in batch:
+            self._metrics.events.labels(message.topic).inc()
+            self._seen[(message.topic, message.partition)] = message.offset
+            part = self._partition(message.partition, wall_s)
+            decoded = decode_event(message.topic, message.value, message.key)
+            ts_ms = UNTIMED if isinstance(decoded, Rejection) else decoded.ts_ms
+            part.sync.push(message.topic, ts_ms, (message, decoded))
+            part.anchor_wall_s = wall_s
+            touched.add(message.partition)
+        for number in touched:
+            part = self._partitions[number]
+            released = part.sync.release(lambda topic, n=number: self._has_unread(topic, n, self._seen.get((topic, n))))
+            self._apply(part, released, outcome, wall_s)
+        self._metrics.waiting_events.set(sum(len(part.sync) for part in self._partitions.values()))
+        return outcome
+
+    def tick(self, *, wall_s: float) -> Outcome:
+        """Move quiet partitions' clocks with the wall clock, and stop waiting on stalled topics."""
+        outcome = Outcome()
+        for part in self._partitions.values():
+            part.users.changed = outcome.changed
+            if part.sync and wall_s - part.last_release_wall_s >= MAX_SYNC_WAIT_S:
+                self._apply(part, part.sync.drain(), outcome, wall_s)
+            idle_s = wall_s - part.anchor_wall_s
+            if part.sync or part.anchor_event_ms is None or idle_s < self._idle_advance_s:
+                continue
+            triggers = part.engine.advance(part.anchor_event_ms + int(idle_s * 1000))
+            self._emit(part, triggers, outcome, wall_s)
+        return outcome
+
+    def _apply(self, part: _Partition, released: list[tuple[Incoming, Event | Rejection]], outcome: Outcome, wall_s: float) -> None:
+        if not released:
+            return
+        part.users.changed = outcome.changed
+        engine = part.engine
+        table = self._table
+        triggers: list[Trigger] = []
+        for message, decoded in released:
+            outcome.done.append(message)
+            if isinstance(decoded, Rejection):
+                self._dead_letter(message, decoded, outcome, wall_s)
+                continue
+            record = table.get(decoded.user_id)
+            if record is not None and record.already_applied(message.topic, message.offset):
+                self._metrics.duplicates.inc()
+                triggers.extend(engine.advance(decoded.ts_ms))
+                continue
+            triggers.extend(engine.on_event(decoded))
+            table[decoded.user_id].offsets[message.topic] = message.offset
+        part.anchor_event_ms = engine.clock_ms
+        part.last_release_wall_s = wall_s
+        self._emit(part, triggers, outcome, wall_s)
+
+    def _emit(self, part: _Partition, triggers: list[Trigger], outcome: Outcome, wall_s: float) -> None:
+        if part.engine.clock_ms is not None:
+            self._metrics.partition_clock.labels(str(part.number)).set(part.engine.clock_ms / 1000)
+        emitted_at_ms = int(wall_s * 1000)
+        for trigger in triggers:
+            self._metrics.triggers.labels(trigger.rule).inc()
+            value = json.dumps(trigger.to_wire(emitted_at_ms=emitted_at_ms), separators=(",", ":")).encode()
+            outcome.outputs.append(Outgoing("triggers", part.number, trigger.user_id.encode(), value))
+
+    def _dead_letter(self, message: Incoming, rejection: Rejection, outcome: Outcome, wall_s: float) -> None:
+        self._metrics.dead_letters.labels(rejection.reason.value).inc()
+        letter = DeadLetter(
+            source_topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            reason=rejection.reason.value,
+            detail=rejection.detail,
+        )
+        value = json.dumps(letter.to_wire(rejected_at_ms=int(wall_s * 1000)), separators=(",", ":")).encode()
+        outcome.outputs.append(Outgoing("dead-letters", message.partition, message.key, value))
+
+    def _partition(self, number: int, wall_s: float) -> _Partition:
+        part = self._partitions.get(number)
+        if part is None:
+            part = self._partitions[number] = self._new_partition(number, wall_s)
+        return part
+
+    def _new_partition(self, number: int, wall_s: float) -> _Partition:
+        return _Partition(number=number, table=self._table, config=self._config, topics=self._topics, wall_s=wall_s)

@@ -1,0 +1,49 @@
+"""What the users table stores per user: the core's state plus the worker's own bookkeeping.
+
+``partition`` says which input partition owns the user, so the timers of exactly the partitions
+this worker owns can be re-queued after a restart. ``offsets`` holds, per input topic, the
+offset of the last event applied to this user: an event redelivered after a crash (Kafka is
+at-least-once) is recognised and not counted twice. Both are worker concerns; the core never
+sees them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.state import UserState
+
+FORMAT_VERSION = 1
+
+
+@dataclass(slots=True)
+class UserRecord:
+    partition: int
+    state: UserState
+    offsets: dict[str, int] = field(default_factory=dict)
+
+    def already_applied(self, topic: str, offset: int) -> bool:
+        return self.offsets.get(topic, -1) >= offset
+
+
+def encode_record(record: UserRecord) -> bytes:
+    body: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "partition": record.partition,
+        "offsets": record.offsets,
+        "state": record.state.to_dict(),
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_record(raw: bytes) -> UserRecord:
+    body = json.loads(raw)
+    if body.get("v") != FORMAT_VERSION:
+        raise ValueError(f"users table record has format {body.get('v')!r}, expected {FORMAT_VERSION}")
+    return UserRecord(
+        partition=body["partition"],
+        state=UserState.from_dict(body["state"]),
+        offsets=dict(body["offsets"]),
+    )

@@ -1,0 +1,45 @@
+"""One embedded broker for the whole session; each test isolates itself with a topic prefix.
+
+Tansu starts in well under a second, but sharing it keeps a run from spawning dozens of
+processes, and a fresh prefix per test gives the same isolation as a fresh broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from agents.broker import EmbeddedBroker
+from agents.settings import Settings
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/integration needs a broker, so ``-m 'not integration'`` skips it."""
+    for item in items:
+        if _HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    embedded = EmbeddedBroker()
+    embedded.start()
+    try:
+        yield embedded
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    return f"t{uuid4().hex[:8]}-"
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Settings:
+    return Settings(broker=broker.url, topic_prefix=topic_prefix, partitions=2, data_dir=tmp_path / "data")

@@ -1,0 +1,126 @@
+"""Small builders for input events, so unit tests read as the story they tell.
+
+Default event ids derive from the event's content, never from a counter, so building the same
+input twice gives the same ids (which is what trigger-id determinism tests rely on).
+
+>>> add("u1", T0_MS, "p1", 25.0, 2).event_id
+'u1:add_to_cart:p1:1795597200000'
+>>> purchase("u1", T0_MS + MINUTE_MS, [item("p1", 25.0, 2)]).total
+50.0
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from schemas.events import Click, ClickAction, LineItem, Purchase, Search
+from streams.config import MINUTE_MS
+
+T0_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z: an arbitrary, realistic epoch
+DEFAULT_CATEGORY = "shoes"
+
+__all__ = [
+    "DEFAULT_CATEGORY",
+    "MINUTE_MS",
+    "T0_MS",
+    "add",
+    "click",
+    "item",
+    "purchase",
+    "remove",
+    "search",
+    "view",
+]
+
+
+def click(
+    user: str,
+    ts_ms: int,
+    action: ClickAction | str,
+    product: str,
+    price: float,
+    quantity: int = 1,
+    event_id: str | None = None,
+    *,
+    category: str = DEFAULT_CATEGORY,
+    utc_offset_min: int = 0,
+    session_id: str | None = None,
+) -> Click:
+    action = ClickAction(action)
+    return Click(
+        event_id=event_id or f"{user}:{action.value}:{product}:{ts_ms}",
+        user_id=user,
+        ts_ms=ts_ms,
+        utc_offset_min=utc_offset_min,
+        action=action,
+        product_id=product,
+        category=category,
+        price=price,
+        quantity=quantity,
+        session_id=session_id,
+    )
+
+
+def view(user: str, ts_ms: int, product: str = "p1", price: float = 10.0, **kwargs) -> Click:
+    return click(user, ts_ms, ClickAction.VIEW, product, price, **kwargs)
+
+
+def add(user: str, ts_ms: int, product: str = "p1", price: float = 10.0, quantity: int = 1, **kwargs) -> Click:
+    return click(user, ts_ms, ClickAction.ADD_TO_CART, product, price, quantity, **kwargs)
+
+
+def remove(user: str, ts_ms: int, product: str = "p1", price: float = 10.0, quantity: int = 1, **kwargs) -> Click:
+    return click(user, ts_ms, ClickAction.REMOVE_FROM_CART, product, price, quantity, **kwargs)
+
+
+def item(product: str, price: float, quantity: int = 1, *, category: str = DEFAULT_CATEGORY) -> LineItem:
+    return LineItem(product_id=product, category=category, price=price, quantity=quantity)
+
+
+def purchase(
+    user: str,
+    ts_ms: int,
+    items: Iterable[LineItem] = (),
+    total: float | None = None,
+    *,
+    order_id: str | None = None,
+    event_id: str | None = None,
+    utc_offset_min: int = 0,
+    coupon: str | None = None,
+) -> Purchase:
+    """``total`` defaults to the items' value, rounded to cents."""
+    items = tuple(items)
+    if total is None:
+        total = round(sum(line.price * line.quantity for line in items), 2)
+    order_id = order_id or f"o-{user}-{ts_ms}"
+    return Purchase(
+        event_id=event_id or f"{user}:purchase:{order_id}:{ts_ms}",
+        user_id=user,
+        ts_ms=ts_ms,
+        utc_offset_min=utc_offset_min,
+        order_id=order_id,
+        items=items,
+        total=total,
+        coupon=coupon,
+    )
+
+
+def search(
+    user: str,
+    ts_ms: int,
+    query: str = "running shoes",
+    *,
+    category: str | None = None,
+    event_id: str | None = None,
+    utc_offset_min: int = 0,
+    session_id: str | None = None,
+) -> Search:
+    return Search(
+        event_id=event_id or f"{user}:search:{ts_ms}",
+        user_id=user,
+        ts_ms=ts_ms,
+        utc_offset_min=utc_offset_min,
+        query=query,
+        category=category,
+        session_id=session_id,
+    )

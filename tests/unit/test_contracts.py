@@ -1,0 +1,601 @@
+"""Keeps the published JSON Schemas (schemas/json) in step with the code that enforces them.
+
+Other teams validate their producers and consumers against those files; if the decoder or the
+output records change and the schemas do not, these tests fail. The rule checked throughout:
+a message the schema rejects, the decoder rejects too, and the other way round.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+from schemas import (
+    Click,
+    ClickAction,
+    DeadLetter,
+    InputTopic,
+    LineItem,
+    Purchase,
+    RejectReason,
+    Rejection,
+    Search,
+    Trigger,
+    decode_event,
+    trigger_id_for,
+)
+from schemas.contracts import SCHEMA_FOR_TOPIC, load_schema
+from schemas.decoding import (
+    MAX_ID_LENGTH,
+    MAX_ORDER_ITEMS,
+    MAX_ORDER_TOTAL,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    MAX_TEXT_LENGTH,
+)
+
+KEY = b"u-1"
+
+VALID: dict[str, dict[str, Any]] = {
+    "clicks": {
+        "event_id": "e-1",
+        "user_id": "u-1",
+        "ts": "2026-11-25T10:00:00.250+01:00",
+        "action": "add_to_cart",
+        "product_id": "p-1",
+        "category": "shoes",
+        "price": 59.9,
+        "quantity": 2,
+        "session_id": "s-1",
+    },
+    "searches": {
+        "event_id": "e-2",
+        "user_id": "u-1",
+        "ts": "2026-11-25T10:00:00-05:30",
+        "query": "red shoes",
+        "category": "shoes",
+        "session_id": "s-1",
+    },
+    "purchases": {
+        "event_id": "e-3",
+        "user_id": "u-1",
+        "ts": "2026-11-25T09:00:00Z",
+        "order_id": "o-1",
+        "items": [
+            {"product_id": "p-1", "category": "shoes", "price": 59.9, "quantity": 2},
+            {"product_id": "p-2", "category": "socks", "price": 4, "quantity": 1},
+        ],
+        "total": 123.8,
+        "coupon": "BLACKFRIDAY",
+    },
+}
+
+DECODED: dict[str, Any] = {
+    "clicks": Click(
+        event_id="e-1",
+        user_id="u-1",
+        ts_ms=1_795_597_200_250,
+        utc_offset_min=60,
+        action=ClickAction.ADD_TO_CART,
+        product_id="p-1",
+        category="shoes",
+        price=59.9,
+        quantity=2,
+        session_id="s-1",
+    ),
+    "searches": Search(
+        event_id="e-2",
+        user_id="u-1",
+        ts_ms=1_795_620_600_000,
+        utc_offset_min=-330,
+        query="red shoes",
+        category="shoes",
+        session_id="s-1",
+    ),
+    "purchases": Purchase(
+        event_id="e-3",
+        user_id="u-1",
+        ts_ms=1_795_597_200_000,
+        utc_offset_min=0,
+        order_id="o-1",
+        items=(LineItem("p-1", "shoes", 59.9, 2), LineItem("p-2", "socks", 4.0, 1)),
+        total=123.8,
+        coupon="BLACKFRIDAY",
+    ),
+}
+
+EVENT_CLASS = {"clicks": Click, "searches": Search, "purchases": Purchase}
+TOPICS = sorted(SCHEMA_FOR_TOPIC)
+OUTPUT_SCHEMAS = ["trigger", "dead_letter"]
+ALL_SCHEMAS = [SCHEMA_FOR_TOPIC[topic] for topic in TOPICS] + OUTPUT_SCHEMAS
+
+Path = tuple[str | int, ...]
+
+# Every limit the decoder enforces, as (path into the event, JSON Schema keyword) -> value. The
+# schemas must carry exactly these: no limit missing, none the decoder does not enforce.
+_ID = {"minLength": 1, "maxLength": MAX_ID_LENGTH}
+_PRICE = {"minimum": 0, "maximum": MAX_PRICE}
+_QUANTITY = {"minimum": 1, "maximum": MAX_QUANTITY}
+
+
+def _limits(*fields: tuple[Path, dict[str, float]]) -> dict[tuple[Path, str], float]:
+    return {(path, keyword): value for path, limits in fields for keyword, value in limits.items()}
+
+
+EXPECTED_LIMITS: dict[str, dict[tuple[Path, str], float]] = {
+    "clicks": _limits(
+        (("event_id",), _ID),
+        (("user_id",), _ID),
+        (("product_id",), _ID),
+        (("category",), _ID),
+        (("price",), _PRICE),
+        (("quantity",), _QUANTITY),
+        (("session_id",), _ID),
+    ),
+    "searches": _limits(
+        (("event_id",), _ID),
+        (("user_id",), _ID),
+        (("query",), {"minLength": 1, "maxLength": MAX_TEXT_LENGTH}),
+        (("category",), _ID),
+        (("session_id",), _ID),
+    ),
+    "purchases": _limits(
+        (("event_id",), _ID),
+        (("user_id",), _ID),
+        (("order_id",), _ID),
+        (("items",), {"minItems": 1, "maxItems": MAX_ORDER_ITEMS}),
+        (("items", 0, "product_id"), _ID),
+        (("items", 0, "category"), _ID),
+        (("items", 0, "price"), _PRICE),
+        (("items", 0, "quantity"), _QUANTITY),
+        (("total",), {"minimum": 0, "maximum": MAX_ORDER_TOTAL}),
+        (("coupon",), _ID),
+    ),
+}
+LIMIT_KEYWORDS = {"minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems"}
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _validator(name: str) -> Draft202012Validator:
+    # Without the optional rfc3339-validator package the FormatChecker skips "date-time", so the
+    # ts pattern is what really enforces the offset; the tests below rely on that pattern.
+    return Draft202012Validator(load_schema(name), format_checker=FormatChecker())
+
+
+def _schema_accepts(topic: str, body: Any) -> bool:
+    return _validator(SCHEMA_FOR_TOPIC[topic]).is_valid(body)
+
+
+def _decode(topic: str, body: Any) -> Any:
+    """Decode ``body`` as sent with a correct key, so only the body can cause a rejection."""
+    user_id = body.get("user_id") if isinstance(body, dict) else None
+    key = user_id.encode() if isinstance(user_id, str) else KEY
+    return decode_event(topic, json.dumps(body).encode(), key)
+
+
+def _decoder_accepts(topic: str, body: Any) -> bool:
+    return not isinstance(_decode(topic, body), Rejection)
+
+
+def _reason(topic: str, body: Any) -> RejectReason | None:
+    result = _decode(topic, body)
+    return result.reason if isinstance(result, Rejection) else None
+
+
+def _with(topic: str, path: Path, value: Any) -> dict[str, Any]:
+    """A copy of the valid example with the field at ``path`` set to ``value``."""
+    body = copy.deepcopy(VALID[topic])
+    target: Any = body
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return body
+
+
+def _without(topic: str, path: Path) -> dict[str, Any]:
+    body = copy.deepcopy(VALID[topic])
+    target: Any = body
+    for part in path[:-1]:
+        target = target[part]
+    del target[path[-1]]
+    return body
+
+
+def _property(schema: dict[str, Any], path: Path) -> dict[str, Any]:
+    node = schema
+    for part in path:
+        node = node["items"] if isinstance(part, int) else node["properties"][part]
+    return node
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    declared = node["type"]
+    return {declared} if isinstance(declared, str) else set(declared)
+
+
+def _walk(schema: dict[str, Any], path: Path = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """Every property of an event schema, line items included, with its path."""
+    out = []
+    for name, node in schema["properties"].items():
+        out.append(((*path, name), node))
+        if "object" in _types(node.get("items", {"type": []})):
+            out.extend(_walk(node["items"], (*path, name, 0)))
+    return out
+
+
+def _wire_fields(cls: type) -> set[str]:
+    """The JSON properties an event dataclass comes from: ts_ms and utc_offset_min both come from ts."""
+    return _from_wire({field.name for field in dataclasses.fields(cls)})
+
+
+def _from_wire(names: set[str]) -> set[str]:
+    if "ts_ms" in names:
+        return (names - {"ts_ms", "utc_offset_min"}) | {"ts"}
+    return names
+
+
+def _required_fields(cls: type) -> set[str]:
+    """Fields without a default must be sent; the others are optional on the wire too."""
+    return _from_wire(
+        {
+            field.name
+            for field in dataclasses.fields(cls)
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        }
+    )
+
+
+def _required_paths(topic: str) -> list[Path]:
+    """Required properties, and required properties of array entries (path index 0)."""
+    schema = load_schema(SCHEMA_FOR_TOPIC[topic])
+    paths: list[Path] = [(name,) for name in schema["required"]]
+    for name, node in schema["properties"].items():
+        paths += [(name, 0, inner) for inner in node.get("items", {}).get("required", [])]
+    return paths
+
+
+def _params(pairs: list[tuple[str, Path]]) -> list[Any]:
+    return [pytest.param(topic, path, id=f"{topic}:{'.'.join(map(str, path))}") for topic, path in pairs]
+
+
+# -- the schema files themselves ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL_SCHEMAS)
+def test_schema_is_valid_draft_2020_12_with_its_own_id(name: str) -> None:
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"https://nudge.example/schemas/{name}.schema.json"
+    assert schema["title"] and schema["description"]
+    assert schema["type"] == "object"
+    assert set(schema["required"]) <= set(schema["properties"])
+
+
+@pytest.mark.parametrize("name", ALL_SCHEMAS)
+def test_every_property_is_described(name: str) -> None:
+    schema = load_schema(name)
+    undescribed = [path for path, node in _walk(schema) if not node.get("description")]
+    assert undescribed == []
+
+
+def test_every_input_topic_has_a_schema() -> None:
+    assert set(SCHEMA_FOR_TOPIC) == {topic.value for topic in InputTopic}
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_input_schemas_allow_unknown_properties(topic: str) -> None:
+    """The decoder ignores unknown fields, so producers may add some before Nudge knows them."""
+    schema = load_schema(SCHEMA_FOR_TOPIC[topic])
+    assert schema.get("additionalProperties", True) is not False
+    body = {**VALID[topic], "referrer": "newsletter", "experiment": {"arm": "b"}}
+    assert _schema_accepts(topic, body)
+    assert _decode(topic, body) == DECODED[topic]
+
+
+# -- valid examples -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_valid_example_matches_schema_and_decodes(topic: str) -> None:
+    _validator(SCHEMA_FOR_TOPIC[topic]).validate(VALID[topic])
+    event = _decode(topic, VALID[topic])
+    assert type(event) is EVENT_CLASS[topic]
+    assert event == DECODED[topic]
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_minimal_example_matches_schema_and_decodes(topic: str) -> None:
+    schema = load_schema(SCHEMA_FOR_TOPIC[topic])
+    minimal = {name: VALID[topic][name] for name in schema["required"]}
+    assert _schema_accepts(topic, minimal)
+    assert isinstance(_decode(topic, minimal), EVENT_CLASS[topic])
+
+
+# -- fields -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_schema_properties_are_the_dataclass_fields(topic: str) -> None:
+    schema = load_schema(SCHEMA_FOR_TOPIC[topic])
+    assert set(schema["properties"]) == _wire_fields(EVENT_CLASS[topic])
+    assert set(schema["required"]) == _required_fields(EVENT_CLASS[topic])
+
+
+def test_line_item_properties_are_the_dataclass_fields() -> None:
+    items = load_schema("purchase")["properties"]["items"]["items"]
+    assert set(items["properties"]) == _wire_fields(LineItem)
+    assert set(items["required"]) == _required_fields(LineItem)
+
+
+def test_click_action_enum_matches_code() -> None:
+    action = load_schema("click")["properties"]["action"]
+    assert action["enum"] == [member.value for member in ClickAction]
+
+
+def test_dead_letter_reason_enum_matches_code() -> None:
+    reason = load_schema("dead_letter")["properties"]["reason"]
+    assert reason["enum"] == [member.value for member in RejectReason]
+
+
+@pytest.mark.parametrize("topic, path", _params([(t, p) for t in TOPICS for p in _required_paths(t)]))
+def test_removing_a_required_field_fails_both(topic: str, path: Path) -> None:
+    body = _without(topic, path)
+    assert not _schema_accepts(topic, body)
+    assert _reason(topic, body) is RejectReason.MISSING_FIELD
+
+
+@pytest.mark.parametrize("topic, path", _params([(t, p) for t in TOPICS for p in _required_paths(t)]))
+def test_null_required_field_fails_both(topic: str, path: Path) -> None:
+    body = _with(topic, path, None)
+    assert not _schema_accepts(topic, body)
+    assert _reason(topic, body) is RejectReason.MISSING_FIELD
+
+
+def _optional_paths() -> list[tuple[str, Path]]:
+    out = []
+    for topic in TOPICS:
+        schema = load_schema(SCHEMA_FOR_TOPIC[topic])
+        out += [(topic, (name,)) for name in schema["properties"] if name not in schema["required"]]
+    return out
+
+
+@pytest.mark.parametrize("topic, path", _params(_optional_paths()))
+def test_optional_field_may_be_absent(topic: str, path: Path) -> None:
+    body = _without(topic, path)
+    assert _schema_accepts(topic, body)
+    assert _decoder_accepts(topic, body)
+
+
+@pytest.mark.parametrize("topic, path", _params(_optional_paths()))
+def test_optional_field_is_nullable_in_schema_exactly_when_decoder_accepts_null(topic: str, path: Path) -> None:
+    schema_nullable = "null" in _types(_property(load_schema(SCHEMA_FOR_TOPIC[topic]), path))
+    body = _with(topic, path, None)
+    assert _schema_accepts(topic, body) is schema_nullable
+    assert _decoder_accepts(topic, body) is schema_nullable
+
+
+_WRONG_TYPED = {"string": 7, "number": "59.9", "integer": 1.5, "array": {"0": 1}, "object": ["x"]}
+
+
+def _typed_paths() -> list[tuple[str, Path]]:
+    return [(topic, path) for topic in TOPICS for path, _ in _walk(load_schema(SCHEMA_FOR_TOPIC[topic]))]
+
+
+@pytest.mark.parametrize("topic, path", _params(_typed_paths()))
+def test_wrong_json_type_fails_both(topic: str, path: Path) -> None:
+    node = _property(load_schema(SCHEMA_FOR_TOPIC[topic]), path)
+    main_type = next(iter(_types(node) - {"null"}))
+    body = _with(topic, path, _WRONG_TYPED[main_type])
+    assert not _schema_accepts(topic, body)
+    assert _reason(topic, body) is RejectReason.WRONG_TYPE
+
+
+@pytest.mark.parametrize("path", [("price",), ("quantity",)])
+def test_booleans_are_not_numbers_for_either(path: Path) -> None:
+    body = _with("clicks", path, True)
+    assert not _schema_accepts("clicks", body)
+    assert _reason("clicks", body) is RejectReason.WRONG_TYPE
+
+
+def test_unknown_click_action_fails_both() -> None:
+    body = _with("clicks", ("action",), "purchase")
+    assert not _schema_accepts("clicks", body)
+    assert _reason("clicks", body) is RejectReason.UNKNOWN_TYPE
+
+
+# -- limits -------------------------------------------------------------------------------------
+
+
+def _schema_limits(topic: str) -> dict[tuple[Path, str], float]:
+    schema = load_schema(SCHEMA_FOR_TOPIC[topic])
+    return {
+        (path, keyword): value
+        for path, node in _walk(schema)
+        for keyword, value in node.items()
+        if keyword in LIMIT_KEYWORDS
+    }
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_schema_limits_are_the_decoder_limits(topic: str) -> None:
+    assert _schema_limits(topic) == EXPECTED_LIMITS[topic]
+
+
+def _value_at(topic: str, path: Path, keyword: str, limit: float, step: int) -> Any:
+    """A value for the field at ``path`` that is ``limit`` moved by ``step`` (-1, 0 or +1) units."""
+    if keyword in ("minLength", "maxLength"):
+        return "x" * (int(limit) + step)
+    if keyword in ("minItems", "maxItems"):
+        item = VALID[topic][path[0]][0]
+        return [copy.deepcopy(item) for _ in range(int(limit) + step)]
+    node = _property(load_schema(SCHEMA_FOR_TOPIC[topic]), path)
+    if _types(node) & {"integer"}:
+        return int(limit) + step
+    if step == 0:
+        return float(limit)
+    return math.nextafter(float(limit), math.inf * step)  # the nearest float beyond the limit
+
+
+def _limit_params() -> list[Any]:
+    return [
+        pytest.param(topic, path, keyword, limit, id=f"{topic}:{'.'.join(map(str, path))}:{keyword}")
+        for topic in TOPICS
+        for (path, keyword), limit in EXPECTED_LIMITS[topic].items()
+    ]
+
+
+@pytest.mark.parametrize("topic, path, keyword, limit", _limit_params())
+def test_value_at_the_limit_passes_both(topic: str, path: Path, keyword: str, limit: float) -> None:
+    body = _with(topic, path, _value_at(topic, path, keyword, limit, 0))
+    assert _schema_accepts(topic, body)
+    assert _decoder_accepts(topic, body)
+
+
+@pytest.mark.parametrize("topic, path, keyword, limit", _limit_params())
+def test_value_just_beyond_the_limit_fails_both(topic: str, path: Path, keyword: str, limit: float) -> None:
+    step = 1 if keyword.startswith("max") else -1
+    body = _with(topic, path, _value_at(topic, path, keyword, limit, step))
+    assert not _schema_accepts(topic, body)
+    assert _reason(topic, body) is RejectReason.ABSURD_VALUE
+
+
+# -- timestamps ---------------------------------------------------------------------------------
+
+# The schema is allowed to be stricter than the decoder (it cannot express the UTC range exactly,
+# and datetime.fromisoformat accepts more than RFC 3339), but never more lenient.
+TS_ACCEPTED = [
+    "2026-11-25T10:00:00Z",
+    "2026-11-25T10:00:00.5+01:00",
+    "2026-11-25T10:00:00.123456-05:30",
+    "2000-01-01T00:00:00Z",
+    "2099-12-31T23:59:59.999Z",
+]
+TS_REJECTED = [
+    ("2026-11-25T10:00:00", RejectReason.BAD_TIMESTAMP),  # no offset
+    ("2026-11-25T10:00:00.250", RejectReason.BAD_TIMESTAMP),  # no offset
+    ("2026-11-25", RejectReason.BAD_TIMESTAMP),
+    ("25/11/2026 10:00", RejectReason.BAD_TIMESTAMP),
+    ("2026-13-01T10:00:00Z", RejectReason.BAD_TIMESTAMP),
+    ("1900-01-01T00:00:00Z", RejectReason.ABSURD_VALUE),
+    ("1999-12-31T23:59:59.999Z", RejectReason.ABSURD_VALUE),
+    ("2100-01-01T00:00:00Z", RejectReason.ABSURD_VALUE),
+]
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+@pytest.mark.parametrize("ts", TS_ACCEPTED)
+def test_timestamp_accepted_by_both(topic: str, ts: str) -> None:
+    body = _with(topic, ("ts",), ts)
+    assert _schema_accepts(topic, body)
+    assert _decoder_accepts(topic, body)
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+@pytest.mark.parametrize("ts, reason", TS_REJECTED)
+def test_timestamp_rejected_by_both(topic: str, ts: str, reason: RejectReason) -> None:
+    body = _with(topic, ("ts",), ts)
+    assert not _schema_accepts(topic, body)
+    assert _reason(topic, body) is reason
+
+
+# -- outputs ------------------------------------------------------------------------------------
+
+NOW_MS = 1_795_600_812_345
+
+TRIGGERS = [
+    Trigger(
+        trigger_id=trigger_id_for("u-1", "abandoned_cart", "e-1"),
+        user_id="u-1",
+        rule="abandoned_cart",
+        ts_ms=1_795_597_200_250,
+        channel="push",
+        payload={"products": [{"product_id": "p-1", "quantity": 2}], "cart_value": 119.8},
+        reason="2 items left in the cart for 30 minutes",
+    ),
+    Trigger(
+        trigger_id=trigger_id_for("ü-2", "win_back", "e-9"),
+        user_id="ü-2",
+        rule="win_back",
+        ts_ms=946_684_800_000,
+        channel="email",
+        payload={},
+        reason="",
+    ),
+]
+
+DEAD_LETTERS = [
+    DeadLetter(
+        source_topic="prod.clicks",
+        partition=3,
+        offset=12_345,
+        key=b"u-1",
+        value=b'{"oops"',
+        reason=RejectReason.BAD_JSON.value,
+        detail="not JSON: Expecting ':' delimiter",
+    ),
+    DeadLetter(
+        source_topic="searches",
+        partition=0,
+        offset=0,
+        key=None,
+        value=None,
+        reason=RejectReason.BAD_JSON.value,
+        detail="empty message",
+    ),
+    DeadLetter(
+        source_topic="purchases",
+        partition=1,
+        offset=7,
+        key=b"\xff\xfe-not-utf8",
+        value=b"\x00\x01\x02\xff",
+        reason=RejectReason.KEY_MISMATCH.value,
+        detail="message key is not user_id",
+    ),
+]
+
+
+def _output_params(records: list[Any]) -> list[Any]:
+    return [pytest.param(record, id=f"{type(record).__name__}-{i}") for i, record in enumerate(records)]
+
+
+@pytest.mark.parametrize("trigger", _output_params(TRIGGERS))
+def test_trigger_wire_form_matches_schema(trigger: Trigger) -> None:
+    schema = load_schema("trigger")
+    wire = json.loads(json.dumps(trigger.to_wire(emitted_at_ms=NOW_MS)))
+    _validator("trigger").validate(wire)
+    assert set(wire) == set(schema["properties"]) == set(schema["required"])
+    assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("dead_letter", _output_params(DEAD_LETTERS))
+def test_dead_letter_wire_form_matches_schema(dead_letter: DeadLetter) -> None:
+    schema = load_schema("dead_letter")
+    wire = json.loads(json.dumps(dead_letter.to_wire(rejected_at_ms=NOW_MS)))
+    _validator("dead_letter").validate(wire)
+    assert set(wire) == set(schema["properties"]) == set(schema["required"])
+    assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("name", OUTPUT_SCHEMAS)
+def test_output_schemas_reject_unknown_properties(name: str) -> None:
+    if name == "trigger":
+        record = TRIGGERS[0].to_wire(emitted_at_ms=NOW_MS)
+    else:
+        record = DEAD_LETTERS[0].to_wire(rejected_at_ms=NOW_MS)
+    assert not _validator(name).is_valid({**record, "surprise": 1})
+
+
+def test_every_reject_reason_can_be_dead_lettered() -> None:
+    validator = _validator("dead_letter")
+    for reason in RejectReason:
+        record = dataclasses.replace(DEAD_LETTERS[0], reason=reason.value)
+        validator.validate(record.to_wire(rejected_at_ms=NOW_MS))
