@@ -16,11 +16,11 @@ from faust.types import TP
 from faust.web import Request, Response, View
 
 from agents import codecs
-from agents.metrics import CONTENT_TYPE_LATEST, Metrics
+from agents.metrics import CONTENT_TYPE, Metrics
 from agents.pipeline import Incoming, Outcome, Pipeline
 from agents.records import encode_record
 from agents.settings import Settings
-from agents.topics import DEAD_LETTERS, TRIGGERS, USERS_TABLE, faust_app_id, input_topics
+from agents.topics import DEAD_LETTERS, TRIGGERS, USERS_TABLE, changelog_topic, faust_app_id, input_topics
 from agents.true_end_offsets import TrueEndTransport
 from streams.config import RuleConfig
 
@@ -79,9 +79,24 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
         TRIGGERS: app.topic(settings.topic(TRIGGERS), key_serializer="raw", value_serializer="raw"),
         DEAD_LETTERS: app.topic(settings.topic(DEAD_LETTERS), key_serializer="raw", value_serializer="raw"),
     }
-    users = app.Table(USERS_TABLE, partitions=settings.partitions)
-    # Faust derives a table's codecs from model types; Nudge's records are its own, so say it
-    # before the changelog topic is first built.
+    # Faust derives a table's codecs from model types; Nudge's records are its own, so the
+    # changelog topic is declared here with them, before Faust builds one with JSON codecs.
+    users = app.Table(
+        USERS_TABLE,
+        partitions=settings.partitions,
+        changelog_topic=app.topic(
+            changelog_topic(settings),
+            key_serializer=codecs.USER_KEY,
+            value_serializer=codecs.USER_RECORD,
+            partitions=settings.partitions,
+            compacting=True,
+            deleting=False,
+            acks=False,
+            internal=True,
+            maxsize=131_072,
+            allow_empty=True,
+        ),
+    )
     users.key_serializer = codecs.USER_KEY
     users.value_serializer = codecs.USER_RECORD
 
@@ -161,7 +176,7 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
-            return self.bytes(metrics.render(), content_type=CONTENT_TYPE_LATEST)
+            return self.bytes(metrics.render(), content_type=CONTENT_TYPE)
 
     app.nudge_pipeline = pipeline  # type: ignore[attr-defined]
     app.nudge_metrics = metrics  # type: ignore[attr-defined]

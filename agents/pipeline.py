@@ -97,7 +97,7 @@ class _Partition:
         # The idle clock runs from the event time and wall time of the latest arrival.
         self.anchor_event_ms = self.engine.clock_ms
         self.anchor_wall_s = wall_s
-        self.last_release_wall_s = wall_s
+        self.waiting_since_wall_s: float | None = None  # when events were first held back
 
 
 class Pipeline:
@@ -157,6 +157,10 @@ class Pipeline:
             part = self._partitions[number]
             released = part.sync.release(lambda topic, n=number: self._has_unread(topic, n, self._seen.get((topic, n))))
             self._apply(part, released, outcome, wall_s)
+            if not part.sync:
+                part.waiting_since_wall_s = None
+            elif released or part.waiting_since_wall_s is None:
+                part.waiting_since_wall_s = wall_s  # the wait that counts is one without progress
         self._metrics.waiting_events.set(sum(len(part.sync) for part in self._partitions.values()))
         return outcome
 
@@ -165,8 +169,10 @@ class Pipeline:
         outcome = Outcome()
         for part in self._partitions.values():
             part.users.changed = outcome.changed
-            if part.sync and wall_s - part.last_release_wall_s >= MAX_SYNC_WAIT_S:
+            waiting_since = part.waiting_since_wall_s
+            if waiting_since is not None and wall_s - waiting_since >= MAX_SYNC_WAIT_S:
                 self._apply(part, part.sync.drain(), outcome, wall_s)
+                part.waiting_since_wall_s = None
             idle_s = wall_s - part.anchor_wall_s
             if part.sync or part.anchor_event_ms is None or idle_s < self._idle_advance_s:
                 continue
@@ -194,7 +200,6 @@ class Pipeline:
             triggers.extend(engine.on_event(decoded))
             table[decoded.user_id].offsets[message.topic] = message.offset
         part.anchor_event_ms = engine.clock_ms
-        part.last_release_wall_s = wall_s
         self._emit(part, triggers, outcome, wall_s)
 
     def _emit(self, part: _Partition, triggers: list[Trigger], outcome: Outcome, wall_s: float) -> None:

@@ -1,0 +1,195 @@
+"""Real worker processes and plain Kafka clients for the integration tests.
+
+Nothing here is mocked: workers are ``nudge worker`` processes, events are produced and triggers
+read with kafka-python against the embedded broker, and metrics come from a real HTTP scrape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from agents.broker import free_port
+from agents.settings import Settings
+from schemas.timestamps import format_rfc3339
+
+REPO = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 40.0
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class WorkerProcess:
+    """One ``nudge worker`` process; its log is kept beside the test's data for post-mortems."""
+
+    def __init__(self, settings: Settings, *, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.web_port = free_port()
+        self.log_path = log_path
+        self._env = env or {}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "NUDGE_BROKER": self.settings.broker,
+            "NUDGE_TOPIC_PREFIX": self.settings.topic_prefix,
+            "NUDGE_PARTITIONS": str(self.settings.partitions),
+            "NUDGE_DATA_DIR": str(self.settings.data_dir),
+            "NUDGE_WEB_PORT": str(self.web_port),
+            "NUDGE_ABANDONED_CART_DELAY_S": str(self.settings.abandoned_cart_delay_s),
+            **self._env,
+        }
+        log = open(self.log_path, "ab")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", "worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        wait_for(self._ready, timeout_s=READY_TIMEOUT_S, what=f"worker ready (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        assert self._proc is not None
+        if self._proc.poll() is not None:
+            raise AssertionError(f"worker exited with {self._proc.returncode}: {self.log_path.read_text()[-3000:]}")
+        return b"[^Worker]: Ready" in self.log_path.read_bytes()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit, no flush."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait(10)
+            self._proc = None
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self._proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._proc = None
+
+    def metrics(self) -> dict[str, float]:
+        """Scrape /metrics like Prometheus does and flatten it to ``name{labels}`` -> value."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        samples: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                samples[f"{sample.name}{{{labels}}}"] = sample.value
+        return samples
+
+    def events_taken(self) -> float:
+        return sum(value for name, value in self.metrics().items() if name.startswith("nudge_events_total{"))
+
+
+class Shop:
+    """Produces wire-format events the way a shop would: JSON values keyed by user_id."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+        self.sent: list[tuple[str, str, bytes]] = []  # (logical topic, user, value) in send order
+
+    def send(self, topic: str, user: str, value: dict[str, Any] | bytes) -> None:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        self.producer.send(self.settings.topic(topic), key=user.encode(), value=raw)
+        self.sent.append((topic, user, raw))
+
+    def click(self, user: str, ts_ms: int, action: str, product: str = "p1", price: float = 10.0, quantity: int = 1) -> None:
+        self.send(
+            "clicks",
+            user,
+            {
+                "event_id": f"{user}-{action}-{product}-{ts_ms}",
+                "user_id": user,
+                "ts": format_rfc3339(ts_ms),
+                "action": action,
+                "product_id": product,
+                "category": "shoes",
+                "price": price,
+                "quantity": quantity,
+            },
+        )
+
+    def purchase(self, user: str, ts_ms: int, items: list[tuple[str, float, int]]) -> None:
+        self.send(
+            "purchases",
+            user,
+            {
+                "event_id": f"{user}-purchase-{ts_ms}",
+                "user_id": user,
+                "ts": format_rfc3339(ts_ms),
+                "order_id": f"o-{user}-{ts_ms}",
+                "items": [{"product_id": p, "category": "shoes", "price": price, "quantity": q} for p, price, q in items],
+                "total": round(sum(price * q for _, price, q in items), 2),
+            },
+        )
+
+    def flush(self) -> None:
+        self.producer.flush()
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+def committed_total(settings: Settings, topics: list[str]) -> int:
+    """How many input messages the worker's consumer group has committed, over all partitions."""
+    from agents.topics import faust_app_id
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=faust_app_id(settings), enable_auto_commit=False)
+    try:
+        committed = (consumer.committed(TopicPartition(t, p)) for t in topics for p in range(settings.partitions))
+        return sum(offset or 0 for offset in committed)
+    finally:
+        consumer.close()
+
+
+def read_topic(settings: Settings, topic: str, *, quiet_s: float = 2.0, limit_s: float = 30.0) -> list[Any]:
+    """Every message of a topic, read until it has been quiet for ``quiet_s``.
+
+    Reading "to the end" by ``end_offsets`` is wrong on the embedded broker (its ListOffsets
+    answer is short), so this reads until nothing more arrives instead.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list[Any] = []
+        deadline = time.monotonic() + limit_s
+        last_new = time.monotonic()
+        while time.monotonic() - last_new < quiet_s and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+                last_new = time.monotonic()
+        return records
+    finally:
+        consumer.close()
+
+
+def triggers(settings: Settings, **kwargs: Any) -> list[dict[str, Any]]:
+    return [json.loads(record.value) for record in read_topic(settings, settings.topic("triggers"), **kwargs)]
