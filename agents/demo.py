@@ -1,0 +1,133 @@
+"""``nudge demo``: the whole system on one machine, printing triggers as marketing would get them.
+
+It starts the embedded broker on a free port, one worker and the traffic generator as child
+processes, and follows the ``triggers`` topic. The generator runs event time faster than the
+wall clock (``--time-scale``, 60 by default), so the 30 minutes an abandoned cart waits pass in
+30 seconds. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from agents.admin import ensure_topics
+from agents.broker import EmbeddedBroker
+from agents.errors import NudgeError
+from agents.settings import Settings
+from agents.topics import TRIGGERS, all_topics
+
+READY_TIMEOUT_S = 60.0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    data_dir = Path(".nudge-data") / "demo"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        broker = EmbeddedBroker().start()
+        stack.callback(broker.stop)
+        settings = Settings(broker=broker.url, web_port=args.web_port, data_dir=data_dir)
+        ensure_topics(settings, all_topics(settings))
+        _say(f"broker    {broker.url} (embedded, in memory)")
+
+        env = {**os.environ, "NUDGE_BROKER": broker.url, "NUDGE_WEB_PORT": str(args.web_port), "NUDGE_DATA_DIR": str(data_dir)}
+        worker = _spawn(["worker"], env, data_dir / "worker.log")
+        stack.callback(_stop, worker)
+        metrics_url = f"http://127.0.0.1:{args.web_port}/metrics"
+        _wait_until_serving(metrics_url, worker, data_dir / "worker.log")
+        _say(f"worker    ready; metrics at {metrics_url} (log: {data_dir / 'worker.log'})")
+
+        traffic = [
+            "generate", "--users", str(args.users), "--rate", str(args.rate), "--seed", str(args.seed),
+            "--time-scale", str(args.time_scale), "--bad-fraction", str(args.bad_fraction),
+        ]  # fmt: skip
+        generator = _spawn(traffic, env, data_dir / "generator.log")
+        stack.callback(_stop, generator)
+        minutes = 30 / args.time_scale
+        _say(f"traffic   {args.users} users at {args.rate:g} events/s, event time x{args.time_scale:g}: "
+             f"first abandoned carts in about {minutes:.1f} min")  # fmt: skip
+        _say("triggers  (Ctrl-C stops the demo)")
+        _follow_triggers(settings, deadline=None if args.duration is None else time.monotonic() + args.duration)
+    return 0
+
+
+def _follow_triggers(settings: Settings, *, deadline: float | None) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(settings.topic(TRIGGERS), p) for p in range(settings.partitions)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        while deadline is None or time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    print(format_trigger(json.loads(record.value)), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+def format_trigger(trigger: dict[str, Any]) -> str:
+    """One line per trigger: event time, rule, user, channel, what it is about.
+
+    >>> format_trigger({"ts": "2026-11-25T09:41:00.000Z", "rule": "abandoned_cart", "user_id": "u0042",
+    ...                 "channel": "push", "payload": {"item_count": 3, "value": 129.9}, "reason": "..."})
+    '09:41:00  abandoned_cart    u0042     push   3 item(s), 129.90'
+    """
+    payload = trigger.get("payload", {})
+    if "item_count" in payload:
+        summary = f"{payload['item_count']} item(s), {payload['value']:.2f}"
+    else:
+        summary = trigger.get("reason", "")
+    clock = trigger["ts"][11:19]
+    return f"{clock}  {trigger['rule']:<16}  {trigger['user_id']:<8}  {trigger['channel']:<5}  {summary}"
+
+
+def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", *command],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the demo only; it stops children in order
+        )
+
+
+def _wait_until_serving(url: str, worker: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise NudgeError(f"the worker exited with {worker.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise NudgeError(f"the worker did not serve {url} within {READY_TIMEOUT_S:g} s; see {log_path}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

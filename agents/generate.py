@@ -1,0 +1,165 @@
+"""Feed the synthetic shop into Kafka at a steady wall-clock rate, with event time running fast.
+
+Event time advances ``time_scale`` times faster than the wall clock, so a demo sees a 30-minute
+abandoned-cart rule fire after 30 wall seconds at ``time_scale=60``. Each event is sent when its
+event time comes due on that scaled clock, so ``rate`` events per wall second go out on average.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Callable
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+from agents.errors import BrokerUnavailable, SettingsError
+from agents.settings import Settings
+from agents.topics import input_topics
+from schemas.timestamps import parse_rfc3339
+from streams.traffic import ShopSimulator
+
+log = logging.getLogger(__name__)
+
+# Send everything due within this much in one go, then sleep: batches, not a busy loop.
+PACING_SLACK_S = 0.01
+PROGRESS_EVERY_S = 1.0
+# Long enough for a broker that is still starting, short enough for a user to get an answer.
+BROKER_TIMEOUT_MS = 10_000
+# A send not acknowledged by then fails, so a dead broker is reported instead of buffered for.
+DELIVERY_TIMEOUT_MS = 20_000
+# Past the delivery timeout every pending send has an outcome, so flushing and closing finish.
+CLOSE_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 5
+
+
+def run_generator(
+    settings: Settings,
+    *,
+    users: int,
+    rate: float,
+    seed: int,
+    duration_s: float | None,
+    time_scale: float,
+    start_ms: int | None = None,
+    bad_fraction: float = 0.0,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Send shop events until ``duration_s`` wall seconds pass (never, if ``None``) or ``stop`` is
+    set, and return how many were sent.
+
+    Event time starts at ``start_ms`` (default: the wall clock now). ``bad_fraction`` mixes in
+    malformed messages so dead letters show up. ``on_progress`` gets the running count about
+    once a second, and the final count at the end.
+    """
+    if not rate > 0:
+        raise SettingsError(f"rate must be positive, got {rate}")
+    if not time_scale > 0:
+        raise SettingsError(f"time scale must be positive, got {time_scale}")
+    if duration_s is not None and not duration_s > 0:
+        raise SettingsError(f"duration must be positive, got {duration_s}")
+    if start_ms is None:
+        start_ms = int(time.time() * 1000)
+    try:
+        simulator = ShopSimulator(
+            users=users,
+            seed=seed,
+            start_ms=start_ms,
+            # Event-time gap between events, so rate events span time_scale event-seconds.
+            mean_gap_ms=1000 * time_scale / rate,
+            bad_fraction=bad_fraction,
+        )
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    if stop is None:
+        stop = threading.Event()
+    producer = _connect(settings)
+    log.info("sending %g events/s from %d users, event time x%g", rate, users, time_scale)
+    try:
+        try:
+            sent = _pace(
+                producer,
+                simulator,
+                settings,
+                start_ms=start_ms,
+                duration_s=duration_s,
+                time_scale=time_scale,
+                stop=stop,
+                on_progress=on_progress,
+            )
+        finally:
+            producer.close(timeout=CLOSE_TIMEOUT_S)
+    except KafkaTimeoutError as exc:  # buffer full, or sends still pending at the end
+        raise BrokerUnavailable(f"the Kafka broker at {settings.broker} stopped taking events: {exc}") from exc
+    if on_progress is not None:
+        on_progress(sent)
+    return sent
+
+
+def _connect(settings: Settings) -> KafkaProducer:
+    try:
+        return KafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers,
+            client_id="nudge-generator",
+            acks="all",
+            linger_ms=5,
+            bootstrap_timeout_ms=BROKER_TIMEOUT_MS,
+            max_block_ms=BROKER_TIMEOUT_MS,
+            request_timeout_ms=BROKER_TIMEOUT_MS,
+            delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+        )
+    except (KafkaConnectionError, KafkaTimeoutError) as exc:  # 3.x has no NoBrokersAvailable
+        raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.broker}") from exc
+
+
+def _pace(
+    producer: KafkaProducer,
+    simulator: ShopSimulator,
+    settings: Settings,
+    *,
+    start_ms: int,
+    duration_s: float | None,
+    time_scale: float,
+    stop: threading.Event,
+    on_progress: Callable[[int], None] | None,
+) -> int:
+    """Send each message when its event time is due on the scaled clock, then flush."""
+    topics = input_topics(settings)
+    failures: list[Exception] = []  # filled by the producer's thread; sends are never awaited
+    sent = 0
+    wall_start_s = time.monotonic()
+    next_progress_s = wall_start_s + PROGRESS_EVERY_S
+    event_ms = start_ms
+    for topic, user_id, value in simulator.events():
+        if isinstance(value, dict):
+            event_ms = parse_rfc3339(value["ts"])[0]
+        # A malformed message has no trustworthy time: it goes out with the previous event.
+        due_s = (event_ms - start_ms) / 1000 / time_scale
+        if duration_s is not None and due_s >= duration_s:
+            break
+        ahead_s = wall_start_s + due_s - time.monotonic()
+        if ahead_s > PACING_SLACK_S:
+            stop.wait(ahead_s)
+        if stop.is_set():
+            break
+        raw = json.dumps(value, separators=(",", ":")).encode() if isinstance(value, dict) else value
+        producer.send(topics[topic], value=raw, key=user_id.encode()).add_errback(failures.append)
+        sent += 1
+        if time.monotonic() >= next_progress_s:
+            _raise_if_failed(failures, settings)
+            if on_progress is not None:
+                on_progress(sent)
+            next_progress_s = time.monotonic() + PROGRESS_EVERY_S
+    producer.flush(timeout=CLOSE_TIMEOUT_S)
+    _raise_if_failed(failures, settings)
+    return sent
+
+
+def _raise_if_failed(failures: list[Exception], settings: Settings) -> None:
+    if failures:
+        raise BrokerUnavailable(
+            f"{len(failures)} events were not delivered to {settings.broker}: {failures[0]}"
+        )
