@@ -56,7 +56,7 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
         broker=settings.broker,
         store="memory://",
         autodiscover=False,
-        datadir=str(settings.data_dir),
+        datadir=str(settings.data_dir.resolve()),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         topic_allow_declare=True,

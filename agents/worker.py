@@ -23,5 +23,5 @@ def run_worker(settings: Settings) -> None:
     ensure_topics(settings, all_topics(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings, embedded_broker=embedded)
-    worker = faust.Worker(app, loglevel=settings.log_level, workdir=str(settings.data_dir))
+    worker = faust.Worker(app, loglevel=settings.log_level)
     worker.execute_from_commandline()

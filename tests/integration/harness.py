@@ -65,7 +65,11 @@ class WorkerProcess:
             [sys.executable, "-m", "agents.cli", "worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
-        wait_for(self._ready, timeout_s=READY_TIMEOUT_S, what=f"worker ready (log: {self.log_path})")
+        try:
+            wait_for(self._ready, timeout_s=READY_TIMEOUT_S, what=f"worker ready (log: {self.log_path})")
+        except BaseException:
+            self.kill()
+            raise
         return self
 
     def _ready(self) -> bool:
