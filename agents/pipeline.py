@@ -140,6 +140,7 @@ class Pipeline:
                     del self._seen[key]
         for number in wanted - self._partitions.keys():
             self._partitions[number] = self._new_partition(number, wall_s)
+        self._count_waiting()
 
     def take(self, batch: Iterable[Incoming], *, wall_s: float) -> Outcome:
         outcome = Outcome()
@@ -161,7 +162,7 @@ class Pipeline:
                 part.waiting_since_wall_s = None
             elif released or part.waiting_since_wall_s is None:
                 part.waiting_since_wall_s = wall_s  # the wait that counts is one without progress
-        self._metrics.waiting_events.set(sum(len(part.sync) for part in self._partitions.values()))
+        self._count_waiting()
         return outcome
 
     def tick(self, *, wall_s: float) -> Outcome:
@@ -176,9 +177,13 @@ class Pipeline:
             idle_s = wall_s - part.anchor_wall_s
             if part.sync or part.anchor_event_ms is None or idle_s < self._idle_advance_s:
                 continue
-            triggers = part.engine.advance(part.anchor_event_ms + int(idle_s * 1000))
+            triggers = part.engine.advance(part.anchor_event_ms + round(idle_s * 1000))
             self._emit(part, triggers, outcome, wall_s)
+        self._count_waiting()
         return outcome
+
+    def _count_waiting(self) -> None:
+        self._metrics.waiting_events.set(sum(len(part.sync) for part in self._partitions.values()))
 
     def _apply(self, part: _Partition, released: list[tuple[Incoming, Event | Rejection]], outcome: Outcome, wall_s: float) -> None:
         if not released:

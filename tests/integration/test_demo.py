@@ -1,0 +1,128 @@
+"""``nudge demo`` end to end: broker, worker and traffic as child processes, triggers printed,
+and nothing left running once it has finished."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agents.broker import free_port
+from agents.demo import format_trigger
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_TIMEOUT_S = 120.0
+
+
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (ppid, args) of every process on the machine."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
+    table: dict[int, tuple[int, str]] = {}
+    for line in out.splitlines():
+        pid, ppid, *args = line.split(None, 2)
+        table[int(pid)] = (int(ppid), args[0] if args else "")
+    return table
+
+
+def descendants(root: int, table: dict[int, tuple[int, str]]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, args) in table.items():
+            if ppid == parent and pid not in found:
+                found[pid] = args
+                frontier.append(pid)
+    return found
+
+
+def is_nudge_process(args: str) -> bool:
+    return "tansu" in args or "agents.cli worker" in args or "agents.cli generate" in args
+
+
+def test_demo_prints_triggers_and_leaves_nothing_running(tmp_path: Path):
+    web_port = free_port()
+    before = {pid for pid, (_, args) in process_table().items() if is_nudge_process(args)}
+    stdout_path, stderr_path = tmp_path / "demo.out", tmp_path / "demo.err"
+    command = [
+        sys.executable, "-m", "agents.cli", "demo", "--duration", "45", "--time-scale", "240",
+        "--rate", "60", "--users", "100", "--web-port", str(web_port),
+    ]  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUDGE_")}
+    env["PYTHONPATH"] = str(REPO)
+    children: dict[int, str] = {}  # every process the demo started, seen while it ran
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        demo = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + DEMO_TIMEOUT_S
+        while demo.poll() is None and time.monotonic() < deadline:
+            children.update(descendants(demo.pid, process_table()))
+            time.sleep(0.5)
+        assert demo.poll() is not None, f"demo still running after {DEMO_TIMEOUT_S} s"
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+            for pid in children:  # only what this demo started
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+
+    stdout, stderr = stdout_path.read_text(), stderr_path.read_text()
+    assert demo.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert f"http://127.0.0.1:{web_port}/metrics" in stderr
+    trigger_lines = [line for line in stdout.splitlines() if "abandoned_cart" in line]
+    assert trigger_lines, f"no trigger printed; stderr:\n{stderr}"
+    assert all(re.match(r"\d\d:\d\d:\d\d  abandoned_cart +u\d+ +push +\d+ item\(s\), \d+\.\d\d$", line) for line in trigger_lines)
+    assert (tmp_path / ".nudge-data" / "demo" / "worker.log").exists()
+
+    # The demo did start a broker, a worker and a generator, so the check below means something.
+    started = " | ".join(children.values())
+    for kind in ("tansu", "agents.cli worker", "agents.cli generate"):
+        assert kind in started, f"never saw a {kind} child: {started}"
+
+    now = process_table()
+    left = {pid: args for pid, args in children.items() if pid in now and now[pid][1] == args}
+    assert left == {}, f"the demo left processes running: {left}"
+    broker_port = re.search(r"broker\s+kafka://127\.0\.0\.1:(\d+)", stderr)
+    assert broker_port, stderr
+    strays = {
+        pid: args
+        for pid, (_, args) in now.items()
+        if pid not in before and is_nudge_process(args) and (broker_port.group(1) in args or pid in children)
+    }
+    assert strays == {}, f"processes of this demo still running: {strays}"
+
+
+def test_format_trigger_renders_a_cart_reminder():
+    line = format_trigger(
+        {
+            "ts": "2026-11-25T09:41:00.000Z",
+            "rule": "abandoned_cart",
+            "user_id": "u0042",
+            "channel": "push",
+            "payload": {"item_count": 3, "value": 129.9},
+            "reason": "3 item(s) worth 129.90 left in the cart",
+        }
+    )
+    assert line == "09:41:00  abandoned_cart    u0042     push   3 item(s), 129.90"
+
+
+def test_format_trigger_summarises_other_payloads_by_reason():
+    trigger = {
+        "ts": "2026-11-25T23:05:09.123+01:00",
+        "rule": "win_back",
+        "user_id": "u7",
+        "channel": "email",
+        "payload": {"days_inactive": 30},
+        "reason": "no visit for 30 days",
+    }
+    line = format_trigger(trigger)
+    assert line == "23:05:09  win_back          u7        email  no visit for 30 days"
+    assert line.split()[:4] == ["23:05:09", "win_back", "u7", "email"]
+    assert format_trigger({**trigger, "payload": {}}) == line  # no payload fields to show: the reason

@@ -1,0 +1,446 @@
+"""The worker's Faust-free processing: bytes in, outputs and table writes out, no broker.
+
+The table is a plain dict, ``has_unread`` is a switchboard the test flips, and every call gets
+its wall time explicitly, so idle advance and the synchronization timeout are exact.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from builders import T0_MS
+from agents.metrics import Metrics
+from agents.pipeline import MAX_SYNC_WAIT_S, Incoming, Outcome, Pipeline
+from agents.records import UserRecord
+from schemas.timestamps import format_rfc3339
+from streams.config import RuleConfig
+
+TOPICS = ["clicks", "searches", "purchases"]
+DELAY_MS = 5_000  # short, so wall-clock advance reaches it in a few (fake) seconds
+CONFIG = RuleConfig(abandoned_cart_delay_ms=DELAY_MS)
+WALL_S = 1_795_597_200.0  # exactly representable, so wall differences are exact in float
+
+
+class Unread:
+    """``has_unread`` the test controls: the (topic, partition) pairs with data not yet given."""
+
+    def __init__(self) -> None:
+        self.pending: set[tuple[str, int]] = set()
+        self.asked: list[tuple[str, int, int | None]] = []
+
+    def __call__(self, topic: str, partition: int, last_offset: int | None) -> bool:
+        self.asked.append((topic, partition, last_offset))
+        return (topic, partition) in self.pending
+
+
+def make_pipeline(table: dict[str, UserRecord] | None = None, *, idle_advance_ms: int = 1000, config: RuleConfig = CONFIG):
+    table = {} if table is None else table
+    metrics = Metrics()
+    unread = Unread()
+    pipeline = Pipeline(
+        table=table,
+        config=config,
+        metrics=metrics,
+        has_unread=unread,
+        idle_advance_ms=idle_advance_ms,
+        input_topics=TOPICS,
+    )
+    return pipeline, table, metrics, unread
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+# --- wire-format builders ---------------------------------------------------------------------
+
+
+def click_bytes(user: str, ts_ms: int, action: str = "add_to_cart", product: str = "p1", price: float = 10.0, quantity: int = 1) -> bytes:
+    return json.dumps(
+        {
+            "event_id": f"{user}-{action}-{product}-{ts_ms}",
+            "user_id": user,
+            "ts": format_rfc3339(ts_ms),
+            "action": action,
+            "product_id": product,
+            "category": "shoes",
+            "price": price,
+            "quantity": quantity,
+        }
+    ).encode()
+
+
+def search_bytes(user: str, ts_ms: int) -> bytes:
+    return json.dumps({"event_id": f"{user}-s-{ts_ms}", "user_id": user, "ts": format_rfc3339(ts_ms), "query": "red shoes"}).encode()
+
+
+def purchase_bytes(user: str, ts_ms: int, product: str = "p1", price: float = 10.0, quantity: int = 1) -> bytes:
+    return json.dumps(
+        {
+            "event_id": f"{user}-buy-{ts_ms}",
+            "user_id": user,
+            "ts": format_rfc3339(ts_ms),
+            "order_id": f"o-{user}-{ts_ms}",
+            "items": [{"product_id": product, "category": "shoes", "price": price, "quantity": quantity}],
+            "total": round(price * quantity, 2),
+        }
+    ).encode()
+
+
+def msg(topic: str, offset: int, value: bytes | None, *, user: str = "u1", partition: int = 0, key: bytes | None = None) -> Incoming:
+    return Incoming(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=user.encode() if key is None else key,
+        value=value,
+        timestamp_s=WALL_S,
+    )
+
+
+def done_ids(outcome: Outcome) -> list[tuple[str, int]]:
+    return [(m.topic, m.offset) for m in outcome.done]
+
+
+def triggers_of(outcome: Outcome) -> list[dict[str, Any]]:
+    return [json.loads(out.value) for out in outcome.outputs if out.topic == "triggers"]
+
+
+# --- valid events -------------------------------------------------------------------------------
+
+
+def test_valid_events_change_records_with_partition_and_per_topic_offsets():
+    pipeline, table, metrics, _ = make_pipeline()
+    batch = [
+        msg("clicks", 7, click_bytes("u1", T0_MS), partition=3),
+        msg("searches", 2, search_bytes("u1", T0_MS + 1000), partition=3),
+        msg("clicks", 4, click_bytes("u2", T0_MS + 2000, action="view"), user="u2", partition=1),
+    ]
+    outcome = pipeline.take(batch, wall_s=WALL_S)
+
+    assert set(outcome.changed) == {"u1", "u2"}
+    u1 = outcome.changed["u1"]
+    assert u1 is table["u1"]
+    assert u1.partition == 3
+    assert u1.offsets == {"clicks": 7, "searches": 2}
+    assert u1.state.profile.counts == {"add_to_cart": 1, "search": 1}
+    assert set(u1.state.timers) == {"abandoned_cart"}
+    assert table["u2"].partition == 1
+    assert table["u2"].offsets == {"clicks": 4}
+    assert sorted(done_ids(outcome)) == [("clicks", 4), ("clicks", 7), ("searches", 2)]
+    assert outcome.outputs == []
+    assert pipeline.partitions == [1, 3]
+    assert sample(metrics, "nudge_events_total", topic="clicks") == 2
+    assert sample(metrics, "nudge_events_total", topic="searches") == 1
+    assert sample(metrics, "nudge_partition_clock_seconds", partition="3") == (T0_MS + 1000) / 1000
+
+
+def test_a_later_batch_only_reports_the_users_it_changed():
+    pipeline, table, _, _ = make_pipeline()
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    outcome = pipeline.take([msg("clicks", 1, click_bytes("u2", T0_MS + 10), user="u2")], wall_s=WALL_S)
+    assert set(outcome.changed) == {"u2"}
+    assert set(table) == {"u1", "u2"}
+
+
+# --- redelivery -----------------------------------------------------------------------------------
+
+
+def test_redelivered_messages_are_skipped_counted_and_do_not_change_counts():
+    pipeline, table, metrics, _ = make_pipeline()
+    first = [
+        msg("clicks", 0, click_bytes("u1", T0_MS, product="p1")),
+        msg("clicks", 1, click_bytes("u1", T0_MS + 1000, product="p2")),
+    ]
+    pipeline.take(first, wall_s=WALL_S)
+    before = table["u1"].state.profile.to_dict()
+
+    # A restart redelivers from the last commit: offsets 0 and 1 again, then a new one.
+    again = [
+        msg("clicks", 0, click_bytes("u1", T0_MS, product="p1")),
+        msg("clicks", 1, click_bytes("u1", T0_MS + 1000, product="p2")),
+        msg("clicks", 2, click_bytes("u1", T0_MS + 2000, action="view", product="p3")),
+    ]
+    outcome = pipeline.take(again, wall_s=WALL_S + 0.25)
+
+    assert sample(metrics, "nudge_redelivered_events_total") == 2
+    profile = table["u1"].state.profile
+    assert profile.counts == {"add_to_cart": 2, "view": 1}
+    assert profile.to_dict()["cart"] == before["cart"]
+    assert table["u1"].offsets == {"clicks": 2}
+    # Redelivered input is still acknowledged, in offset order.
+    assert done_ids(outcome) == [("clicks", 0), ("clicks", 1), ("clicks", 2)]
+
+
+def test_same_offset_on_another_topic_is_not_a_redelivery():
+    pipeline, table, metrics, _ = make_pipeline()
+    pipeline.take([msg("clicks", 5, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    pipeline.take([msg("searches", 5, search_bytes("u1", T0_MS + 10))], wall_s=WALL_S)
+    pipeline.take([msg("searches", 3, search_bytes("u1", T0_MS + 20))], wall_s=WALL_S)  # older offset, same topic
+    assert sample(metrics, "nudge_redelivered_events_total") == 1
+    assert table["u1"].state.profile.counts == {"add_to_cart": 1, "search": 1}
+    assert table["u1"].offsets == {"clicks": 5, "searches": 5}
+
+
+# --- dead letters ---------------------------------------------------------------------------------
+
+
+def test_malformed_input_becomes_a_dead_letter_with_original_bytes_and_reason():
+    pipeline, table, metrics, _ = make_pipeline()
+    garbage = b'{"oops" \xff'
+    batch = [
+        msg("clicks", 10, click_bytes("u1", T0_MS), partition=2),
+        msg("clicks", 11, garbage, partition=2),
+        msg("clicks", 12, click_bytes("u1", T0_MS + 500, action="view"), key=b"someone-else", partition=2),
+        msg("clicks", 13, b"[1, 2]", partition=2),
+        msg("clicks", 14, b"also not json", partition=2),
+        msg("clicks", 15, click_bytes("u1", T0_MS + 1000, action="view"), partition=2),
+    ]
+    outcome = pipeline.take(batch, wall_s=WALL_S)
+
+    assert done_ids(outcome) == [("clicks", n) for n in range(10, 16)]
+    letters = [out for out in outcome.outputs if out.topic == "dead-letters"]
+    assert [out.topic for out in outcome.outputs] == ["dead-letters"] * 4
+    assert all(out.partition == 2 for out in letters)
+    assert [out.key for out in letters] == [b"u1", b"someone-else", b"u1", b"u1"]
+    bodies = [json.loads(out.value) for out in letters]
+    assert [body["reason"] for body in bodies] == ["bad_json", "key_mismatch", "not_an_object", "bad_json"]
+    assert [body["offset"] for body in bodies] == [11, 12, 13, 14]
+    assert all(body["source_topic"] == "clicks" and body["partition"] == 2 for body in bodies)
+    assert base64.b64decode(bodies[0]["value_base64"]) == garbage
+    assert base64.b64decode(bodies[1]["value_base64"]) == batch[2].value
+    assert all(body["detail"] for body in bodies)
+    assert bodies[0]["rejected_at"] == format_rfc3339(int(WALL_S * 1000))
+
+    assert sample(metrics, "nudge_dead_letters_total", reason="bad_json") == 2
+    assert sample(metrics, "nudge_dead_letters_total", reason="key_mismatch") == 1
+    assert sample(metrics, "nudge_dead_letters_total", reason="not_an_object") == 1
+    # Rejected input never touches a profile.
+    assert table["u1"].state.profile.counts == {"add_to_cart": 1, "view": 1}
+    assert table["u1"].offsets == {"clicks": 15}
+
+
+# --- timestamp synchronization ------------------------------------------------------------------
+
+
+def test_events_wait_while_another_topic_has_unread_data_then_release_in_event_time_order():
+    pipeline, table, metrics, unread = make_pipeline()
+    unread.pending.add(("purchases", 0))
+    held = pipeline.take(
+        [
+            msg("clicks", 0, click_bytes("u1", T0_MS)),
+            msg("clicks", 1, click_bytes("u1", T0_MS + 3000, action="view")),
+        ],
+        wall_s=WALL_S,
+    )
+    assert held.done == []
+    assert held.changed == {}
+    assert "u1" not in table
+    assert sample(metrics, "nudge_waiting_events") == 2
+    assert ("purchases", 0, None) in unread.asked
+
+    # The purchase that was unread arrives; nothing else is unread now.
+    unread.pending.clear()
+    released = pipeline.take([msg("purchases", 0, purchase_bytes("u1", T0_MS + 1000))], wall_s=WALL_S + 0.25)
+    assert done_ids(released) == [("clicks", 0), ("purchases", 0), ("clicks", 1)]
+    assert sample(metrics, "nudge_waiting_events") == 0
+    record = table["u1"]
+    assert record.offsets == {"clicks": 1, "purchases": 0}
+    # Bought before the view was applied: the cart is empty and no reminder is pending.
+    assert record.state.profile.cart == {}
+    assert record.state.timers == {}
+
+
+def test_the_buyer_gets_no_reminder_even_when_clicks_were_read_far_ahead():
+    pipeline, _, _, unread = make_pipeline()
+    unread.pending.add(("purchases", 0))
+    # Clicks read ahead way past the cart deadline, while the purchase has not been read yet.
+    outcome = pipeline.take(
+        [
+            msg("clicks", 0, click_bytes("u1", T0_MS)),
+            msg("clicks", 1, click_bytes("u2", T0_MS + 10 * DELAY_MS, action="view"), user="u2"),
+        ],
+        wall_s=WALL_S,
+    )
+    assert triggers_of(outcome) == []
+    unread.pending.clear()
+    outcome = pipeline.take([msg("purchases", 0, purchase_bytes("u1", T0_MS + 1000))], wall_s=WALL_S + 0.25)
+    assert triggers_of(outcome) == []
+
+
+def test_tick_after_max_sync_wait_without_progress_drains_held_events():
+    pipeline, table, metrics, unread = make_pipeline()
+    unread.pending.add(("purchases", 0))  # a topic that says it has data but never delivers it
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    pipeline.take([msg("searches", 0, search_bytes("u1", T0_MS - 1000))], wall_s=WALL_S + 0.5)
+
+    # The second batch released nothing, so the wait is still counted from the first.
+    early = pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S - 0.25)
+    assert early.done == []
+    assert "u1" not in table
+    assert sample(metrics, "nudge_waiting_events") == 2
+
+    drained = pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S)
+    assert done_ids(drained) == [("searches", 0), ("clicks", 0)]  # event-time order
+    assert set(drained.changed) == {"u1"}
+    assert table["u1"].offsets == {"clicks": 0, "searches": 0}
+
+
+def test_waiting_gauge_is_zero_after_tick_drains_held_events():
+    # Known bug: Pipeline.tick() drains held events but never updates nudge_waiting_events,
+    # so the gauge reports events as held until the next take() (forever if input stops).
+    pipeline, _, metrics, unread = make_pipeline()
+    unread.pending.add(("purchases", 0))
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    assert sample(metrics, "nudge_waiting_events") == 1
+    drained = pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S)
+    assert done_ids(drained) == [("clicks", 0)]
+    assert sample(metrics, "nudge_waiting_events") == 0
+
+
+# --- idle advance -------------------------------------------------------------------------------
+
+
+def test_idle_partition_clock_follows_the_wall_clock_and_fires_the_cart_timer():
+    pipeline, _, metrics, _ = make_pipeline(idle_advance_ms=1000)
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS, price=12.5, quantity=2), partition=1)], wall_s=WALL_S)
+
+    assert pipeline.tick(wall_s=WALL_S + 0.5).outputs == []  # not idle long enough yet
+    assert pipeline.tick(wall_s=WALL_S + DELAY_MS / 1000 - 0.25).outputs == []  # idle, not due
+    due_wall_s = WALL_S + DELAY_MS / 1000
+    outcome = pipeline.tick(wall_s=due_wall_s)
+
+    assert len(outcome.outputs) == 1
+    out = outcome.outputs[0]
+    assert out.topic == "triggers"
+    assert out.key == b"u1"
+    assert out.partition == 1
+    body = json.loads(out.value)
+    assert set(body) == {"trigger_id", "user_id", "rule", "ts", "emitted_at", "channel", "payload", "reason"}
+    assert body["rule"] == "abandoned_cart"
+    assert body["user_id"] == "u1"
+    assert body["ts"] == format_rfc3339(T0_MS + DELAY_MS)
+    assert body["emitted_at"] == format_rfc3339(int(due_wall_s * 1000))
+    assert body["channel"] == "push"
+    assert body["payload"]["item_count"] == 2
+    assert body["payload"]["value"] == 25.0
+    assert body["trigger_id"]
+    assert body["reason"]
+    # The fired timer is gone from the user's record, which the tick reports as changed.
+    assert outcome.changed["u1"].state.timers == {}
+    assert sample(metrics, "nudge_triggers_total", rule="abandoned_cart") == 1
+    assert sample(metrics, "nudge_partition_clock_seconds", partition="1") == (T0_MS + DELAY_MS) / 1000
+    assert pipeline.tick(wall_s=due_wall_s + 10).outputs == []  # fires once
+
+
+def test_idle_clock_runs_from_the_last_arrival():
+    pipeline, _, _, _ = make_pipeline(idle_advance_ms=1000)
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    # Another user's event 3 s of wall time later, 100 ms later in event time.
+    pipeline.take([msg("clicks", 1, click_bytes("u2", T0_MS + 100, action="view"), user="u2")], wall_s=WALL_S + 3)
+
+    # Measured from the first arrival the timer would be due now; from the last arrival the
+    # clock is only at T0 + 100 + 2000.
+    assert triggers_of(pipeline.tick(wall_s=WALL_S + DELAY_MS / 1000)) == []
+    assert triggers_of(pipeline.tick(wall_s=WALL_S + 3 + 4.875)) == []  # clock at T0 + 4975
+    fired = triggers_of(pipeline.tick(wall_s=WALL_S + 3 + 5))  # clock at T0 + 5100
+    assert [(t["user_id"], t["ts"]) for t in fired] == [("u1", format_rfc3339(T0_MS + DELAY_MS))]
+
+
+def test_a_partition_that_keeps_receiving_gets_no_wall_clock_advance():
+    pipeline, _, metrics, _ = make_pipeline(idle_advance_ms=1000)
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    last_ts = T0_MS
+    # Twenty seconds of wall time, four times the cart delay, with an event every half second
+    # that barely moves event time: the partition is never idle, so only event time counts.
+    for n in range(1, 41):
+        wall = WALL_S + n * 0.5
+        last_ts = T0_MS + n * 10
+        out = pipeline.take([msg("searches", n, search_bytes("u2", last_ts), user="u2")], wall_s=wall)
+        assert triggers_of(out) == []
+        assert triggers_of(pipeline.tick(wall_s=wall + 0.25)) == []
+    assert sample(metrics, "nudge_partition_clock_seconds", partition="0") == last_ts / 1000
+
+
+def test_idle_advance_does_not_move_a_partition_that_still_holds_events():
+    pipeline, _, _, unread = make_pipeline(idle_advance_ms=1000, config=RuleConfig(abandoned_cart_delay_ms=1000))
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    unread.pending.add(("purchases", 0))
+    pipeline.take([msg("clicks", 1, click_bytes("u2", T0_MS + 10, action="view"), user="u2")], wall_s=WALL_S + 0.25)
+    # Idle for 1.75 s, past the 1 s deadline, but a purchase may still come first: no advance.
+    assert triggers_of(pipeline.tick(wall_s=WALL_S + 0.25 + MAX_SYNC_WAIT_S - 0.25)) == []
+    # Once the wait is given up, the held view is applied and the clock follows the wall again.
+    outcome = pipeline.tick(wall_s=WALL_S + 0.25 + MAX_SYNC_WAIT_S)
+    assert done_ids(outcome) == [("clicks", 1)]
+    assert [(t["user_id"], t["ts"]) for t in triggers_of(outcome)] == [("u1", format_rfc3339(T0_MS + 1000))]
+
+
+# --- assignment and restore -----------------------------------------------------------------------
+
+
+def armed_table() -> dict[str, UserRecord]:
+    """A users table as a previous worker left it: u0 on partition 0 and u1 on partition 1, both
+    with a cart reminder pending."""
+    pipeline, table, _, _ = make_pipeline()
+    pipeline.take(
+        [
+            msg("clicks", 0, click_bytes("u0", T0_MS), user="u0", partition=0),
+            msg("clicks", 0, click_bytes("u1", T0_MS + 200), user="u1", partition=1),
+        ],
+        wall_s=WALL_S,
+    )
+    assert {user: set(record.state.timers) for user, record in table.items()} == {
+        "u0": {"abandoned_cart"},
+        "u1": {"abandoned_cart"},
+    }
+    return table
+
+
+def test_assign_restores_timers_of_its_partitions_only():
+    table = armed_table()
+    restarted, _, _, _ = make_pipeline(table)
+    later = WALL_S + 60
+    restarted.assign([0], wall_s=later)
+    assert restarted.partitions == [0]
+
+    outcome = restarted.tick(wall_s=later + 10)  # idle long past both deadlines
+    fired = [(out.partition, out.key, json.loads(out.value)["ts"]) for out in outcome.outputs]
+    # u1's record belongs to partition 1: partition 0 must not schedule (or fire) it.
+    assert fired == [(0, b"u0", format_rfc3339(T0_MS + DELAY_MS))]
+    assert set(outcome.changed) == {"u0"}
+    assert table["u1"].state.timers != {}
+
+
+def test_assign_resumes_the_clock_at_the_partitions_latest_event():
+    table = armed_table()
+    restarted, _, _, _ = make_pipeline(table)
+    restarted.assign([1], wall_s=WALL_S + 60)
+    # The clock resumes at u1's last event (T0 + 200), so its deadline is 5 s of idle away.
+    assert restarted.tick(wall_s=WALL_S + 60 + 4.875).outputs == []
+    outcome = restarted.tick(wall_s=WALL_S + 60 + 5)
+    assert [(out.partition, out.key) for out in outcome.outputs] == [(1, b"u1")]
+
+
+def test_assign_drops_unassigned_partitions():
+    table = armed_table()
+    restarted, _, metrics, _ = make_pipeline(table)
+    restarted.assign([0, 1], wall_s=WALL_S + 60)
+    assert restarted.partitions == [0, 1]
+    restarted.assign([1, 2], wall_s=WALL_S + 61)
+    assert restarted.partitions == [1, 2]
+
+    outcome = restarted.tick(wall_s=WALL_S + 61 + 30)
+    assert [(out.partition, out.key) for out in outcome.outputs] == [(1, b"u1")]
+    assert table["u0"].state.timers != {}  # left for whichever worker owns partition 0 now
+
+
+def test_assign_keeps_the_partitions_it_already_owns():
+    pipeline, table, _, _ = make_pipeline()
+    pipeline.assign([0], wall_s=WALL_S)
+    pipeline.take([msg("clicks", 0, click_bytes("u0", T0_MS), user="u0")], wall_s=WALL_S)
+    pipeline.assign([0, 1], wall_s=WALL_S + 0.25)  # a rebalance that adds a partition
+    outcome = pipeline.tick(wall_s=WALL_S + DELAY_MS / 1000)
+    assert [(out.partition, out.key) for out in outcome.outputs] == [(0, b"u0")]
