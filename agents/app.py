@@ -21,23 +21,23 @@ from agents.pipeline import Incoming, Outcome, Pipeline
 from agents.records import encode_record
 from agents.settings import Settings
 from agents.topics import DEAD_LETTERS, TRIGGERS, USERS_TABLE, changelog_topic, faust_app_id, input_topics
-from agents.true_end_offsets import TrueEndTransport
+from agents.embedded_compat import EmbeddedTransport
 from streams.config import RuleConfig
 
 TICK_INTERVAL_S = 0.25
 
 
 class NudgeApp(faust.App):
-    """A Faust app that can swap in the true-end-offset consumer for the embedded broker."""
+    """A Faust app that can swap in the consumer with the embedded broker's work-arounds."""
 
-    def __init__(self, *args: Any, true_end_offsets: bool = False, **kwargs: Any) -> None:
-        self._true_end_offsets = true_end_offsets
+    def __init__(self, *args: Any, embedded_broker: bool = False, **kwargs: Any) -> None:
+        self._embedded_broker = embedded_broker
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> Any:
-        if not self._true_end_offsets:
+        if not self._embedded_broker:
             return super()._new_transport()
-        return TrueEndTransport(self.conf.broker_consumer, self)
+        return EmbeddedTransport(self.conf.broker_consumer, self)
 
 
 def rule_config(settings: Settings) -> RuleConfig:
@@ -52,7 +52,7 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
     codecs.register()
     app = NudgeApp(
         faust_app_id(settings),
-        true_end_offsets=embedded_broker,
+        embedded_broker=embedded_broker,
         broker=settings.broker,
         store="memory://",
         autodiscover=False,

@@ -31,7 +31,7 @@ class Settings:
     idle_advance_ms: int = 1000  # a partition quiet this long lets its clock follow the wall clock
     batch_size: int = 1000  # most events one agent step takes
     batch_within_ms: int = 50  # longest wait to fill a batch
-    true_end_offsets: str = "auto"  # auto | on | off: work around ListOffsets on the embedded broker
+    embedded_broker: str = "auto"  # auto | on | off: the work-arounds for the embedded broker (Tansu)
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -42,8 +42,8 @@ class Settings:
             raise SettingsError(f"NUDGE_WEB_PORT must be a TCP port, got {self.web_port}")
         if self.abandoned_cart_delay_s <= 0:
             raise SettingsError("NUDGE_ABANDONED_CART_DELAY_S must be positive")
-        if self.true_end_offsets not in ("auto", "on", "off"):
-            raise SettingsError(f"NUDGE_TRUE_END_OFFSETS must be auto, on or off, got {self.true_end_offsets!r}")
+        if self.embedded_broker not in ("auto", "on", "off"):
+            raise SettingsError(f"NUDGE_EMBEDDED_BROKER must be auto, on or off, got {self.embedded_broker!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"NUDGE_LOG_LEVEL must be debug, info, warning or error, got {self.log_level!r}")
         if self.batch_size < 1 or self.batch_within_ms < 1 or self.idle_advance_ms < 1:

@@ -316,7 +316,7 @@ def test_nudge_environment_values_are_valid_settings(name):
 def test_worker_settings_suit_a_real_kafka_in_a_container():
     settings = settings_from(container_environment(services()[WORKER_SERVICE]))
     assert settings.web_host == "0.0.0.0", "the worker must listen beyond loopback for Prometheus"
-    assert settings.true_end_offsets == "off"
+    assert settings.embedded_broker == "off"
 
 
 def test_worker_and_generator_share_broker_and_topics():

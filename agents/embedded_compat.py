@@ -1,12 +1,17 @@
-"""Correct changelog end offsets on the embedded broker, so table recovery restores everything.
+"""Work-arounds for the embedded broker's known defects (../shared/BROKER.md), and only for it.
 
-Tansu answers ListOffsets(latest) with the base offset of the last record batch plus one, as if
+Short end offsets. Tansu answers ListOffsets(latest) with the base offset of the last record batch plus one, as if
 that batch held one record (../shared/BROKER.md). Faust reads a changelog up to that answer
 when it restores a table, so each partition would lose the tail of its last batch. Fetch's high
 watermark is right on the same broker, so for every partition we fetch from the reported end
 minus one (inside the last batch) and take the high watermark of that fetch. This costs one
 fetch per changelog partition at recovery and keeps producer batching intact. It is switched on
 only for the embedded broker; real Kafka keeps Faust's own path untouched.
+
+Slow fetches. Tansu holds a fetch for its whole max wait even when data has arrived, and Faust
+asks for 1.5 s, so every event would wait about 0.4 s on average before the worker saw it. A
+short max wait brings that to tens of milliseconds; real Kafka answers as soon as data is there
+and needs no such change.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 _FETCH_TIMEOUT_S = 10.0
+FETCH_MAX_WAIT_MS = 50
 
 
 async def true_end_offsets(bootstrap_servers: list[str], reported: Mapping[TP, int]) -> dict[TP, int]:
@@ -53,7 +59,13 @@ async def true_end_offsets(bootstrap_servers: list[str], reported: Mapping[TP, i
     return ends
 
 
-class TrueEndConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+class EmbeddedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust passes no option for it; the fetcher reads this when the consumer starts.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
     async def _highwaters(self, partitions: List[TP]) -> Mapping[TP, int]:
         reported = await super()._highwaters(partitions)
         transport = self.transport
@@ -61,10 +73,10 @@ class TrueEndConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return await true_end_offsets(servers, reported)
 
 
-class TrueEndConsumer(faust_aiokafka.Consumer):
+class EmbeddedConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return TrueEndConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        return EmbeddedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class TrueEndTransport(faust_aiokafka.Transport):
-    Consumer = TrueEndConsumer
+class EmbeddedTransport(faust_aiokafka.Transport):
+    Consumer = EmbeddedConsumer

@@ -1,0 +1,76 @@
+"""``python -m bench [--quick] [--only core|e2e]``: print Nudge's benchmark tables.
+
+Progress goes to stderr and the tables to stdout, so ``python -m bench > bench.txt`` keeps a
+clean record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from dataclasses import dataclass
+from types import FrameType
+from typing import Sequence
+
+from agents.errors import NudgeError
+from bench import report
+from bench.core import run_core
+from bench.end_to_end import run_end_to_end
+from bench.worker import WorkerFailed
+from bench.workload import wire_messages
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    core_events: int
+    e2e_events: int
+    live_rate: float  # events per wall second in the live phase
+    live_s: float
+
+
+# Each default run stays well under two minutes on a 2-core machine.
+FULL = Sizes(core_events=200_000, e2e_events=50_000, live_rate=1000.0, live_s=10.0)
+# For a smoke test: every code path, in a fraction of the time.
+QUICK = Sizes(core_events=20_000, e2e_events=5_000, live_rate=500.0, live_s=3.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Nudge's throughput and latency benchmarks.")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--only", choices=["core", "e2e"], help="run one benchmark (default: both)")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    # SIGTERM would end the interpreter without unwinding; as SystemExit it runs every cleanup,
+    # so the worker and the broker never outlive the benchmark.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    print(report.machine(), end="\n\n", flush=True)
+    try:
+        if args.only in (None, "core"):
+            _progress(f"core: serializing {sizes.core_events:,} events, then timing four stages")
+            print(report.core_table(run_core(wire_messages(sizes.core_events))), end="\n\n", flush=True)
+        if args.only in (None, "e2e"):
+            _progress(
+                f"end to end: broker, {sizes.e2e_events:,} backlog events, one worker, then "
+                f"{sizes.live_rate:,.0f} events/s for {sizes.live_s:g} s"
+            )
+            result = run_end_to_end(events=sizes.e2e_events, live_rate=sizes.live_rate, live_s=sizes.live_s)
+            print(report.end_to_end_table(result), flush=True)
+    except KeyboardInterrupt:
+        return 130
+    except (NudgeError, WorkerFailed) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _progress(text: str) -> None:
+    print(f"bench: {text} ...", file=sys.stderr, flush=True)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

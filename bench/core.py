@@ -1,0 +1,174 @@
+"""The core in-process, on one core: what a worker's CPU does per event, without Kafka or Faust.
+
+Four stages, each including the one before: decoding alone; decoding plus one partition engine
+(profile update, rules, timers); the worker's whole Faust-free step, ``Pipeline.take`` (adds
+timestamp synchronization over four partitions, metrics and trigger encoding); and that step
+followed by encoding every changed user for the table changelog, as the Faust glue does. Their
+differences show where a worker's CPU goes before the broker and Faust add their share.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from agents.metrics import Metrics
+from agents.pipeline import Incoming, Pipeline
+from agents.records import UserRecord, encode_record
+from agents.topics import TRIGGERS
+from bench.stats import percentile
+from bench.workload import WireMessage, kafka_partition
+from schemas.decoding import Rejection, decode_event
+from schemas.events import Event, InputTopic
+from streams.config import RuleConfig
+from streams.partition import PartitionEngine
+
+BATCH_SIZE = 1000  # the worker's default NUDGE_BATCH_SIZE
+PARTITIONS = 4  # as in the end-to-end benchmark, so the pipeline keeps the same four engines
+# The worker's default NUDGE_IDLE_ADVANCE_MS; batches here come far faster, so it never applies.
+IDLE_ADVANCE_MS = 1000
+
+PER_EVENT = "each event timed (perf_counter_ns), separate pass"
+PER_BATCH = f"each batch timed, divided by {BATCH_SIZE}"
+
+
+@dataclass(frozen=True, slots=True)
+class StageResult:
+    name: str
+    events_per_s: float
+    p50_us: float
+    p99_us: float
+    p999_us: float
+    latency_method: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoreResult:
+    events: int
+    triggers: int  # emitted by Pipeline.take over the whole stream: proof that timers fired
+    stages: list[StageResult]
+
+
+def run_core(messages: list[WireMessage]) -> CoreResult:
+    """Time every stage over the same pre-serialized messages."""
+    batches = _incoming_batches(messages)
+    # Everything built so far lives for the whole run; freezing it keeps the collector from
+    # rescanning it on every pass, a cost a worker (which holds no such backlog) never pays.
+    gc.collect()
+    gc.freeze()
+    try:
+        decode = _per_event_stage("(a) decode", _decode_step, messages)
+        engine = _per_event_stage("(b) decode + PartitionEngine.on_event", _engine_step, messages)
+        pipeline, triggers = _pipeline_stage(
+            f"(c) Pipeline.take, batches of {BATCH_SIZE}", batches, encode_changelog=False
+        )
+        changelog, _ = _pipeline_stage("(d) (c) + changelog record encoding", batches, encode_changelog=True)
+    finally:
+        gc.unfreeze()
+    return CoreResult(events=len(messages), triggers=triggers, stages=[decode, engine, pipeline, changelog])
+
+
+Step = Callable[[WireMessage], object]
+
+
+def _decode_step() -> Step:
+    def step(message: WireMessage) -> object:
+        return decode_event(message.topic, message.value, message.key)
+
+    return step
+
+
+def _engine_step() -> Step:
+    """A fresh engine per pass, so both passes do the same work on the same growing state."""
+    engine = PartitionEngine(store={}, config=RuleConfig())
+
+    def step(message: WireMessage) -> object:
+        return engine.on_event(_valid(decode_event(message.topic, message.value, message.key)))
+
+    return step
+
+
+def _valid(decoded: Event | Rejection) -> Event:
+    if isinstance(decoded, Rejection):
+        raise ValueError(f"the benchmark stream holds an invalid event: {decoded.detail}")
+    return decoded
+
+
+def _per_event_stage(name: str, make_step: Callable[[], Step], messages: list[WireMessage]) -> StageResult:
+    """Throughput from one untimed-per-event pass; latency from a second pass timing each event,
+    since two clock reads per event would otherwise weigh on the throughput figure."""
+    step = make_step()
+    started = time.perf_counter()
+    for message in messages:
+        step(message)
+    elapsed_s = time.perf_counter() - started
+
+    step = make_step()
+    clock = time.perf_counter_ns
+    latencies_ns: list[int] = []
+    record = latencies_ns.append
+    for message in messages:
+        before = clock()
+        step(message)
+        record(clock() - before)
+    return _stage(name, len(messages) / elapsed_s, [ns / 1000 for ns in latencies_ns], PER_EVENT)
+
+
+def _pipeline_stage(
+    name: str, batches: list[list[Incoming]], *, encode_changelog: bool
+) -> tuple[StageResult, int]:
+    """The worker's per-batch step with a plain dict as its table; no topic ever has unread data,
+    as for a worker whose consumer has read everything there is. Also returns the number of
+    triggers emitted, the proof that timers really fired during the run."""
+    table: dict[str, UserRecord] = {}
+    pipeline = Pipeline(
+        table=table,
+        config=RuleConfig(),
+        metrics=Metrics(),
+        has_unread=lambda topic, partition, last_seen: False,
+        idle_advance_ms=IDLE_ADVANCE_MS,
+        input_topics=[topic.value for topic in InputTopic],
+    )
+    clock = time.perf_counter
+    per_event_us: list[float] = []
+    events = triggers = 0
+    total_s = 0.0
+    for batch in batches:
+        before = clock()
+        outcome = pipeline.take(batch, wall_s=time.time())
+        if encode_changelog:
+            for record in outcome.changed.values():
+                encode_record(record)
+        batch_s = clock() - before
+        total_s += batch_s
+        events += len(batch)
+        per_event_us.append(batch_s * 1e6 / len(batch))
+        triggers += sum(1 for out in outcome.outputs if out.topic == TRIGGERS)
+    return _stage(name, events / total_s, per_event_us, PER_BATCH), triggers
+
+
+def _stage(name: str, events_per_s: float, latencies_us: Iterable[float], method: str) -> StageResult:
+    ordered = sorted(latencies_us)
+    return StageResult(
+        name=name,
+        events_per_s=events_per_s,
+        p50_us=percentile(ordered, 0.50),
+        p99_us=percentile(ordered, 0.99),
+        p999_us=percentile(ordered, 0.999),
+        latency_method=method,
+    )
+
+
+def _incoming_batches(messages: list[WireMessage]) -> list[list[Incoming]]:
+    """Messages as the worker's consumer hands them over: partitioned by key, offsets per
+    topic partition, in batches of the worker's size."""
+    next_offset: dict[tuple[str, int], int] = {}
+    incoming = []
+    for message in messages:
+        partition = kafka_partition(message.key, PARTITIONS)
+        offset = next_offset.get((message.topic, partition), 0)
+        next_offset[(message.topic, partition)] = offset + 1
+        incoming.append(Incoming(message.topic, partition, offset, message.key, message.value, timestamp_s=0.0))
+    return [incoming[start : start + BATCH_SIZE] for start in range(0, len(incoming), BATCH_SIZE)]

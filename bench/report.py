@@ -1,0 +1,128 @@
+"""Plain-text tables of the results, with units and measurement methods spelled out, so a number
+copied into a review or a ticket still says what it measured."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Sequence
+
+from bench.core import CoreResult
+from bench.end_to_end import EndToEndResult
+from bench.stats import HistogramQuantile
+from bench.workload import USERS, event_time_span_h
+
+
+def machine() -> str:
+    """Benchmarks mean little without the machine: core count above all, on a 2-core box."""
+    usable = len(os.sched_getaffinity(0))
+    return (
+        f"Machine: {os.cpu_count()} CPUs ({usable} usable), {_cpu_model()}\n"
+        f"Python {platform.python_version()} ({platform.python_implementation()}), {platform.platform()}"
+    )
+
+
+def core_table(result: CoreResult) -> str:
+    header = (
+        f"Core, in-process, one core: {result.events:,} events from {USERS:,} users, "
+        f"about {event_time_span_h(result.events):.1f} h of event time, {result.triggers:,} triggers emitted"
+    )
+    rows = [["stage", "events/s", "p50 µs", "p99 µs", "p99.9 µs", "latency measured as"]]
+    rows += [
+        [
+            stage.name,
+            f"{stage.events_per_s:,.0f}",
+            f"{stage.p50_us:.1f}",
+            f"{stage.p99_us:.1f}",
+            f"{stage.p999_us:.1f}",
+            stage.latency_method,
+        ]
+        for stage in result.stages
+    ]
+    notes = [
+        "Each stage includes the ones above it; events/s comes from a pass with no per-event clock reads.",
+        "(c) is the worker's Faust-free step: decode, timestamp sync, engine, metrics, trigger JSON.",
+        "(d) adds encoding each changed user for the table changelog, as the worker does per batch.",
+    ]
+    return "\n".join([header, _table(rows, left_columns={0, 5}), *notes])
+
+
+def end_to_end_table(result: EndToEndResult) -> str:
+    catch_up, live = result.catch_up, result.live
+    after_first = catch_up.events - catch_up.first_count
+    header = (
+        f"End to end: embedded broker, one `nudge worker` process, 4 partitions, "
+        f"{catch_up.events:,} backlog events from {USERS:,} users"
+    )
+    rows = [
+        ["phase", "events/s", "seconds", "notes"],
+        ["pre-produce the backlog (kafka-python)", _rate(catch_up.events, catch_up.produce_s), _s(catch_up.produce_s), "flush included"],
+        ["worker spawn until /metrics answers", "", _s(catch_up.spawn_to_metrics_s), "Python and Faust start-up"],
+        ["/metrics until first event counted", "", _s(catch_up.metrics_to_first_s), "mostly the consumer group join"],
+        [
+            "catch-up from first event to all",
+            _rate(after_first, catch_up.first_to_done_s),
+            _s(catch_up.first_to_done_s),
+            f"worker {catch_up.worker_cpu:.2f} cores "
+            f"({catch_up.worker_cpu * catch_up.first_to_done_s / after_first * 1e6:,.0f} µs CPU per event), "
+            f"broker {catch_up.broker_cpu:.2f} cores",
+        ],
+        [
+            "catch-up from /metrics answering",
+            _rate(catch_up.events, catch_up.metrics_to_done_s),
+            _s(catch_up.metrics_to_done_s),
+            "join included",
+        ],
+        [
+            f"live, asked {live.rate:,.0f}/s",
+            _rate(live.sent, live.send_s),
+            _s(live.send_s),
+            f"worker {live.worker_cpu:.2f} cores, broker {live.broker_cpu:.2f} cores",
+        ],
+    ]
+    latency = (
+        f"Live processing latency ({live.sent:,} events, Kafka timestamp until the batch's outputs "
+        "were acknowledged):\n"
+        f"  p50 {_quantile(live.p50)}, p99 {_quantile(live.p99)}, mean {live.mean_s * 1000:.1f} ms (exact)\n"
+        "  Quantiles at histogram-bucket resolution: nudge_processing_latency_seconds bucket deltas of\n"
+        "  the live phase, interpolated inside the bucket as Prometheus' histogram_quantile does."
+    )
+    return "\n".join([header, _table(rows, left_columns={0, 3}), latency])
+
+
+def _quantile(quantile: HistogramQuantile) -> str:
+    if quantile.upper == float("inf"):
+        return f"> {quantile.lower * 1000:g} ms (beyond the largest bucket)"
+    return f"≈ {quantile.estimate * 1000:.0f} ms (bucket {quantile.lower * 1000:g}–{quantile.upper * 1000:g} ms)"
+
+
+def _rate(events: int, seconds: float) -> str:
+    return f"{events / seconds:,.0f}"
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.1f}"
+
+
+def _table(rows: Sequence[Sequence[str]], *, left_columns: set[int]) -> str:
+    """Aligned columns: text left, numbers right."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.ljust(width) if column in left_columns else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths))
+        ]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine() or "unknown CPU"
