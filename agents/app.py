@@ -178,6 +178,18 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
         async def get(self, request: Request) -> Response:
             return self.bytes(metrics.render(), content_type=CONTENT_TYPE)
 
+    @app.page("/profiles/{user_id}")
+    class ProfileView(View):
+        """A user's live profile, served by whichever worker owns the user (Faust routes it)."""
+
+        @app.table_route(table=users, match_info="user_id")
+        async def get(self, request: Request, user_id: str) -> Response:
+            record = users.data.get(user_id)
+            if record is None:
+                return self.json({"error": f"no profile for user {user_id!r}"}, status=404)
+            state = record.state
+            return self.json({**state.profile.to_dict(), "pending_timers": [t.to_dict() for t in state.timers.values()]})
+
     app.nudge_pipeline = pipeline  # type: ignore[attr-defined]
     app.nudge_metrics = metrics  # type: ignore[attr-defined]
     return app

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
@@ -105,6 +106,14 @@ class WorkerProcess:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
                 samples[f"{sample.name}{{{labels}}}"] = sample.value
         return samples
+
+    def profile(self, user: str) -> tuple[int, dict[str, Any]]:
+        """``GET /profiles/{user}``: the HTTP status and the JSON body."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/profiles/{user}", timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
 
     def events_taken(self) -> float:
         return sum(value for name, value in self.metrics().items() if name.startswith("nudge_events_total{"))

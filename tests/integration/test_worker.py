@@ -98,6 +98,14 @@ def test_abandoned_cart_triggers_and_dead_letters(settings: Settings, tmp_path: 
         assert by_user["mallory"]["source_topic"] == "clicks"
         assert by_user["eve"]["reason"] == "absurd_value"
 
+        status, bob = worker.profile("bob")
+        assert status == 200
+        assert bob["counts"] == {"add_to_cart": 1, "purchase": 1}
+        assert bob["cart"] == [] and bob["total_spend"] == 20.0 and bob["order_count"] == 1
+        status, alice = worker.profile("alice")
+        assert status == 200 and alice["pending_timers"] == [] and alice["cart_value"] == 31.0
+        assert worker.profile("nobody")[0] == 404
+
         metrics = worker.metrics()
         assert metrics["nudge_dead_letters_total{reason=bad_json}"] == 1
         assert metrics["nudge_dead_letters_total{reason=absurd_value}"] == 1
@@ -172,11 +180,15 @@ def test_restart_after_sigkill_loses_no_profile_and_no_timer(settings: Settings,
         assert {t["trigger_id"] for t in pending} == {trigger_id_for("pending", "abandoned_cart", f"pending-add_to_cart-p7-{T0_MS}")}
         assert pending[0]["payload"]["value"] == 37.5
         wait_for(lambda: worker.metrics().get("nudge_waiting_events{}") == 0, timeout_s=10, what="nothing held back")
+        expected = expected_profiles(shop)
+        served = {user: worker.profile(user)[1] for user in expected}
+        for profile in served.values():
+            del profile["pending_timers"]
+        assert served == expected, "the restarted worker serves profiles that differ from the events"
     finally:
         worker.stop()
     shop.close()
 
-    expected = expected_profiles(shop)
     stored = stored_profiles(settings)
     mismatched = {user: (stored.get(user), want) for user, want in expected.items() if stored.get(user) != want}
     assert not mismatched, f"{len(mismatched)} profiles differ from the events, e.g. {next(iter(mismatched.items()))}"
