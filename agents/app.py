@@ -190,6 +190,4 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
             state = record.state
             return self.json({**state.profile.to_dict(), "pending_timers": [t.to_dict() for t in state.timers.values()]})
 
-    app.nudge_pipeline = pipeline  # type: ignore[attr-defined]
-    app.nudge_metrics = metrics  # type: ignore[attr-defined]
     return app
