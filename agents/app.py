@@ -8,6 +8,7 @@ output at-least-once (see agents/pipeline.py).
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
@@ -40,6 +41,20 @@ class NudgeApp(faust.App):
         return EmbeddedTransport(self.conf.broker_consumer, self)
 
 
+def advertised_host(bind_host: str) -> str:
+    """The host other workers use to forward table-routed requests here.
+
+    A worker bound to every interface (as in a container) is reachable by its hostname, never
+    by the wildcard address.
+
+    >>> advertised_host("127.0.0.1")
+    '127.0.0.1'
+    >>> advertised_host("0.0.0.0") == socket.gethostname()
+    True
+    """
+    return socket.gethostname() if bind_host in ("0.0.0.0", "::", "") else bind_host
+
+
 def rule_config(settings: Settings) -> RuleConfig:
     return RuleConfig(
         abandoned_cart_delay_ms=settings.abandoned_cart_delay_s * 1000,
@@ -67,7 +82,7 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
         broker_heartbeat_interval=2.0,
         web_bind=settings.web_host,
         web_port=settings.web_port,
-        web_host=settings.web_host,
+        web_host=advertised_host(settings.web_host),
         table_standby_replicas=0,
         stream_wait_empty=False,
     )
