@@ -45,9 +45,6 @@ class TimerQueue:
         self._sequence += 1
         heapq.heappush(self._heap, (timer.due_ms, self._sequence, user_id, timer))
 
-    def next_due_ms(self) -> int | None:
-        return self._heap[0][0] if self._heap else None
-
     def pop_due(self, now_ms: int) -> list[tuple[str, Timer]]:
         due: list[tuple[str, Timer]] = []
         heap = self._heap
