@@ -37,11 +37,11 @@ def run_demo(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         broker = EmbeddedBroker().start()
         stack.callback(broker.stop)
-        settings = Settings(broker=broker.url, web_port=args.web_port, data_dir=data_dir)
+        settings = Settings.load(os.environ, broker=broker.url, web_port=args.web_port, data_dir=data_dir)
         ensure_topics(settings, all_topics(settings))
         _say(f"broker    {broker.url} (embedded, in memory)")
 
-        env = {**os.environ, "NUDGE_BROKER": broker.url, "NUDGE_WEB_PORT": str(args.web_port), "NUDGE_DATA_DIR": str(data_dir)}
+        env = {**os.environ, **settings.to_environ()}
         worker = _spawn(["worker"], env, data_dir / "worker.log")
         stack.callback(_stop, worker)
         metrics_url = f"http://127.0.0.1:{args.web_port}/metrics"

@@ -57,6 +57,14 @@ class Settings:
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    def to_environ(self) -> dict[str, str]:
+        """The inverse of ``load``: how these settings reach a child process.
+
+        >>> Settings.load(Settings(partitions=8).to_environ()).partitions
+        8
+        """
+        return {ENV_PREFIX + item.name.upper(): str(getattr(self, item.name)) for item in dataclasses.fields(self)}
+
     @classmethod
     def load(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
         """Environment first, then explicit overrides (CLI flags); ``None`` overrides are ignored."""

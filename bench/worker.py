@@ -6,6 +6,7 @@ its Prometheus endpoint instead of reaching into the process.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -42,16 +43,8 @@ class WorkerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> WorkerProcess:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "NUDGE_BROKER": self.settings.broker,
-            "NUDGE_TOPIC_PREFIX": self.settings.topic_prefix,
-            "NUDGE_PARTITIONS": str(self.settings.partitions),
-            "NUDGE_WEB_PORT": str(self.settings.web_port),
-            "NUDGE_DATA_DIR": str(self.settings.data_dir),
-            "NUDGE_LOG_LEVEL": "warning",
-        }
+        settings = dataclasses.replace(self.settings, log_level="warning")
+        env = {**os.environ, "PYTHONPATH": str(REPO), **settings.to_environ()}
         with open(self.log_path, "wb") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "agents.cli", "worker"],
