@@ -6,6 +6,7 @@ read with kafka-python against the embedded broker, and metrics come from a real
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agents.broker import free_port
 from agents.settings import Settings
-from schemas.timestamps import format_rfc3339
+from tests.wire import click_value, purchase_value
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 40.0
@@ -42,25 +43,15 @@ def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, inter
 class WorkerProcess:
     """One ``nudge worker`` process; its log is kept beside the test's data for post-mortems."""
 
-    def __init__(self, settings: Settings, *, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, *, log_path: Path) -> None:
         self.settings = settings
         self.web_port = free_port()
         self.log_path = log_path
-        self._env = env or {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "NUDGE_BROKER": self.settings.broker,
-            "NUDGE_TOPIC_PREFIX": self.settings.topic_prefix,
-            "NUDGE_PARTITIONS": str(self.settings.partitions),
-            "NUDGE_DATA_DIR": str(self.settings.data_dir),
-            "NUDGE_WEB_PORT": str(self.web_port),
-            "NUDGE_ABANDONED_CART_DELAY_S": str(self.settings.abandoned_cart_delay_s),
-            **self._env,
-        }
+        settings = dataclasses.replace(self.settings, web_port=self.web_port)
+        env = {**os.environ, "PYTHONPATH": str(REPO), **settings.to_environ()}
         log = open(self.log_path, "ab")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "agents.cli", "worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -133,34 +124,10 @@ class Shop:
         self.sent.append((topic, user, raw))
 
     def click(self, user: str, ts_ms: int, action: str, product: str = "p1", price: float = 10.0, quantity: int = 1) -> None:
-        self.send(
-            "clicks",
-            user,
-            {
-                "event_id": f"{user}-{action}-{product}-{ts_ms}",
-                "user_id": user,
-                "ts": format_rfc3339(ts_ms),
-                "action": action,
-                "product_id": product,
-                "category": "shoes",
-                "price": price,
-                "quantity": quantity,
-            },
-        )
+        self.send("clicks", user, click_value(user, ts_ms, action, product, price, quantity))
 
     def purchase(self, user: str, ts_ms: int, items: list[tuple[str, float, int]]) -> None:
-        self.send(
-            "purchases",
-            user,
-            {
-                "event_id": f"{user}-purchase-{ts_ms}",
-                "user_id": user,
-                "ts": format_rfc3339(ts_ms),
-                "order_id": f"o-{user}-{ts_ms}",
-                "items": [{"product_id": p, "category": "shoes", "price": price, "quantity": q} for p, price, q in items],
-                "total": round(sum(price * q for _, price, q in items), 2),
-            },
-        )
+        self.send("purchases", user, purchase_value(user, ts_ms, items))
 
     def flush(self) -> None:
         self.producer.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -25,11 +26,7 @@ DELAY_S = 600
 
 
 def with_delay(settings: Settings) -> Settings:
-    return Settings(**{**_fields(settings), "abandoned_cart_delay_s": DELAY_S})
-
-
-def _fields(settings: Settings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+    return dataclasses.replace(settings, abandoned_cart_delay_s=DELAY_S)
 
 
 def fillers(settings: Settings) -> list[str]:

@@ -16,6 +16,7 @@ from agents.pipeline import MAX_SYNC_WAIT_S, Incoming, Outcome, Pipeline
 from agents.records import UserRecord
 from schemas.timestamps import format_rfc3339
 from streams.config import RuleConfig
+from tests.wire import click_value, purchase_value
 
 TOPICS = ["clicks", "searches", "purchases"]
 DELAY_MS = 5_000  # short, so wall-clock advance reaches it in a few (fake) seconds
@@ -59,18 +60,7 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
 
 
 def click_bytes(user: str, ts_ms: int, action: str = "add_to_cart", product: str = "p1", price: float = 10.0, quantity: int = 1) -> bytes:
-    return json.dumps(
-        {
-            "event_id": f"{user}-{action}-{product}-{ts_ms}",
-            "user_id": user,
-            "ts": format_rfc3339(ts_ms),
-            "action": action,
-            "product_id": product,
-            "category": "shoes",
-            "price": price,
-            "quantity": quantity,
-        }
-    ).encode()
+    return json.dumps(click_value(user, ts_ms, action, product, price, quantity)).encode()
 
 
 def search_bytes(user: str, ts_ms: int) -> bytes:
@@ -78,16 +68,7 @@ def search_bytes(user: str, ts_ms: int) -> bytes:
 
 
 def purchase_bytes(user: str, ts_ms: int, product: str = "p1", price: float = 10.0, quantity: int = 1) -> bytes:
-    return json.dumps(
-        {
-            "event_id": f"{user}-buy-{ts_ms}",
-            "user_id": user,
-            "ts": format_rfc3339(ts_ms),
-            "order_id": f"o-{user}-{ts_ms}",
-            "items": [{"product_id": product, "category": "shoes", "price": price, "quantity": quantity}],
-            "total": round(price * quantity, 2),
-        }
-    ).encode()
+    return json.dumps(purchase_value(user, ts_ms, [(product, price, quantity)], event_id=f"{user}-buy-{ts_ms}")).encode()
 
 
 def msg(topic: str, offset: int, value: bytes | None, *, user: str = "u1", partition: int = 0, key: bytes | None = None) -> Incoming:
