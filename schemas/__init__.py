@@ -1,14 +1,30 @@
 """The contracts: input events, triggers and dead letters, and decoding of raw bytes."""
 
 from schemas.decoding import RejectReason, Rejection, decode_event
-from schemas.events import Click, ClickAction, Event, InputTopic, LineItem, Purchase, Search
+from schemas.events import (
+    ALL_CHANNELS,
+    Activity,
+    Click,
+    ClickAction,
+    Consent,
+    Erasure,
+    Event,
+    InputTopic,
+    LineItem,
+    Purchase,
+    Search,
+)
 from schemas.outputs import DeadLetter, Trigger, trigger_id_for
 from schemas.timestamps import format_rfc3339, parse_rfc3339
 
 __all__ = [
+    "ALL_CHANNELS",
+    "Activity",
     "Click",
     "ClickAction",
+    "Consent",
     "DeadLetter",
+    "Erasure",
     "Event",
     "InputTopic",
     "LineItem",

@@ -11,7 +11,13 @@ import json
 from importlib.resources import files
 from typing import Any
 
-SCHEMA_FOR_TOPIC: dict[str, str] = {"clicks": "click", "searches": "search", "purchases": "purchase"}
+SCHEMA_FOR_TOPIC: dict[str, str] = {
+    "clicks": "click",
+    "searches": "search",
+    "purchases": "purchase",
+    "consents": "consent",
+    "erasures": "erasure",
+}
 """Lets producer-side checks and tests find a topic's contract by the logical name they already use."""
 
 
@@ -27,7 +33,7 @@ def load_schema(name: str) -> dict[str, Any]:
     >>> load_schema("order")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: no JSON Schema named 'order'; known: click, dead_letter, ...
+    ValueError: no JSON Schema named 'order'; known: click, consent, dead_letter, ...
     """
     folder = files("schemas") / "json"
     resource = folder / f"{name}.schema.json"

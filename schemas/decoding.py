@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from schemas.events import Click, ClickAction, Event, InputTopic, LineItem, Purchase, Search
+from schemas.events import (
+    Click,
+    ClickAction,
+    Consent,
+    Erasure,
+    Event,
+    InputTopic,
+    LineItem,
+    Purchase,
+    Search,
+)
 from schemas.timestamps import BadTimestamp, parse_rfc3339
 
 MAX_ID_LENGTH = 256
@@ -20,6 +30,7 @@ MAX_PRICE = 1_000_000.0
 MAX_ORDER_TOTAL = 100_000_000.0
 MAX_QUANTITY = 10_000
 MAX_ORDER_ITEMS = 1_000
+MAX_CHANNEL_LENGTH = 64
 # Event times outside these years are clock bugs, not shoppers.
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
@@ -117,6 +128,13 @@ def _number(body: dict[str, Any], name: str, *, maximum: float) -> float:
     return float(value)
 
 
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = _required(body, name)
+    if not isinstance(value, bool):  # 1 or "true" would mean a producer bug, not a consent
+        raise _Invalid(RejectReason.WRONG_TYPE, f"{name!r} must be true or false")
+    return value
+
+
 def _quantity(body: dict[str, Any], *, default: int | None) -> int:
     value = body.get("quantity", default)
     if value is None:
@@ -207,8 +225,27 @@ def _purchase(body: dict[str, Any]) -> Purchase:
     )
 
 
+def _consent(body: dict[str, Any]) -> Consent:
+    event_id, user_id, ts_ms, offset_min = _common(body)
+    return Consent(
+        event_id=event_id,
+        user_id=user_id,
+        ts_ms=ts_ms,
+        utc_offset_min=offset_min,
+        channel=_text(body, "channel", limit=MAX_CHANNEL_LENGTH),
+        granted=_flag(body, "granted"),
+    )
+
+
+def _erasure(body: dict[str, Any]) -> Erasure:
+    event_id, user_id, ts_ms, offset_min = _common(body)
+    return Erasure(event_id=event_id, user_id=user_id, ts_ms=ts_ms, utc_offset_min=offset_min)
+
+
 _DECODERS = {
     InputTopic.CLICKS.value: _click,
     InputTopic.SEARCHES.value: _search,
     InputTopic.PURCHASES.value: _purchase,
+    InputTopic.CONSENTS.value: _consent,
+    InputTopic.ERASURES.value: _erasure,
 }

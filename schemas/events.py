@@ -1,4 +1,5 @@
-"""Input event records: what shops send on ``clicks``, ``searches`` and ``purchases``.
+"""Input event records: what shops send on ``clicks``, ``searches``, ``purchases``, ``consents``
+and ``erasures``.
 
 Events are immutable once decoded. Times are epoch milliseconds (``ts_ms``) plus the sender's UTC
 offset in minutes, so rules can reason about a user's local clock without re-parsing text.
@@ -16,6 +17,8 @@ class InputTopic(StrEnum):
     CLICKS = "clicks"  # product views and cart changes
     SEARCHES = "searches"  # site searches
     PURCHASES = "purchases"  # completed orders
+    CONSENTS = "consents"  # opt-ins and opt-outs per marketing channel
+    ERASURES = "erasures"  # right-to-erasure requests: forget the user
 
 
 class ClickAction(StrEnum):
@@ -71,4 +74,33 @@ class Purchase:
     coupon: str | None = None
 
 
-Event = Click | Search | Purchase
+ALL_CHANNELS = "all"
+"""The consent channel that stands for every channel at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A user's opt-in (``granted``) or opt-out for one channel, or for ``all`` of them."""
+
+    event_id: str
+    user_id: str
+    ts_ms: int
+    utc_offset_min: int
+    channel: str
+    granted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """Forget everything about the user as of ``ts_ms``."""
+
+    event_id: str
+    user_id: str
+    ts_ms: int
+    utc_offset_min: int
+
+
+Activity = Click | Search | Purchase
+"""What a shopper does: the events that shape interests, sessions, rhythm and lifecycle."""
+
+Event = Click | Search | Purchase | Consent | Erasure

@@ -1,7 +1,8 @@
 """The heart of the core: one user's state, one event or timer, and what follows from it.
 
 Both the Faust worker and the offline replay call these two functions, so they agree exactly.
-They mutate the state they are given and return it, so a caller decides whether to keep it.
+They mutate the state (and the partition's population) they are given and return the state,
+so a caller decides whether to keep it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from dataclasses import dataclass, field
 
 from schemas.events import Event
 from schemas.outputs import Trigger
-from streams.config import RuleConfig
+from streams.config import ProfileConfig, RuleConfig
+from streams.population import Population
 from streams.profile import new_profile, update_profile
 from streams.rules import abandoned_cart
 from streams.state import UserState
@@ -24,10 +26,13 @@ class Step:
     schedule: list[Timer] = field(default_factory=list)  # timers armed by this step
 
 
-def process_event(state: UserState | None, event: Event, config: RuleConfig) -> Step:
+def process_event(
+    state: UserState | None, event: Event, config: RuleConfig, *, profile_config: ProfileConfig, population: Population
+) -> Step:
+    """Apply an event that is not an erasure (the partition engine handles those)."""
     if state is None:
         state = UserState(profile=new_profile(event))
-    update_profile(state.profile, event)
+    update_profile(state.profile, event, config=profile_config, population=population)
     step = Step(state)
     timer = abandoned_cart.on_event(state, event, config)
     if timer is not None:

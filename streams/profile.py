@@ -1,12 +1,40 @@
-"""A user's live profile: what they did, when, what is in their cart and what they spent."""
+"""A user's live profile: what they did and when, what they like, how they buy, when they listen.
+
+Every field is updated in O(1) per event, in event time, by ``update_profile``. Fields read
+against the whole partition (RFM scores, price index, the keyword map for searches) take the
+partition's ``Population``. ``to_dict``/``from_dict`` are the stored form; ``view`` is what the
+HTTP API shows, with scores decayed to a given moment.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.events import Click, ClickAction, Event, Purchase, Search
+from schemas.events import ALL_CHANNELS, Click, ClickAction, Consent, Event, Purchase, Search
+from schemas.timestamps import format_rfc3339
 from streams.cart import Cart, CartLine, add_to_cart, cart_value, remove_from_cart, remove_purchased
+from streams.config import HOUR_MS, ProfileConfig
+from streams.decay import DecayedScores
+from streams.keywords import keywords
+from streams.lifecycle import LOYAL_ORDERS, Stage, lifecycle_stage
+from streams.population import Population
+from streams.rfm import RfmScores, rfm_scores, rfm_segment
+from streams.sessions import Session, track_session
+
+# Interest weights by what the user did: doing more for a product says more about wanting it.
+VIEW_WEIGHT = 1.0
+SEARCH_WEIGHT = 2.0
+ADD_TO_CART_WEIGHT = 3.0
+PURCHASE_WEIGHT = 5.0
+TOP_K = 5
+HOURS_PER_WEEK = 168
+# 1970-01-01, hour 0 of the epoch, was a Thursday: hour 72 of a week that starts on Monday.
+_EPOCH_HOUR_OF_WEEK = 72
+# A user paying under 90 % of what their categories cost on average hunts bargains.
+BARGAIN_INDEX = 0.9
+PREMIUM_INDEX = 1.1
+BARGAIN_COUPON_SHARE = 0.5
 
 
 @dataclass(slots=True)
@@ -17,10 +45,37 @@ class Profile:
     counts: dict[str, int] = field(default_factory=dict)  # events by kind: view, add_to_cart, search...
     cart: Cart = field(default_factory=dict)
     total_spend: float = 0.0
+    last_purchase_ms: int | None = None
+    recent_orders_ms: list[int] = field(default_factory=list)  # the latest LOYAL_ORDERS order times, oldest first
+    coupon_orders: int = 0
+    price_ratio_sum: float = 0.0  # sum over bought items of price / the category's average price
+    price_ratio_count: int = 0
+    categories: DecayedScores = field(default_factory=DecayedScores)
+    products: DecayedScores = field(default_factory=DecayedScores)
+    rhythm: DecayedScores = field(default_factory=DecayedScores)  # hour of the week (local time) -> activity
+    session: Session = field(default_factory=Session)
+    pending_keywords: tuple[str, ...] = ()  # the last search's keywords, until the next view in its session
+    consents: dict[str, list[Any]] = field(default_factory=dict)  # channel -> [granted, ts_ms]
+    stage: Stage = Stage.NEW
+    rfm: RfmScores | None = None
 
     @property
     def order_count(self) -> int:
         return self.counts.get("purchase", 0)
+
+    @property
+    def rfm_segment(self) -> str | None:
+        return None if self.rfm is None else rfm_segment(self.rfm)
+
+    def consent_for(self, channel: str, *, default: bool) -> bool:
+        """The latest word on the channel, whether it was about this channel or about all of them."""
+        specific = self.consents.get(channel)
+        every = self.consents.get(ALL_CHANNELS)
+        if specific is None and every is None:
+            return default
+        if specific is None or (every is not None and every[1] > specific[1]):
+            return bool(every[0])  # type: ignore[index]
+        return bool(specific[0])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -29,13 +84,25 @@ class Profile:
             "last_seen_ms": self.last_seen_ms,
             "counts": dict(self.counts),
             "cart": [line.to_dict() for line in self.cart.values()],
-            "cart_value": cart_value(self.cart),
             "total_spend": self.total_spend,
-            "order_count": self.order_count,
+            "last_purchase_ms": self.last_purchase_ms,
+            "recent_orders_ms": list(self.recent_orders_ms),
+            "coupon_orders": self.coupon_orders,
+            "price_ratio_sum": self.price_ratio_sum,
+            "price_ratio_count": self.price_ratio_count,
+            "categories": self.categories.to_dict(),
+            "products": self.products.to_dict(),
+            "rhythm": self.rhythm.to_dict(),
+            "session": self.session.to_dict(),
+            "pending_keywords": list(self.pending_keywords),
+            "consents": {channel: list(value) for channel, value in self.consents.items()},
+            "stage": self.stage.value,
+            "rfm": None if self.rfm is None else list(self.rfm),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
+        rfm = data["rfm"]
         return cls(
             user_id=data["user_id"],
             first_seen_ms=data["first_seen_ms"],
@@ -43,7 +110,86 @@ class Profile:
             counts=dict(data["counts"]),
             cart={line["product_id"]: CartLine(**line) for line in data["cart"]},
             total_spend=data["total_spend"],
+            last_purchase_ms=data["last_purchase_ms"],
+            recent_orders_ms=list(data["recent_orders_ms"]),
+            coupon_orders=data["coupon_orders"],
+            price_ratio_sum=data["price_ratio_sum"],
+            price_ratio_count=data["price_ratio_count"],
+            categories=DecayedScores.from_dict(data["categories"]),
+            products=DecayedScores.from_dict(data["products"]),
+            rhythm=DecayedScores.from_dict(data["rhythm"]),
+            session=Session.from_dict(data["session"]),
+            pending_keywords=tuple(data["pending_keywords"]),
+            consents={channel: list(value) for channel, value in data["consents"].items()},
+            stage=Stage(data["stage"]),
+            rfm=None if rfm is None else RfmScores(*rfm),
         )
+
+    def view(self, *, now_ms: int, config: ProfileConfig) -> dict[str, Any]:
+        """The profile as marketers read it, with decaying scores taken at ``now_ms``."""
+        orders = self.order_count
+        price_index = self.price_index
+        return {
+            "user_id": self.user_id,
+            "as_of": format_rfc3339(now_ms),
+            "first_seen": format_rfc3339(self.first_seen_ms),
+            "last_seen": format_rfc3339(self.last_seen_ms),
+            "lifecycle_stage": self.stage.value,
+            "counts": dict(self.counts),
+            "cart": [line.to_dict() for line in self.cart.values()],
+            "cart_value": cart_value(self.cart),
+            "rfm": {
+                "last_purchase": None if self.last_purchase_ms is None else format_rfc3339(self.last_purchase_ms),
+                "order_count": orders,
+                "total_spend": self.total_spend,
+                "average_order_value": round(self.total_spend / orders, 2) if orders else None,
+                "scores": None if self.rfm is None else self.rfm._asdict(),
+                "segment": self.rfm_segment,
+            },
+            "interests": {
+                "half_life_hours": config.interest_half_life_ms / HOUR_MS,
+                "top_categories": _top(self.categories, now_ms, config.interest_half_life_ms),
+                "top_products": _top(self.products, now_ms, config.interest_half_life_ms),
+            },
+            "price_sensitivity": {
+                "coupon_share": round(self.coupon_orders / orders, 4) if orders else None,
+                "price_index": None if price_index is None else round(price_index, 4),
+                "label": self.price_sensitivity,
+            },
+            "rhythm": {"best_send_hour": self.best_send_hour(), "hours_of_week": _hours_of_week(self.rhythm, now_ms, config)},
+            "session": self.session.view(),
+            "consents": {
+                channel: {"granted": bool(granted), "at": format_rfc3339(ts_ms)}
+                for channel, (granted, ts_ms) in sorted(self.consents.items())
+            },
+            "consent_default": config.consent_default,
+        }
+
+    @property
+    def price_index(self) -> float | None:
+        """Average paid price relative to the category average: below 1 means a bargain hunter."""
+        return self.price_ratio_sum / self.price_ratio_count if self.price_ratio_count else None
+
+    @property
+    def price_sensitivity(self) -> str | None:
+        """bargain_hunter, regular or premium; None before the first priced purchase or coupon."""
+        orders = self.order_count
+        if not orders:
+            return None
+        index = self.price_index
+        if self.coupon_orders / orders >= BARGAIN_COUPON_SHARE or (index is not None and index < BARGAIN_INDEX):
+            return "bargain_hunter"
+        if index is not None and index > PREMIUM_INDEX:
+            return "premium"
+        return "regular"
+
+    def best_send_hour(self) -> int | None:
+        """The local hour of day (0-23) the user has been most active at, over all weekdays."""
+        by_hour = [0.0] * 24
+        for hour_of_week, score in self.rhythm.scores.items():
+            by_hour[int(hour_of_week) % 24] += score
+        best = max(range(24), key=by_hour.__getitem__)
+        return best if by_hour[best] > 0 else None
 
 
 def new_profile(event: Event) -> Profile:
@@ -54,35 +200,147 @@ def event_kind(event: Event) -> str:
     """The counter an event increments: a click's action, else the event type."""
     if isinstance(event, Click):
         return event.action.value
-    return "search" if isinstance(event, Search) else "purchase"
+    if isinstance(event, Search):
+        return "search"
+    return "purchase" if isinstance(event, Purchase) else "consent"
 
 
-def update_profile(profile: Profile, event: Event) -> None:
+def hour_of_week(ts_ms: int, utc_offset_min: int) -> int:
+    """Monday 00:00-00:59 local time is 0, Sunday 23:00-23:59 is 167.
+
+    >>> hour_of_week(0, 0), hour_of_week(4 * 86_400_000, 60)  # Thu 00:00 UTC; Mon 01:00 at UTC+1
+    (72, 1)
+    """
+    return ((ts_ms + utc_offset_min * 60_000) // HOUR_MS + _EPOCH_HOUR_OF_WEEK) % HOURS_PER_WEEK
+
+
+def update_profile(profile: Profile, event: Event, *, config: ProfileConfig, population: Population) -> None:
     """Apply one event in place. Late events count like any other; they never move last_seen back.
 
     >>> from schemas.events import Click, ClickAction
     >>> add = Click("e1", "u1", 1_000, 0, ClickAction.ADD_TO_CART, "p1", "shoes", 40.0, 2)
-    >>> profile = new_profile(add); update_profile(profile, add)
-    >>> profile.counts, profile.to_dict()["cart_value"]
-    ({'add_to_cart': 1}, 80.0)
+    >>> profile = new_profile(add); update_profile(profile, add, config=ProfileConfig(), population=Population())
+    >>> profile.counts, profile.categories.top(1), profile.to_dict()["cart"][0]["quantity"]
+    ({'add_to_cart': 1}, ['shoes'], 2)
     """
     kind = event_kind(event)
     profile.counts[kind] = profile.counts.get(kind, 0) + 1
-    if event.ts_ms < profile.first_seen_ms:
-        profile.first_seen_ms = event.ts_ms
-    if event.ts_ms > profile.last_seen_ms:
-        profile.last_seen_ms = event.ts_ms
+    if isinstance(event, Consent):
+        _set_consent(profile, event)
+        return
+    ts_ms = event.ts_ms
+    if ts_ms < profile.first_seen_ms:
+        profile.first_seen_ms = ts_ms
+    if ts_ms > profile.last_seen_ms:
+        profile.last_seen_ms = ts_ms
+    session_id = None if isinstance(event, Purchase) else event.session_id
+    if track_session(profile.session, user_id=profile.user_id, session_id=session_id, ts_ms=ts_ms, gap_ms=config.session_gap_ms):
+        profile.pending_keywords = ()
+    profile.rhythm.add(
+        str(hour_of_week(ts_ms, event.utc_offset_min)), 1.0, ts_ms=ts_ms, half_life_ms=config.rhythm_half_life_ms, cap=HOURS_PER_WEEK
+    )
     if isinstance(event, Click):
-        if event.action is ClickAction.ADD_TO_CART:
-            add_to_cart(
-                profile.cart,
-                product_id=event.product_id,
-                category=event.category,
-                price=event.price,
-                quantity=event.quantity,
-            )
-        elif event.action is ClickAction.REMOVE_FROM_CART:
-            remove_from_cart(profile.cart, product_id=event.product_id, quantity=event.quantity)
-    elif isinstance(event, Purchase):
-        remove_purchased(profile.cart, event.items)
-        profile.total_spend = round(profile.total_spend + event.total, 2)
+        _apply_click(profile, event, config, population)
+    elif isinstance(event, Search):
+        _apply_search(profile, event, config, population)
+    else:
+        _apply_purchase(profile, event, config, population)
+    if profile.last_purchase_ms is not None:
+        _score_rfm(profile, population)
+    profile.stage = lifecycle_stage(
+        first_seen_ms=profile.first_seen_ms,
+        last_seen_ms=profile.last_seen_ms,
+        recent_orders_ms=profile.recent_orders_ms,
+        now_ms=profile.last_seen_ms,
+    )
+
+
+def restage(profile: Profile, *, now_ms: int, population: Population) -> bool:
+    """Recompute lifecycle stage and RFM scores at ``now_ms``; True if either changed."""
+    before = (profile.stage, profile.rfm)
+    profile.stage = lifecycle_stage(
+        first_seen_ms=profile.first_seen_ms,
+        last_seen_ms=profile.last_seen_ms,
+        recent_orders_ms=profile.recent_orders_ms,
+        now_ms=max(now_ms, profile.last_seen_ms),
+    )
+    _score_rfm(profile, population)
+    return (profile.stage, profile.rfm) != before
+
+
+def _apply_click(profile: Profile, click: Click, config: ProfileConfig, population: Population) -> None:
+    action = click.action
+    ts_ms = click.ts_ms
+    half_life_ms = config.interest_half_life_ms
+    if action is ClickAction.VIEW:
+        weight = VIEW_WEIGHT
+        population.add_price(click.category, click.price)
+        if profile.pending_keywords:
+            population.keywords.learn(profile.pending_keywords, click.category)
+            profile.pending_keywords = ()
+    elif action is ClickAction.ADD_TO_CART:
+        weight = ADD_TO_CART_WEIGHT
+        add_to_cart(profile.cart, product_id=click.product_id, category=click.category, price=click.price, quantity=click.quantity)
+    else:
+        remove_from_cart(profile.cart, product_id=click.product_id, quantity=click.quantity)
+        return
+    profile.categories.add(click.category, weight, ts_ms=ts_ms, half_life_ms=half_life_ms, cap=config.max_categories)
+    profile.products.add(click.product_id, weight, ts_ms=ts_ms, half_life_ms=half_life_ms, cap=config.max_products)
+
+
+def _apply_search(profile: Profile, search: Search, config: ProfileConfig, population: Population) -> None:
+    words = keywords(search.query)
+    category = search.category or population.keywords.category_for(words)
+    profile.pending_keywords = words
+    if category is not None:
+        profile.categories.add(
+            category, SEARCH_WEIGHT, ts_ms=search.ts_ms, half_life_ms=config.interest_half_life_ms, cap=config.max_categories
+        )
+
+
+def _apply_purchase(profile: Profile, purchase: Purchase, config: ProfileConfig, population: Population) -> None:
+    remove_purchased(profile.cart, purchase.items)
+    ts_ms = purchase.ts_ms
+    profile.total_spend = round(profile.total_spend + purchase.total, 2)
+    if profile.last_purchase_ms is None or ts_ms > profile.last_purchase_ms:
+        profile.last_purchase_ms = ts_ms
+    recent = profile.recent_orders_ms
+    recent.append(ts_ms)
+    recent.sort()
+    del recent[:-LOYAL_ORDERS]
+    if purchase.coupon is not None:
+        profile.coupon_orders += 1
+    half_life_ms = config.interest_half_life_ms
+    for item in purchase.items:
+        profile.categories.add(item.category, PURCHASE_WEIGHT, ts_ms=ts_ms, half_life_ms=half_life_ms, cap=config.max_categories)
+        profile.products.add(item.product_id, PURCHASE_WEIGHT, ts_ms=ts_ms, half_life_ms=half_life_ms, cap=config.max_products)
+        average = population.average_price(item.category)
+        if average is not None:
+            profile.price_ratio_sum += item.price / average
+            profile.price_ratio_count += 1
+    population.rfm.observe(last_purchase_ms=profile.last_purchase_ms, orders=profile.order_count, spend=profile.total_spend)
+    population.changed = True
+
+
+def _score_rfm(profile: Profile, population: Population) -> None:
+    bounds = population.rfm.boundaries()
+    if profile.last_purchase_ms is None or bounds is None:
+        profile.rfm = None
+        return
+    profile.rfm = rfm_scores(last_purchase_ms=profile.last_purchase_ms, orders=profile.order_count, spend=profile.total_spend, bounds=bounds)
+
+
+def _set_consent(profile: Profile, consent: Consent) -> None:
+    """Keep the latest word per channel in event time, so a late message cannot undo a newer one."""
+    current = profile.consents.get(consent.channel)
+    if current is None or consent.ts_ms >= current[1]:
+        profile.consents[consent.channel] = [consent.granted, consent.ts_ms]
+
+
+def _top(scores: DecayedScores, now_ms: int, half_life_ms: int) -> list[dict[str, Any]]:
+    return [{"key": key, "score": round(scores.value(key, now_ms=now_ms, half_life_ms=half_life_ms), 4)} for key in scores.top(TOP_K)]
+
+
+def _hours_of_week(rhythm: DecayedScores, now_ms: int, config: ProfileConfig) -> dict[str, float]:
+    decayed = rhythm.decayed(now_ms=now_ms, half_life_ms=config.rhythm_half_life_ms)
+    return {hour: round(score, 4) for hour, score in sorted(decayed.items(), key=lambda item: int(item[0]))}

@@ -46,6 +46,11 @@ SEARCH_PROBABILITY = 0.4
 ADD_TO_CART_PROBABILITY = 0.55
 REMOVE_PROBABILITY = 0.2
 CLEAR_CART_PROBABILITY = 0.3  # of a returning shopper who does not buy the old cart at once
+SEARCH_WITHOUT_CATEGORY_PROBABILITY = 0.5  # the shop's search did not resolve a category
+CONSENT_CHANGE_PROBABILITY = 0.03  # per session: the shopper opts in or out of a channel
+CONSENT_GRANTED_PROBABILITY = 0.4
+CONSENT_CHANNELS = ("push", "email", "sms", "all")
+ERASURE_PROBABILITY = 0.002  # per session: the shopper asks to be forgotten (and may come back)
 COUPON_PROBABILITY = 0.15
 COUPON = "SAVE10"
 COUPON_DISCOUNT = 0.10
@@ -223,16 +228,35 @@ class ShopSimulator:
         self, shopper: _Shopper, rng: random.Random, *, may_change_cart: bool
     ) -> list[tuple[str, dict[str, Any]]]:
         """What the shopper does in one session, as (topic, event fields); updates the cart."""
+        session = f"{shopper.user_id}-s{shopper.session_count}"
+        actions = self._shopping_actions(shopper, rng, may_change_cart=may_change_cart)
+        extra = random.Random(f"{self.seed}:consent:{session}")
+        if actions[0][0] != InputTopic.ERASURES.value and extra.random() < CONSENT_CHANGE_PROBABILITY:
+            consent = {"channel": extra.choice(CONSENT_CHANNELS), "granted": extra.random() < CONSENT_GRANTED_PROBABILITY}
+            actions.append((InputTopic.CONSENTS.value, consent))
+        return actions
+
+    def _shopping_actions(
+        self, shopper: _Shopper, rng: random.Random, *, may_change_cart: bool
+    ) -> list[tuple[str, dict[str, Any]]]:
         session_id = f"{shopper.user_id}-s{shopper.session_count}"
         shopper.session_count += 1
         actions: list[tuple[str, dict[str, Any]]] = []
+        # Privacy and search-resolution choices draw from their own generator, so adding them
+        # left the shopping itself exactly as it was for a given seed.
+        extra = random.Random(f"{self.seed}:{session_id}")
         likes_favourite = rng.random() < FAVOURITE_CATEGORY_PROBABILITY
         category = rng.choice(shopper.favourites if likes_favourite else _CATEGORY_NAMES)
         if rng.random() < SEARCH_PROBABILITY:
             query = rng.choice(CATEGORIES[category][1])
-            actions.append(
-                (InputTopic.SEARCHES.value, {"query": query, "category": category, "session_id": session_id})
-            )
+            search: dict[str, Any] = {"query": query, "session_id": session_id}
+            if extra.random() >= SEARCH_WITHOUT_CATEGORY_PROBABILITY:
+                search["category"] = category
+            actions.append((InputTopic.SEARCHES.value, search))
+        if extra.random() < ERASURE_PROBABILITY:
+            # The shop forgets the cart with the rest; the simulator must too.
+            shopper.cart.clear()
+            return [(InputTopic.ERASURES.value, {})]
         viewed = [rng.choice(CATALOGUE[category]) for _ in range(rng.randint(1, 5))]
         actions += [_click(ClickAction.VIEW, product, None, session_id) for product in viewed]
         if not may_change_cart:

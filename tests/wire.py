@@ -30,3 +30,17 @@ def purchase_value(user: str, ts_ms: int, items: list[tuple[str, float, int]], *
         "items": [{"product_id": p, "category": "shoes", "price": price, "quantity": q} for p, price, q in items],
         "total": round(sum(price * q for _, price, q in items), 2),
     }
+
+
+def consent_value(user: str, ts_ms: int, channel: str = "push", *, granted: bool = True) -> dict[str, Any]:
+    return {
+        "event_id": f"{user}-{'opt-in' if granted else 'opt-out'}-{channel}-{ts_ms}",
+        "user_id": user,
+        "ts": format_rfc3339(ts_ms),
+        "channel": channel,
+        "granted": granted,
+    }
+
+
+def erasure_value(user: str, ts_ms: int) -> dict[str, Any]:
+    return {"event_id": f"{user}-erasure-{ts_ms}", "user_id": user, "ts": format_rfc3339(ts_ms)}

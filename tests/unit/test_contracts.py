@@ -19,7 +19,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 from schemas import (
     Click,
     ClickAction,
+    Consent,
     DeadLetter,
+    Erasure,
     InputTopic,
     LineItem,
     Purchase,
@@ -31,7 +33,9 @@ from schemas import (
     trigger_id_for,
 )
 from schemas.contracts import SCHEMA_FOR_TOPIC, load_schema
+from tests.wire import click_value, consent_value, erasure_value, purchase_value
 from schemas.decoding import (
+    MAX_CHANNEL_LENGTH,
     MAX_ID_LENGTH,
     MAX_ORDER_ITEMS,
     MAX_ORDER_TOTAL,
@@ -74,6 +78,18 @@ VALID: dict[str, dict[str, Any]] = {
         "total": 123.8,
         "coupon": "BLACKFRIDAY",
     },
+    "consents": {
+        "event_id": "e-4",
+        "user_id": "u-1",
+        "ts": "2026-11-25T10:00:00+01:00",
+        "channel": "email",
+        "granted": False,
+    },
+    "erasures": {
+        "event_id": "e-5",
+        "user_id": "u-1",
+        "ts": "2026-11-25T10:00:00.125Z",
+    },
 }
 
 DECODED: dict[str, Any] = {
@@ -108,9 +124,18 @@ DECODED: dict[str, Any] = {
         total=123.8,
         coupon="BLACKFRIDAY",
     ),
+    "consents": Consent(
+        event_id="e-4",
+        user_id="u-1",
+        ts_ms=1_795_597_200_000,
+        utc_offset_min=60,
+        channel="email",
+        granted=False,
+    ),
+    "erasures": Erasure(event_id="e-5", user_id="u-1", ts_ms=1_795_600_800_125, utc_offset_min=0),
 }
 
-EVENT_CLASS = {"clicks": Click, "searches": Search, "purchases": Purchase}
+EVENT_CLASS = {"clicks": Click, "searches": Search, "purchases": Purchase, "consents": Consent, "erasures": Erasure}
 TOPICS = sorted(SCHEMA_FOR_TOPIC)
 OUTPUT_SCHEMAS = ["trigger", "dead_letter"]
 ALL_SCHEMAS = [SCHEMA_FOR_TOPIC[topic] for topic in TOPICS] + OUTPUT_SCHEMAS
@@ -156,6 +181,15 @@ EXPECTED_LIMITS: dict[str, dict[tuple[Path, str], float]] = {
         (("items", 0, "quantity"), _QUANTITY),
         (("total",), {"minimum": 0, "maximum": MAX_ORDER_TOTAL}),
         (("coupon",), _ID),
+    ),
+    "consents": _limits(
+        (("event_id",), _ID),
+        (("user_id",), _ID),
+        (("channel",), {"minLength": 1, "maxLength": MAX_CHANNEL_LENGTH}),
+    ),
+    "erasures": _limits(
+        (("event_id",), _ID),
+        (("user_id",), _ID),
     ),
 }
 LIMIT_KEYWORDS = {"minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems"}
@@ -383,7 +417,7 @@ def test_optional_field_is_nullable_in_schema_exactly_when_decoder_accepts_null(
     assert _decoder_accepts(topic, body) is schema_nullable
 
 
-_WRONG_TYPED = {"string": 7, "number": "59.9", "integer": 1.5, "array": {"0": 1}, "object": ["x"]}
+_WRONG_TYPED = {"string": 7, "number": "59.9", "integer": 1.5, "boolean": "true", "array": {"0": 1}, "object": ["x"]}
 
 
 def _typed_paths() -> list[tuple[str, Path]]:
@@ -406,10 +440,62 @@ def test_booleans_are_not_numbers_for_either(path: Path) -> None:
     assert _reason("clicks", body) is RejectReason.WRONG_TYPE
 
 
+@pytest.mark.parametrize("granted", ["true", "false", 1, 0, [True], {"granted": True}])
+def test_granted_must_be_a_json_boolean_for_both(granted: Any) -> None:
+    body = _with("consents", ("granted",), granted)
+    assert not _schema_accepts("consents", body)
+    assert _reason("consents", body) is RejectReason.WRONG_TYPE
+
+
+@pytest.mark.parametrize("granted", [True, False])
+def test_both_granted_values_pass_both(granted: bool) -> None:
+    body = _with("consents", ("granted",), granted)
+    assert _schema_accepts("consents", body)
+    assert _decode("consents", body) == dataclasses.replace(DECODED["consents"], granted=granted)
+
+
 def test_unknown_click_action_fails_both() -> None:
     body = _with("clicks", ("action",), "purchase")
     assert not _schema_accepts("clicks", body)
     assert _reason("clicks", body) is RejectReason.UNKNOWN_TYPE
+
+
+# -- wire builders the other test tiers share ---------------------------------------------------
+
+WIRE_TS_MS = 1_795_600_800_250
+
+WIRE_EXAMPLES = [
+    pytest.param("clicks", click_value("u-1", WIRE_TS_MS, "add_to_cart", quantity=2), id="click_value"),
+    pytest.param("purchases", purchase_value("u-1", WIRE_TS_MS, [("p-1", 59.9, 2)]), id="purchase_value"),
+    pytest.param("consents", consent_value("u-1", WIRE_TS_MS), id="consent_value"),
+    pytest.param("consents", consent_value("u-1", WIRE_TS_MS, "all", granted=False), id="consent_value-opt_out"),
+    pytest.param("erasures", erasure_value("u-1", WIRE_TS_MS), id="erasure_value"),
+]
+
+
+@pytest.mark.parametrize("topic, body", WIRE_EXAMPLES)
+def test_wire_builders_produce_what_both_accept(topic: str, body: dict[str, Any]) -> None:
+    assert _schema_accepts(topic, body)
+    event = _decode(topic, body)
+    assert type(event) is EVENT_CLASS[topic]
+    assert (event.user_id, event.ts_ms, event.utc_offset_min) == ("u-1", WIRE_TS_MS, 0)
+
+
+def test_consent_value_builds_the_consent_asked_for() -> None:
+    assert _decode("consents", consent_value("u-1", WIRE_TS_MS, "sms", granted=False)) == Consent(
+        event_id=f"u-1-opt-out-sms-{WIRE_TS_MS}",
+        user_id="u-1",
+        ts_ms=WIRE_TS_MS,
+        utc_offset_min=0,
+        channel="sms",
+        granted=False,
+    )
+
+
+def test_opt_in_and_opt_out_at_the_same_time_get_distinct_event_ids() -> None:
+    opt_in = consent_value("u-1", WIRE_TS_MS, "push", granted=True)
+    opt_out = consent_value("u-1", WIRE_TS_MS, "push", granted=False)
+    assert opt_in["event_id"] != opt_out["event_id"]
 
 
 # -- limits -------------------------------------------------------------------------------------

@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 
 from schemas import (
+    ALL_CHANNELS,
     Click,
     ClickAction,
+    Consent,
+    Erasure,
     LineItem,
     Purchase,
     RejectReason,
@@ -21,7 +24,7 @@ from schemas import (
     Search,
     decode_event,
 )
-from schemas.decoding import MAX_ORDER_ITEMS
+from schemas.decoding import MAX_CHANNEL_LENGTH, MAX_ORDER_ITEMS
 
 KEY = b"u-1"
 
@@ -49,7 +52,19 @@ PURCHASE: dict[str, Any] = {
     "items": [ITEM],
     "total": 119.8,
 }
-BODY = {"clicks": CLICK, "searches": SEARCH, "purchases": PURCHASE}
+CONSENT: dict[str, Any] = {
+    "event_id": "e-4",
+    "user_id": "u-1",
+    "ts": "2026-11-25T10:00:00Z",
+    "channel": "push",
+    "granted": True,
+}
+ERASURE: dict[str, Any] = {
+    "event_id": "e-5",
+    "user_id": "u-1",
+    "ts": "2026-11-25T10:00:00Z",
+}
+BODY = {"clicks": CLICK, "searches": SEARCH, "purchases": PURCHASE, "consents": CONSENT, "erasures": ERASURE}
 
 _ABSENT = object()
 
@@ -103,6 +118,14 @@ MALFORMED: list[tuple[str, str, bytes | None, bytes | None, RejectReason]] = [
     ("item_string_price", "purchases", _item_raw(price="59.9"), KEY, R.WRONG_TYPE),
     ("item_float_quantity", "purchases", _item_raw(quantity=0.5), KEY, R.WRONG_TYPE),
     ("string_total", "purchases", _raw(PURCHASE, total="119.8"), KEY, R.WRONG_TYPE),
+    ("string_true_granted", "consents", _raw(CONSENT, granted="true"), KEY, R.WRONG_TYPE),
+    ("string_false_granted", "consents", _raw(CONSENT, granted="false"), KEY, R.WRONG_TYPE),
+    ("int_1_granted", "consents", _raw(CONSENT, granted=1), KEY, R.WRONG_TYPE),
+    ("int_0_granted", "consents", _raw(CONSENT, granted=0), KEY, R.WRONG_TYPE),
+    ("number_channel", "consents", _raw(CONSENT, channel=1), KEY, R.WRONG_TYPE),
+    ("bool_channel", "consents", _raw(CONSENT, channel=True), KEY, R.WRONG_TYPE),
+    ("number_erasure_user_id", "erasures", _raw(ERASURE, user_id=1), KEY, R.WRONG_TYPE),
+    ("number_erasure_ts", "erasures", _raw(ERASURE, ts=1_795_600_800_000), KEY, R.WRONG_TYPE),
     # -- unknown types
     ("unknown_action", "clicks", _raw(CLICK, action="purchase"), KEY, R.UNKNOWN_TYPE),
     ("action_wrong_case", "clicks", _raw(CLICK, action="VIEW"), KEY, R.UNKNOWN_TYPE),
@@ -128,23 +151,38 @@ MALFORMED: list[tuple[str, str, bytes | None, bytes | None, RejectReason]] = [
     ("ts_in_1900", "clicks", _raw(CLICK, ts="1900-01-01T00:00:00Z"), KEY, R.ABSURD_VALUE),
     ("ts_in_2100", "searches", _raw(SEARCH, ts="2100-01-01T00:00:00Z"), KEY, R.ABSURD_VALUE),
     ("ts_epoch_zero", "purchases", _raw(PURCHASE, ts="1970-01-01T00:00:00Z"), KEY, R.ABSURD_VALUE),
+    ("empty_channel", "consents", _raw(CONSENT, channel=""), KEY, R.ABSURD_VALUE),
+    ("long_channel", "consents", _raw(CONSENT, channel="c" * (MAX_CHANNEL_LENGTH + 1)), KEY, R.ABSURD_VALUE),
+    ("empty_erasure_event_id", "erasures", _raw(ERASURE, event_id=""), KEY, R.ABSURD_VALUE),
+    ("consent_ts_in_1900", "consents", _raw(CONSENT, ts="1900-01-01T00:00:00Z"), KEY, R.ABSURD_VALUE),
+    ("erasure_ts_in_2100", "erasures", _raw(ERASURE, ts="2100-01-01T00:00:00Z"), KEY, R.ABSURD_VALUE),
     # -- timestamps that are not RFC 3339 with an offset
     ("ts_without_offset", "clicks", _raw(CLICK, ts="2026-11-25T10:00:00"), KEY, R.BAD_TIMESTAMP),
     ("ts_date_only", "clicks", _raw(CLICK, ts="2026-11-25"), KEY, R.BAD_TIMESTAMP),
     ("ts_garbage", "searches", _raw(SEARCH, ts="yesterday"), KEY, R.BAD_TIMESTAMP),
     ("ts_empty", "searches", _raw(SEARCH, ts=""), KEY, R.BAD_TIMESTAMP),
     ("ts_impossible_date", "purchases", _raw(PURCHASE, ts="2026-02-30T10:00:00Z"), KEY, R.BAD_TIMESTAMP),
+    ("consent_ts_without_offset", "consents", _raw(CONSENT, ts="2026-11-25T10:00:00"), KEY, R.BAD_TIMESTAMP),
+    ("consent_ts_garbage", "consents", _raw(CONSENT, ts="yesterday"), KEY, R.BAD_TIMESTAMP),
+    ("erasure_ts_without_offset", "erasures", _raw(ERASURE, ts="2026-11-25T10:00:00"), KEY, R.BAD_TIMESTAMP),
+    ("erasure_ts_date_only", "erasures", _raw(ERASURE, ts="2026-11-25"), KEY, R.BAD_TIMESTAMP),
     # -- partitioning
     ("key_mismatch", "clicks", _raw(CLICK), b"u-2", R.KEY_MISMATCH),
     ("key_wrong_case", "searches", _raw(SEARCH), b"U-1", R.KEY_MISMATCH),
     ("missing_key", "clicks", _raw(CLICK), None, R.KEY_MISMATCH),
     ("empty_key", "purchases", _raw(PURCHASE), b"", R.KEY_MISMATCH),
+    ("consent_key_mismatch", "consents", _raw(CONSENT), b"u-2", R.KEY_MISMATCH),
+    ("consent_missing_key", "consents", _raw(CONSENT), None, R.KEY_MISMATCH),
+    ("erasure_key_mismatch", "erasures", _raw(ERASURE), b"u-2", R.KEY_MISMATCH),
+    ("erasure_missing_key", "erasures", _raw(ERASURE), None, R.KEY_MISMATCH),
 ]
 
 REQUIRED = {
     "clicks": ["event_id", "user_id", "ts", "action", "product_id", "category", "price"],
     "searches": ["event_id", "user_id", "ts", "query"],
     "purchases": ["event_id", "user_id", "ts", "order_id", "items", "total"],
+    "consents": ["event_id", "user_id", "ts", "channel", "granted"],
+    "erasures": ["event_id", "user_id", "ts"],
 }
 
 MISSING: list[tuple[str, str, bytes | None, bytes | None, RejectReason]] = [
@@ -286,3 +324,39 @@ def test_non_ascii_user_id_matches_its_utf8_key() -> None:
     search = decode_event("searches", _raw(SEARCH, user_id="ü-1"), "ü-1".encode())
     assert isinstance(search, Search)
     assert search.user_id == "ü-1"
+
+
+def test_consent_decodes_with_offset() -> None:
+    consent = decode_event("consents", _raw(CONSENT, ts="2026-11-25T11:00:00+01:00", channel="email"), KEY)
+    assert consent == Consent(
+        event_id="e-4",
+        user_id="u-1",
+        ts_ms=1_795_600_800_000,
+        utc_offset_min=60,
+        channel="email",
+        granted=True,
+    )
+
+
+def test_false_granted_is_an_opt_out_not_a_missing_field() -> None:
+    consent = decode_event("consents", _raw(CONSENT, granted=False), KEY)
+    assert isinstance(consent, Consent)
+    assert consent.granted is False
+
+
+def test_all_channel_is_kept_as_sent() -> None:
+    consent = decode_event("consents", _raw(CONSENT, channel="all"), KEY)
+    assert isinstance(consent, Consent)
+    assert consent.channel == ALL_CHANNELS
+
+
+def test_channel_at_max_length_is_accepted() -> None:
+    channel = "c" * MAX_CHANNEL_LENGTH
+    consent = decode_event("consents", _raw(CONSENT, channel=channel), KEY)
+    assert isinstance(consent, Consent)
+    assert consent.channel == channel
+
+
+def test_erasure_decodes() -> None:
+    erasure = decode_event("erasures", _raw(ERASURE, ts="2026-11-25T04:30:00-05:30"), KEY)
+    assert erasure == Erasure(event_id="e-5", user_id="u-1", ts_ms=1_795_600_800_000, utc_offset_min=-330)

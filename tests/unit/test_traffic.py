@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import pytest
 
-from schemas import Click, ClickAction, Event, InputTopic, Purchase, Rejection, Search, decode_event
+from schemas import Click, ClickAction, Erasure, Event, InputTopic, Purchase, Rejection, Search, decode_event
 from streams.traffic import ShopMessage, ShopSimulator
 
 START_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z
@@ -113,6 +113,8 @@ def test_purchases_hold_what_was_put_in_the_cart(stream: list[Event]) -> None:
                 sum(item.price * item.quantity for item in event.items) * (0.9 if event.coupon else 1.0), abs=0.01
             )
             cart.clear()
+        elif isinstance(event, Erasure):
+            cart.clear()  # the shop forgot the user, cart included
 
 
 def test_no_malformed_messages_unless_asked() -> None:

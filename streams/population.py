@@ -1,0 +1,67 @@
+"""What a partition learns about all of its users together: the yardsticks profiles are read against.
+
+RFM quintiles, each category's running average price and the search keyword map are shared by
+the users of one partition. Each worker owns whole partitions, so each learns from its own users
+and an offline replay that splits users the same way learns the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.keywords import KeywordMap
+from streams.rfm import RfmQuantiles
+
+MAX_PRICED_CATEGORIES = 1_000  # per partition; further categories go unpriced
+
+
+@dataclass(slots=True)
+class CategoryPrice:
+    """The running mean price of what users looked at in a category."""
+
+    count: int = 0
+    mean: float = 0.0
+
+    def add(self, price: float) -> None:
+        self.count += 1
+        self.mean += (price - self.mean) / self.count
+
+
+@dataclass(slots=True)
+class Population:
+    rfm: RfmQuantiles = field(default_factory=RfmQuantiles)
+    prices: dict[str, CategoryPrice] = field(default_factory=dict)
+    keywords: KeywordMap = field(default_factory=KeywordMap)
+    last_sweep_ms: int | None = None  # event time of the latest daily sweep
+    changed: bool = False  # set by every update; the owner clears it once the population is saved
+
+    def add_price(self, category: str, price: float) -> None:
+        entry = self.prices.get(category)
+        if entry is None:
+            if len(self.prices) >= MAX_PRICED_CATEGORIES:
+                return
+            entry = self.prices[category] = CategoryPrice()
+        entry.add(price)
+        self.changed = True
+
+    def average_price(self, category: str) -> float | None:
+        entry = self.prices.get(category)
+        return entry.mean if entry is not None and entry.mean > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rfm": self.rfm.to_text(),
+            "prices": {category: [entry.count, entry.mean] for category, entry in self.prices.items()},
+            "keywords": self.keywords.to_dict(),
+            "last_sweep_ms": self.last_sweep_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Population:
+        return cls(
+            rfm=RfmQuantiles.from_text(data["rfm"]),
+            prices={category: CategoryPrice(count, mean) for category, (count, mean) in data["prices"].items()},
+            keywords=KeywordMap.from_dict(data["keywords"]),
+            last_sweep_ms=data["last_sweep_ms"],
+        )
