@@ -19,11 +19,12 @@ from faust.web import Request, Response, View
 from agents import codecs
 from agents.metrics import CONTENT_TYPE, Metrics
 from agents.pipeline import Incoming, Outcome, Pipeline
-from agents.records import encode_record
+from agents.records import encode_population, encode_record
 from agents.settings import Settings
-from agents.topics import DEAD_LETTERS, TRIGGERS, USERS_TABLE, changelog_topic, faust_app_id, input_topics
+from agents.topics import DEAD_LETTERS, POPULATION_TABLE, TRIGGERS, USERS_TABLE, changelog_topic, faust_app_id, input_topics
 from agents.embedded_compat import EmbeddedTransport
-from streams.config import RuleConfig
+from streams.config import ProfileConfig, RuleConfig
+from streams.segments import ALL_SEGMENTS, resolve_segment
 
 TICK_INTERVAL_S = 0.25
 
@@ -62,6 +63,13 @@ def rule_config(settings: Settings) -> RuleConfig:
     )
 
 
+def profile_config(settings: Settings) -> ProfileConfig:
+    return ProfileConfig(
+        interest_half_life_ms=settings.interest_half_life_s * 1000,
+        consent_default=settings.consent_default == "granted",
+    )
+
+
 def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
     """``embedded_broker`` switches on the work-arounds for Tansu's known defects, and only them."""
     codecs.register()
@@ -94,26 +102,10 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
         TRIGGERS: app.topic(settings.topic(TRIGGERS), key_serializer="raw", value_serializer="raw"),
         DEAD_LETTERS: app.topic(settings.topic(DEAD_LETTERS), key_serializer="raw", value_serializer="raw"),
     }
-    # Faust derives a table's codecs from model types; Nudge's records are its own, so the
-    # changelog topic is declared here with them, before Faust builds one with JSON codecs.
-    users = app.Table(
-        USERS_TABLE,
-        partitions=settings.partitions,
-        changelog_topic=app.topic(
-            changelog_topic(settings),
-            key_serializer=codecs.USER_KEY,
-            value_serializer=codecs.USER_RECORD,
-            partitions=settings.partitions,
-            compacting=True,
-            deleting=False,
-            acks=False,
-            internal=True,
-            maxsize=131_072,
-            allow_empty=True,
-        ),
-    )
-    users.key_serializer = codecs.USER_KEY
-    users.value_serializer = codecs.USER_RECORD
+    users = _table(app, settings, USERS_TABLE, codecs.USER_RECORD)
+    # One record per partition, keyed by the partition number and written to that partition.
+    populations = _table(app, settings, POPULATION_TABLE, codecs.POPULATION)
+    config = profile_config(settings)
 
     def has_unread(topic: str, partition: int, last_seen: int | None) -> bool:
         tp = TP(names[topic], partition)
@@ -130,7 +122,9 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
 
     pipeline = Pipeline(
         table=users.data,
+        populations=populations.data,
         config=rule_config(settings),
+        profile_config=config,
         metrics=metrics,
         has_unread=has_unread,
         idle_advance_ms=settings.idle_advance_ms,
@@ -145,6 +139,10 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
             await app.producer.flush()
         for user_id, record in outcome.changed.items():
             users.send_changelog(record.partition, user_id, encode_record(record), value_serializer="raw")
+        for user_id, partition in outcome.erased.items():
+            users.send_changelog(partition, user_id, None, value_serializer="raw")  # tombstone: compaction forgets
+        for partition, population in outcome.populations.items():
+            populations.send_changelog(partition, str(partition), encode_population(population), value_serializer="raw")
 
     @app.agent(source, name="process-events")
     async def process_events(stream: faust.StreamT) -> None:
@@ -191,6 +189,8 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
+            counts = pipeline.segment_counts()
+            metrics.set_segments({segment: counts[segment] for segment in ALL_SEGMENTS})
             return self.bytes(metrics.render(), content_type=CONTENT_TYPE)
 
     @app.page("/profiles/{user_id}")
@@ -203,6 +203,47 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
             if record is None:
                 return self.json({"error": f"no profile for user {user_id!r}"}, status=404)
             state = record.state
-            return self.json({**state.profile.to_dict(), "pending_timers": [t.to_dict() for t in state.timers.values()]})
+            clock_ms = pipeline.clock_ms(record.partition)
+            now_ms = state.profile.last_seen_ms if clock_ms is None else max(clock_ms, state.profile.last_seen_ms)
+            view = state.profile.view(now_ms=now_ms, config=config)
+            return self.json({**view, "pending_timers": [t.to_dict() for t in state.timers.values()]})
+
+    @app.page("/segments/{name}/count")
+    class SegmentCountView(View):
+        """How many users of this worker's partitions are in a lifecycle stage or RFM segment."""
+
+        async def get(self, request: Request, name: str) -> Response:
+            segment = resolve_segment(name)
+            if segment is None:
+                return self.json({"error": f"no segment {name!r}", "segments": list(ALL_SEGMENTS)}, status=404)
+            count = pipeline.segment_counts()[segment]
+            return self.json({"segment": segment, "count": count, "partitions": pipeline.partitions})
 
     return app
+
+
+def _table(app: faust.App, settings: Settings, name: str, value_codec: str) -> Any:
+    """A table whose changelog carries Nudge's own codecs.
+
+    Faust derives a table's codecs from model types; Nudge's records are its own, so the
+    changelog topic is declared here with them, before Faust builds one with JSON codecs.
+    """
+    table = app.Table(
+        name,
+        partitions=settings.partitions,
+        changelog_topic=app.topic(
+            changelog_topic(settings, name),
+            key_serializer=codecs.USER_KEY,
+            value_serializer=value_codec,
+            partitions=settings.partitions,
+            compacting=True,
+            deleting=False,
+            acks=False,
+            internal=True,
+            maxsize=131_072,
+            allow_empty=True,
+        ),
+    )
+    table.key_serializer = codecs.USER_KEY
+    table.value_serializer = value_codec
+    return table

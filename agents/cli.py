@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--abandoned-cart-delay", type=int, metavar="SECONDS", help="event time after the last cart change (default 1800)"
     )
+    worker.add_argument(
+        "--interest-half-life", type=int, metavar="SECONDS", help="event time in which interest scores halve (default 86400)"
+    )
+    worker.add_argument("--consent-default", choices=["granted", "denied"], help="consent for a channel never spoken about")
     worker.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
     generate = commands.add_parser("generate", help="produce synthetic shop traffic")
@@ -44,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--topic-prefix", help="prefix of every topic name")
     _traffic_options(generate)
     generate.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: run until Ctrl-C)")
+
+    forget = commands.add_parser("forget", help="erase a user: profile, pending timers, everything (right to erasure)")
+    forget.add_argument("user_id", metavar="USER_ID")
+    _broker_option(forget)
+    forget.add_argument("--topic-prefix", help="prefix of every topic name")
 
     demo = commands.add_parser("demo", help="embedded broker + worker + traffic, printing triggers as they arrive")
     _traffic_options(demo, users=200, rate=40.0)
@@ -83,6 +92,8 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = Non
         "web_host": getattr(args, "web_host", None),
         "data_dir": Path(args.data_dir) if getattr(args, "data_dir", None) else None,
         "abandoned_cart_delay_s": getattr(args, "abandoned_cart_delay", None),
+        "interest_half_life_s": getattr(args, "interest_half_life", None),
+        "consent_default": getattr(args, "consent_default", None),
         "log_level": getattr(args, "log_level", None),
     }
     return Settings.load(os.environ if environ is None else environ, **flags)
@@ -145,6 +156,17 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forget(args: argparse.Namespace) -> int:
+    from agents.admin import check_broker
+    from agents.forget import forget
+
+    settings = settings_from(args)
+    check_broker(settings)
+    request = forget(settings, args.user_id)
+    print(f"erasure of user {args.user_id!r} requested at {request['ts']} on {settings.topic('erasures')}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from agents.demo import run_demo
 
@@ -161,7 +183,7 @@ def _wait_for_stop_signal() -> None:
         pass
 
 
-_COMMANDS = {"broker": _broker, "worker": _worker, "generate": _generate, "demo": _demo}
+_COMMANDS = {"broker": _broker, "worker": _worker, "generate": _generate, "forget": _forget, "demo": _demo}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,9 +14,10 @@ import time
 from typing import Callable
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError
 
 from agents.errors import BrokerUnavailable, SettingsError
+from agents.producer import CLOSE_TIMEOUT_S, connect_producer
 from agents.settings import Settings
 from agents.topics import input_topics
 from schemas.timestamps import parse_rfc3339
@@ -27,12 +28,6 @@ log = logging.getLogger(__name__)
 # Send everything due within this much in one go, then sleep: batches, not a busy loop.
 PACING_SLACK_S = 0.01
 PROGRESS_EVERY_S = 1.0
-# Long enough for a broker that is still starting, short enough for a user to get an answer.
-BROKER_TIMEOUT_MS = 10_000
-# A send not acknowledged by then fails, so a dead broker is reported instead of buffered for.
-DELIVERY_TIMEOUT_MS = 20_000
-# Past the delivery timeout every pending send has an outcome, so flushing and closing finish.
-CLOSE_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 5
 
 
 def run_generator(
@@ -76,7 +71,7 @@ def run_generator(
         raise SettingsError(str(exc)) from None
     if stop is None:
         stop = threading.Event()
-    producer = _connect(settings)
+    producer = connect_producer(settings, client_id="nudge-generator")
     log.info("sending %g events/s from %d users, event time x%g", rate, users, time_scale)
     try:
         try:
@@ -97,22 +92,6 @@ def run_generator(
     if on_progress is not None:
         on_progress(sent)
     return sent
-
-
-def _connect(settings: Settings) -> KafkaProducer:
-    try:
-        return KafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
-            client_id="nudge-generator",
-            acks="all",
-            linger_ms=5,
-            bootstrap_timeout_ms=BROKER_TIMEOUT_MS,
-            max_block_ms=BROKER_TIMEOUT_MS,
-            request_timeout_ms=BROKER_TIMEOUT_MS,
-            delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
-        )
-    except (KafkaConnectionError, KafkaTimeoutError) as exc:  # 3.x has no NoBrokersAvailable
-        raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.broker}") from exc
 
 
 def _pace(

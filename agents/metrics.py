@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
@@ -50,6 +52,21 @@ class Metrics:
             "Events held for timestamp synchronization, waiting for another topic to catch up",
             registry=self.registry,
         )
+
+        self.erasures = Counter(
+            "nudge_erasures", "Erasure requests applied (right to be forgotten)", registry=self.registry
+        )
+        self.segment_users = Gauge(
+            "nudge_segment_users",
+            "Users of this worker's partitions per lifecycle stage and RFM segment (lifecycle:<stage>, rfm:<segment>)",
+            ["segment"],
+            registry=self.registry,
+        )
+
+    def set_segments(self, counts: Mapping[str, int]) -> None:
+        """Replace the segment gauges, so a segment that emptied shows 0 and none goes stale."""
+        for segment, users in counts.items():
+            self.segment_users.labels(segment).set(users)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

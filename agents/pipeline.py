@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from collections import Counter
 from typing import Any, Callable, Iterable, Iterator, MutableMapping
 
 from agents.metrics import Metrics
 from agents.records import UserRecord
 from schemas.decoding import Rejection, decode_event
-from schemas.events import Event
+from schemas.events import Erasure, Event
 from schemas.outputs import DeadLetter, Trigger
-from streams.config import RuleConfig
+from streams.config import ProfileConfig, RuleConfig
 from streams.partition import PartitionEngine
+from streams.population import Population
 from streams.state import UserState
 from streams.synchronizer import UNTIMED, TimestampSynchronizer
 
@@ -51,16 +53,23 @@ class Outgoing:
 class Outcome:
     outputs: list[Outgoing] = field(default_factory=list)
     changed: dict[str, UserRecord] = field(default_factory=dict)  # user -> record to write once
+    erased: dict[str, int] = field(default_factory=dict)  # user -> partition, to write a tombstone for
+    populations: dict[int, Population] = field(default_factory=dict)  # partition -> population to write
     done: list[Incoming] = field(default_factory=list)  # to acknowledge after the writes
 
 
 class _PartitionUsers(MutableMapping[str, UserState]):
-    """The engine's view of one partition's users in the table, noting which it changed."""
+    """The engine's view of one partition's users in the table, noting which it changed or erased."""
 
-    def __init__(self, table: MutableMapping[str, UserRecord], partition: int, changed: dict[str, UserRecord]) -> None:
+    def __init__(self, table: MutableMapping[str, UserRecord], partition: int) -> None:
         self._table = table
         self._partition = partition
-        self.changed = changed
+        self.changed: dict[str, UserRecord] = {}
+        self.erased: dict[str, int] = {}
+
+    def collect_into(self, outcome: Outcome) -> None:
+        self.changed = outcome.changed
+        self.erased = outcome.erased
 
     def get(self, user_id: str, default: Any = None) -> Any:
         record = self._table.get(user_id)
@@ -76,9 +85,12 @@ class _PartitionUsers(MutableMapping[str, UserState]):
         else:
             record.state = state
         self.changed[user_id] = record
+        self.erased.pop(user_id, None)
 
     def __delitem__(self, user_id: str) -> None:
         del self._table[user_id]
+        self.changed.pop(user_id, None)
+        self.erased[user_id] = self._partition
 
     def __iter__(self) -> Iterator[str]:
         return (user for user, record in self._table.items() if record.partition == self._partition)
@@ -88,10 +100,20 @@ class _PartitionUsers(MutableMapping[str, UserState]):
 
 
 class _Partition:
-    def __init__(self, *, number: int, table: MutableMapping[str, UserRecord], config: RuleConfig, topics: list[str], wall_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        number: int,
+        table: MutableMapping[str, UserRecord],
+        population: Population,
+        config: RuleConfig,
+        profile_config: ProfileConfig,
+        topics: list[str],
+        wall_s: float,
+    ) -> None:
         self.number = number
-        self.users = _PartitionUsers(table, number, {})
-        self.engine = PartitionEngine(store=self.users, config=config)
+        self.users = _PartitionUsers(table, number)
+        self.engine = PartitionEngine(store=self.users, config=config, profile_config=profile_config, population=population)
         self.sync: TimestampSynchronizer[tuple[Incoming, Event | Rejection]] = TimestampSynchronizer(topics)
         self.engine.restore(record.state for record in table.values() if record.partition == number)
         # The idle clock runs from the event time and wall time of the latest arrival.
@@ -105,16 +127,21 @@ class Pipeline:
         self,
         *,
         table: MutableMapping[str, UserRecord],
+        populations: MutableMapping[str, Population],
         config: RuleConfig,
+        profile_config: ProfileConfig,
         metrics: Metrics,
         has_unread: Callable[[str, int, int | None], bool],
         idle_advance_ms: int,
         input_topics: Iterable[str],
     ) -> None:
         """``has_unread(topic, partition, last_offset_seen)`` asks the consumer whether a topic
-        partition holds data this pipeline has not been given yet."""
+        partition holds data this pipeline has not been given yet. ``populations`` is keyed by
+        the partition number as text."""
         self._table = table
+        self._populations = populations
         self._config = config
+        self._profile_config = profile_config
         self._metrics = metrics
         self._has_unread = has_unread
         self._idle_advance_s = idle_advance_ms / 1000
@@ -127,6 +154,18 @@ class Pipeline:
     @property
     def partitions(self) -> list[int]:
         return sorted(self._partitions)
+
+    def clock_ms(self, partition: int) -> int | None:
+        """The partition's event-time clock, if this worker owns it and it has one."""
+        part = self._partitions.get(partition)
+        return None if part is None else part.engine.clock_ms
+
+    def segment_counts(self) -> Counter[str]:
+        """Users per lifecycle stage and RFM segment over the partitions this worker owns."""
+        total: Counter[str] = Counter()
+        for part in self._partitions.values():
+            total.update(part.engine.segments)
+        return total
 
     def assign(self, partitions: Iterable[int], *, wall_s: float) -> None:
         """Own exactly these partitions: drop the others, restore timers of the new ones."""
@@ -165,13 +204,14 @@ class Pipeline:
             elif released or part.waiting_since_wall_s is None:
                 part.waiting_since_wall_s = wall_s  # the wait that counts is one without progress
         self._count_waiting()
+        self._collect_populations(outcome)
         return outcome
 
     def tick(self, *, wall_s: float) -> Outcome:
         """Move quiet partitions' clocks with the wall clock, and stop waiting on stalled topics."""
         outcome = Outcome()
         for part in self._partitions.values():
-            part.users.changed = outcome.changed
+            part.users.collect_into(outcome)
             waiting_since = part.waiting_since_wall_s
             if waiting_since is not None and wall_s - waiting_since >= MAX_SYNC_WAIT_S:
                 self._apply(part, part.sync.drain(), outcome, wall_s)
@@ -182,7 +222,16 @@ class Pipeline:
             triggers = part.engine.advance(part.anchor_event_ms + round(idle_s * 1000))
             self._emit(part, triggers, outcome, wall_s)
         self._count_waiting()
+        self._collect_populations(outcome)
         return outcome
+
+    def _collect_populations(self, outcome: Outcome) -> None:
+        for number, part in self._partitions.items():
+            population = part.engine.population
+            if population.changed:
+                population.changed = False
+                self._populations[str(number)] = population
+                outcome.populations[number] = population
 
     def _count_waiting(self) -> None:
         self._metrics.waiting_events.set(sum(len(part.sync) for part in self._partitions.values()))
@@ -190,7 +239,7 @@ class Pipeline:
     def _apply(self, part: _Partition, released: list[tuple[Incoming, Event | Rejection]], outcome: Outcome, wall_s: float) -> None:
         if not released:
             return
-        part.users.changed = outcome.changed
+        part.users.collect_into(outcome)
         engine = part.engine
         table = self._table
         triggers: list[Trigger] = []
@@ -205,6 +254,9 @@ class Pipeline:
                 triggers.extend(engine.advance(decoded.ts_ms))
                 continue
             triggers.extend(engine.on_event(decoded))
+            if isinstance(decoded, Erasure):
+                self._metrics.erasures.inc()
+                continue
             table[decoded.user_id].offsets[message.topic] = message.offset
         part.anchor_event_ms = engine.clock_ms
         self._emit(part, triggers, outcome, wall_s)
@@ -239,4 +291,12 @@ class Pipeline:
         return part
 
     def _new_partition(self, number: int, wall_s: float) -> _Partition:
-        return _Partition(number=number, table=self._table, config=self._config, topics=self._topics, wall_s=wall_s)
+        return _Partition(
+            number=number,
+            table=self._table,
+            population=self._populations.get(str(number)) or Population(),
+            config=self._config,
+            profile_config=self._profile_config,
+            topics=self._topics,
+            wall_s=wall_s,
+        )

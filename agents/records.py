@@ -1,4 +1,5 @@
-"""What the users table stores per user: the core's state plus the worker's own bookkeeping.
+"""What the worker's tables store: per user, the core's state plus the worker's own bookkeeping;
+per partition, the population the core learns from all of that partition's users.
 
 ``partition`` says which input partition owns the user, so the timers of exactly the partitions
 this worker owns can be re-queued after a restart. ``offsets`` holds, per input topic, the
@@ -13,9 +14,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.population import Population
 from streams.state import UserState
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: full profiles (RFM, interests, rhythm, sessions, consents)
+POPULATION_FORMAT_VERSION = 1
 
 
 @dataclass(slots=True)
@@ -47,3 +50,14 @@ def decode_record(raw: bytes) -> UserRecord:
         state=UserState.from_dict(body["state"]),
         offsets=dict(body["offsets"]),
     )
+
+
+def encode_population(population: Population) -> bytes:
+    return json.dumps({"v": POPULATION_FORMAT_VERSION, **population.to_dict()}, separators=(",", ":")).encode()
+
+
+def decode_population(raw: bytes) -> Population:
+    body = json.loads(raw)
+    if body.get("v") != POPULATION_FORMAT_VERSION:
+        raise ValueError(f"population record has format {body.get('v')!r}, expected {POPULATION_FORMAT_VERSION}")
+    return Population.from_dict(body)

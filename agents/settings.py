@@ -28,6 +28,8 @@ class Settings:
     data_dir: Path = Path(".nudge-data")  # Faust's local data directory
     abandoned_cart_delay_s: int = 1800  # event-time wait after the last cart change
     abandoned_cart_channel: str = "push"
+    interest_half_life_s: int = 86_400  # interest scores halve in this much event time
+    consent_default: str = "granted"  # granted | denied: consent on a channel the user never spoke about
     idle_advance_ms: int = 1000  # a partition quiet this long lets its clock follow the wall clock
     batch_size: int = 1000  # most events one agent step takes
     batch_within_ms: int = 50  # longest wait to fill a batch
@@ -42,6 +44,10 @@ class Settings:
             raise SettingsError(f"NUDGE_WEB_PORT must be a TCP port, got {self.web_port}")
         if self.abandoned_cart_delay_s <= 0:
             raise SettingsError("NUDGE_ABANDONED_CART_DELAY_S must be positive")
+        if self.interest_half_life_s <= 0:
+            raise SettingsError("NUDGE_INTEREST_HALF_LIFE_S must be positive")
+        if self.consent_default not in ("granted", "denied"):
+            raise SettingsError(f"NUDGE_CONSENT_DEFAULT must be granted or denied, got {self.consent_default!r}")
         if self.embedded_broker not in ("auto", "on", "off"):
             raise SettingsError(f"NUDGE_EMBEDDED_BROKER must be auto, on or off, got {self.embedded_broker!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -14,6 +14,7 @@ from schemas.events import InputTopic
 TRIGGERS = "triggers"
 DEAD_LETTERS = "dead-letters"
 USERS_TABLE = "users"
+POPULATION_TABLE = "population"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +29,9 @@ def input_topics(settings: Settings) -> dict[str, str]:
     return {topic.value: settings.topic(topic.value) for topic in InputTopic}
 
 
-def changelog_topic(settings: Settings) -> str:
+def changelog_topic(settings: Settings, table: str = USERS_TABLE) -> str:
     """Faust names a table's changelog ``<app id>-<table>-changelog``."""
-    return f"{faust_app_id(settings)}-{USERS_TABLE}-changelog"
+    return f"{faust_app_id(settings)}-{table}-changelog"
 
 
 def faust_app_id(settings: Settings) -> str:
@@ -43,5 +44,6 @@ def all_topics(settings: Settings) -> list[TopicSpec]:
     specs = [TopicSpec(name, n) for name in input_topics(settings).values()]
     specs += [TopicSpec(settings.topic(TRIGGERS), n), TopicSpec(settings.topic(DEAD_LETTERS), n)]
     specs.append(TopicSpec(changelog_topic(settings), n, compacted=True))
+    specs.append(TopicSpec(changelog_topic(settings, POPULATION_TABLE), n, compacted=True))
     specs.append(TopicSpec(f"{faust_app_id(settings)}-__assignor-__leader", 1))
     return specs

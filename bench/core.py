@@ -22,7 +22,7 @@ from bench.stats import percentile
 from bench.workload import WireMessage, kafka_partition
 from schemas.decoding import Rejection, decode_event
 from schemas.events import Event, InputTopic
-from streams.config import RuleConfig
+from streams.config import ProfileConfig, RuleConfig
 from streams.partition import PartitionEngine
 
 BATCH_SIZE = 1000  # the worker's default NUDGE_BATCH_SIZE
@@ -125,7 +125,9 @@ def _pipeline_stage(
     table: dict[str, UserRecord] = {}
     pipeline = Pipeline(
         table=table,
+        populations={},
         config=RuleConfig(),
+        profile_config=ProfileConfig(),
         metrics=Metrics(),
         has_unread=lambda topic, partition, last_seen: False,
         idle_advance_ms=IDLE_ADVANCE_MS,

@@ -19,17 +19,11 @@ from schemas.outputs import Trigger
 from streams.config import DAY_MS, ProfileConfig, RuleConfig
 from streams.population import Population
 from streams.process import Step, fire_timer, process_event
-from streams.profile import Profile, restage
+from streams.profile import restage
 from streams.rfm import RfmQuantiles
+from streams.segments import segments_of
 from streams.state import UserState
 from streams.timers import TimerQueue
-
-
-def segments_of(profile: Profile) -> tuple[str, ...]:
-    """The segment names a user counts in: ``lifecycle:<stage>`` and, for customers, ``rfm:<segment>``."""
-    segment = profile.rfm_segment
-    stage = "lifecycle:" + profile.stage.value
-    return (stage,) if segment is None else (stage, "rfm:" + segment)
 
 
 class PartitionEngine:

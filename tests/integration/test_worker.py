@@ -17,8 +17,10 @@ from agents.settings import Settings
 from agents.topics import all_topics, changelog_topic, input_topics
 from schemas.decoding import Rejection, decode_event
 from schemas.outputs import trigger_id_for
-from streams.config import MINUTE_MS, RuleConfig
+from schemas.timestamps import parse_rfc3339
+from streams.config import MINUTE_MS, ProfileConfig, RuleConfig
 from streams.partition import PartitionEngine
+from streams.profile import Profile
 from tests.integration.harness import Shop, WorkerProcess, committed_total, read_topic, triggers, wait_for
 
 T0_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z
@@ -35,7 +37,7 @@ def fillers(settings: Settings) -> list[str]:
     n = 0
     while len(users) < settings.partitions:
         name = f"filler-{n}"
-        users.setdefault((murmur2(name.encode()) & 0x7FFFFFFF) % settings.partitions, name)
+        users.setdefault(partition_of(name, settings), name)
         n += 1
     return list(users.values())
 
@@ -45,13 +47,19 @@ def advance_all_partitions(shop: Shop, settings: Settings, ts_ms: int) -> None:
         shop.click(user, ts_ms, "view", product="filler")
 
 
-def expected_profiles(shop: Shop) -> dict[str, dict[str, Any]]:
-    """What the events say, computed by the core itself in each user's event-time order."""
+def partition_of(user: str, settings: Settings) -> int:
+    """Kafka's default partitioner, which the shop's producer uses."""
+    return (murmur2(user.encode()) & 0x7FFFFFFF) % settings.partitions
+
+
+def expected_profiles(shop: Shop, settings: Settings) -> dict[str, Profile]:
+    """What the events say, computed by the core itself: one engine per partition, as in the
+    worker (each partition learns its own population), each in event-time order."""
     events = [decode_event(topic, raw, user.encode()) for topic, user, raw in shop.sent]
-    engine = PartitionEngine(store={}, config=RuleConfig(abandoned_cart_delay_ms=DELAY_S * 1000))
+    engines = [PartitionEngine(store={}, config=RuleConfig(abandoned_cart_delay_ms=DELAY_S * 1000)) for _ in range(settings.partitions)]
     for event in sorted((e for e in events if not isinstance(e, Rejection)), key=lambda e: e.ts_ms):
-        engine.on_event(event)
-    return {user: state.profile.to_dict() for user, state in engine.store.items()}
+        engines[partition_of(event.user_id, settings)].on_event(event)
+    return {user: state.profile for engine in engines for user, state in engine.store.items()}
 
 
 def stored_profiles(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -98,7 +106,7 @@ def test_abandoned_cart_triggers_and_dead_letters(settings: Settings, tmp_path: 
         status, bob = worker.profile("bob")
         assert status == 200
         assert bob["counts"] == {"add_to_cart": 1, "purchase": 1}
-        assert bob["cart"] == [] and bob["total_spend"] == 20.0 and bob["order_count"] == 1
+        assert bob["cart"] == [] and bob["rfm"]["total_spend"] == 20.0 and bob["rfm"]["order_count"] == 1
         status, alice = worker.profile("alice")
         assert status == 200 and alice["pending_timers"] == [] and alice["cart_value"] == 31.0
         assert worker.profile("nobody")[0] == 404
@@ -177,17 +185,19 @@ def test_restart_after_sigkill_loses_no_profile_and_no_timer(settings: Settings,
         assert {t["trigger_id"] for t in pending} == {trigger_id_for("pending", "abandoned_cart", f"pending-add_to_cart-p7-{T0_MS}")}
         assert pending[0]["payload"]["value"] == 37.5
         wait_for(lambda: worker.metrics().get("nudge_waiting_events{}") == 0, timeout_s=10, what="nothing held back")
-        expected = expected_profiles(shop)
+        expected = expected_profiles(shop, settings)
         served = {user: worker.profile(user)[1] for user in expected}
-        for profile in served.values():
-            del profile["pending_timers"]
-        assert served == expected, "the restarted worker serves profiles that differ from the events"
+        for user, view in served.items():
+            del view["pending_timers"]
+            as_of_ms = parse_rfc3339(view["as_of"])[0]
+            assert view == expected[user].view(now_ms=as_of_ms, config=ProfileConfig()), f"{user}: served != the events"
     finally:
         worker.stop()
     shop.close()
 
     stored = stored_profiles(settings)
-    mismatched = {user: (stored.get(user), want) for user, want in expected.items() if stored.get(user) != want}
+    wanted = {user: profile.to_dict() for user, profile in expected.items()}
+    mismatched = {user: (stored.get(user), want) for user, want in wanted.items() if stored.get(user) != want}
     assert not mismatched, f"{len(mismatched)} profiles differ from the events, e.g. {next(iter(mismatched.items()))}"
     counts = defaultdict(int)
     for profile in stored.values():

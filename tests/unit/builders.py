@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from schemas.events import Click, ClickAction, LineItem, Purchase, Search
+from schemas.events import Click, ClickAction, Consent, Erasure, LineItem, Purchase, Search
 from streams.config import MINUTE_MS
 
 T0_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z: an arbitrary, realistic epoch
@@ -25,6 +25,8 @@ __all__ = [
     "T0_MS",
     "add",
     "click",
+    "consent",
+    "erasure",
     "item",
     "purchase",
     "remove",
@@ -124,3 +126,27 @@ def search(
         category=category,
         session_id=session_id,
     )
+
+
+def consent(
+    user: str,
+    ts_ms: int,
+    channel: str = "email",
+    granted: bool = True,
+    *,
+    event_id: str | None = None,
+    utc_offset_min: int = 0,
+) -> Consent:
+    """``channel="all"`` speaks for every channel at once."""
+    return Consent(
+        event_id=event_id or f"{user}:consent:{channel}:{ts_ms}",
+        user_id=user,
+        ts_ms=ts_ms,
+        utc_offset_min=utc_offset_min,
+        channel=channel,
+        granted=granted,
+    )
+
+
+def erasure(user: str, ts_ms: int, *, event_id: str | None = None, utc_offset_min: int = 0) -> Erasure:
+    return Erasure(event_id=event_id or f"{user}:erasure:{ts_ms}", user_id=user, ts_ms=ts_ms, utc_offset_min=utc_offset_min)

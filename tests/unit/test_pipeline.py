@@ -15,7 +15,7 @@ from agents.metrics import Metrics
 from agents.pipeline import MAX_SYNC_WAIT_S, Incoming, Outcome, Pipeline
 from agents.records import UserRecord
 from schemas.timestamps import format_rfc3339
-from streams.config import RuleConfig
+from streams.config import ProfileConfig, RuleConfig
 from tests.wire import click_value, purchase_value
 
 TOPICS = ["clicks", "searches", "purchases"]
@@ -42,7 +42,9 @@ def make_pipeline(table: dict[str, UserRecord] | None = None, *, idle_advance_ms
     unread = Unread()
     pipeline = Pipeline(
         table=table,
+        populations={},
         config=config,
+        profile_config=ProfileConfig(),
         metrics=metrics,
         has_unread=unread,
         idle_advance_ms=idle_advance_ms,

@@ -1,0 +1,32 @@
+"""A plain Kafka producer for Nudge's tools, with timeouts that turn a dead broker into one line."""
+
+from __future__ import annotations
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+from agents.errors import BrokerUnavailable
+from agents.settings import Settings
+
+# Long enough for a broker that is still starting, short enough for a user to get an answer.
+BROKER_TIMEOUT_MS = 10_000
+# A send not acknowledged by then fails, so a dead broker is reported instead of buffered for.
+DELIVERY_TIMEOUT_MS = 20_000
+# Past the delivery timeout every pending send has an outcome, so flushing and closing finish.
+CLOSE_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 5
+
+
+def connect_producer(settings: Settings, *, client_id: str) -> KafkaProducer:
+    try:
+        return KafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers,
+            client_id=client_id,
+            acks="all",
+            linger_ms=5,
+            bootstrap_timeout_ms=BROKER_TIMEOUT_MS,
+            max_block_ms=BROKER_TIMEOUT_MS,
+            request_timeout_ms=BROKER_TIMEOUT_MS,
+            delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+        )
+    except (KafkaConnectionError, KafkaTimeoutError) as exc:  # 3.x has no NoBrokersAvailable
+        raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.broker}") from exc
