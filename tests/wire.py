@@ -7,14 +7,16 @@ from typing import Any
 from schemas.timestamps import format_rfc3339
 
 
-def click_value(user: str, ts_ms: int, action: str, product: str = "p1", price: float = 10.0, quantity: int = 1) -> dict[str, Any]:
+def click_value(
+    user: str, ts_ms: int, action: str, product: str = "p1", price: float = 10.0, quantity: int = 1, *, category: str = "shoes"
+) -> dict[str, Any]:
     return {
         "event_id": f"{user}-{action}-{product}-{ts_ms}",
         "user_id": user,
         "ts": format_rfc3339(ts_ms),
         "action": action,
         "product_id": product,
-        "category": "shoes",
+        "category": category,
         "price": price,
         "quantity": quantity,
     }

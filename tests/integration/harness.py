@@ -106,6 +106,14 @@ class WorkerProcess:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
+    def segment_count(self, name: str) -> dict[str, Any]:
+        """``GET /segments/{name}/count``: the JSON body, whatever the status."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/segments/{name}/count", timeout=5) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return json.loads(error.read())
+
     def events_taken(self) -> float:
         return sum(value for name, value in self.metrics().items() if name.startswith("nudge_events_total{"))
 
@@ -123,8 +131,10 @@ class Shop:
         self.producer.send(self.settings.topic(topic), key=user.encode(), value=raw)
         self.sent.append((topic, user, raw))
 
-    def click(self, user: str, ts_ms: int, action: str, product: str = "p1", price: float = 10.0, quantity: int = 1) -> None:
-        self.send("clicks", user, click_value(user, ts_ms, action, product, price, quantity))
+    def click(
+        self, user: str, ts_ms: int, action: str, product: str = "p1", price: float = 10.0, quantity: int = 1, *, category: str = "shoes"
+    ) -> None:
+        self.send("clicks", user, click_value(user, ts_ms, action, product, price, quantity, category=category))
 
     def purchase(self, user: str, ts_ms: int, items: list[tuple[str, float, int]]) -> None:
         self.send("purchases", user, purchase_value(user, ts_ms, items))
