@@ -1,6 +1,8 @@
 """The core in-process, on one core: what a worker's CPU does per event, without Kafka or Faust.
 
-Four stages, each including the one before: decoding alone; decoding plus one partition engine
+First the profile update alone, on events decoded beforehand: the cost of keeping a live
+profile (RFM, interests, rhythm, sessions, lifecycle, consent) per event. Then four stages,
+each including the one before: decoding alone; decoding plus one partition engine
 (profile update, rules, timers); the worker's whole Faust-free step, ``Pipeline.take`` (adds
 timestamp synchronization over four partitions, metrics and trigger encoding); and that step
 followed by encoding every changed user for the table changelog, as the Faust glue does. Their
@@ -12,7 +14,7 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from agents.metrics import Metrics
 from agents.pipeline import Incoming, Pipeline
@@ -21,9 +23,11 @@ from agents.topics import TRIGGERS
 from bench.stats import percentile
 from bench.workload import WireMessage, kafka_partition
 from schemas.decoding import Rejection, decode_event
-from schemas.events import Event, InputTopic
+from schemas.events import Erasure, Event, InputTopic
 from streams.config import ProfileConfig, RuleConfig
 from streams.partition import PartitionEngine
+from streams.population import Population
+from streams.profile import Profile, new_profile, update_profile
 
 BATCH_SIZE = 1000  # the worker's default NUDGE_BATCH_SIZE
 PARTITIONS = 4  # as in the end-to-end benchmark, so the pipeline keeps the same four engines
@@ -59,6 +63,8 @@ def run_core(messages: list[WireMessage]) -> CoreResult:
     gc.collect()
     gc.freeze()
     try:
+        events = [_valid(decode_event(m.topic, m.value, m.key)) for m in messages]
+        profile = _per_event_stage("profile update alone (events decoded beforehand)", _profile_step, events)
         decode = _per_event_stage("(a) decode", _decode_step, messages)
         engine = _per_event_stage("(b) decode + PartitionEngine.on_event", _engine_step, messages)
         pipeline, triggers = _pipeline_stage(
@@ -67,10 +73,28 @@ def run_core(messages: list[WireMessage]) -> CoreResult:
         changelog, _ = _pipeline_stage("(d) (c) + changelog record encoding", batches, encode_changelog=True)
     finally:
         gc.unfreeze()
-    return CoreResult(events=len(messages), triggers=triggers, stages=[decode, engine, pipeline, changelog])
+    return CoreResult(events=len(messages), triggers=triggers, stages=[profile, decode, engine, pipeline, changelog])
 
 
-Step = Callable[[WireMessage], object]
+Step = Callable[[Any], object]
+
+
+def _profile_step() -> Step:
+    """update_profile over one population, as for a single partition; erasures drop the profile."""
+    profiles: dict[str, Profile] = {}
+    config = ProfileConfig()
+    population = Population()
+
+    def step(event: Event) -> object:
+        if isinstance(event, Erasure):
+            return profiles.pop(event.user_id, None)
+        profile = profiles.get(event.user_id)
+        if profile is None:
+            profile = profiles[event.user_id] = new_profile(event)
+        update_profile(profile, event, config=config, population=population)
+        return profile
+
+    return step
 
 
 def _decode_step() -> Step:
@@ -96,7 +120,7 @@ def _valid(decoded: Event | Rejection) -> Event:
     return decoded
 
 
-def _per_event_stage(name: str, make_step: Callable[[], Step], messages: list[WireMessage]) -> StageResult:
+def _per_event_stage(name: str, make_step: Callable[[], Step], messages: list[Any]) -> StageResult:
     """Throughput from one untimed-per-event pass; latency from a second pass timing each event,
     since two clock reads per event would otherwise weigh on the throughput figure."""
     step = make_step()

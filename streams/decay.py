@@ -51,7 +51,7 @@ class DecayedScores:
         current = scores.get(key)
         if current is None:
             if len(scores) >= cap:
-                del scores[min(scores.items(), key=_weakest_first)[0]]
+                del scores[max(scores.items(), key=_strongest_first)[0]]  # the last that top() would list
             current = 0.0
         scores[key] = current + weight * 2.0**exponent
 
@@ -89,6 +89,3 @@ class DecayedScores:
 def _strongest_first(item: tuple[str, float]) -> tuple[float, str]:
     return -item[1], item[0]
 
-
-def _weakest_first(item: tuple[str, float]) -> tuple[float, str]:
-    return item[1], item[0]

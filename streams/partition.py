@@ -84,7 +84,9 @@ class PartitionEngine:
                 del self.store[user_id]
             return triggers
         before = () if state is None else segments_of(state.profile)
-        step = process_event(state, event, self.config, profile_config=self.profile_config, population=self.population)
+        step = process_event(
+            state, event, self.config, profile_config=self.profile_config, population=self.population, now_ms=self.clock_ms
+        )
         self._count(before, segments_of(step.state.profile))
         self._keep(user_id, step, triggers)
         if step.schedule and self.clock_ms is not None:

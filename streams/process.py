@@ -27,12 +27,19 @@ class Step:
 
 
 def process_event(
-    state: UserState | None, event: Event, config: RuleConfig, *, profile_config: ProfileConfig, population: Population
+    state: UserState | None,
+    event: Event,
+    config: RuleConfig,
+    *,
+    profile_config: ProfileConfig,
+    population: Population,
+    now_ms: int | None = None,
 ) -> Step:
-    """Apply an event that is not an erasure (the partition engine handles those)."""
+    """Apply an event that is not an erasure (the partition engine handles those) at the
+    partition clock ``now_ms`` (default: the event's own time)."""
     if state is None:
         state = UserState(profile=new_profile(event))
-    update_profile(state.profile, event, config=profile_config, population=population)
+    update_profile(state.profile, event, config=profile_config, population=population, now_ms=now_ms)
     step = Step(state)
     timer = abandoned_cart.on_event(state, event, config)
     if timer is not None:

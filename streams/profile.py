@@ -64,6 +64,12 @@ class Profile:
         return self.counts.get("purchase", 0)
 
     @property
+    def has_activity(self) -> bool:
+        """Whether the user ever did anything in the shop; a consent message alone is not activity."""
+        counts = self.counts
+        return len(counts) > 1 or "consent" not in counts
+
+    @property
     def rfm_segment(self) -> str | None:
         return None if self.rfm is None else rfm_segment(self.rfm)
 
@@ -214,8 +220,13 @@ def hour_of_week(ts_ms: int, utc_offset_min: int) -> int:
     return ((ts_ms + utc_offset_min * 60_000) // HOUR_MS + _EPOCH_HOUR_OF_WEEK) % HOURS_PER_WEEK
 
 
-def update_profile(profile: Profile, event: Event, *, config: ProfileConfig, population: Population) -> None:
+def update_profile(
+    profile: Profile, event: Event, *, config: ProfileConfig, population: Population, now_ms: int | None = None
+) -> None:
     """Apply one event in place. Late events count like any other; they never move last_seen back.
+
+    ``now_ms`` is the partition's clock, at which the lifecycle stage is taken; a late event
+    must not make a user look younger than they are at that moment. It defaults to the event.
 
     >>> from schemas.events import Click, ClickAction
     >>> add = Click("e1", "u1", 1_000, 0, ClickAction.ADD_TO_CART, "p1", "shoes", 40.0, 2)
@@ -247,11 +258,12 @@ def update_profile(profile: Profile, event: Event, *, config: ProfileConfig, pop
         _apply_purchase(profile, event, config, population)
     if profile.last_purchase_ms is not None:
         _score_rfm(profile, population)
+    last_seen_ms = profile.last_seen_ms
     profile.stage = lifecycle_stage(
         first_seen_ms=profile.first_seen_ms,
-        last_seen_ms=profile.last_seen_ms,
+        last_seen_ms=last_seen_ms,
         recent_orders_ms=profile.recent_orders_ms,
-        now_ms=profile.last_seen_ms,
+        now_ms=last_seen_ms if now_ms is None or now_ms < last_seen_ms else now_ms,
     )
 
 

@@ -18,8 +18,9 @@ from typing import NamedTuple
 from river import stats
 
 QUINTILES = (0.2, 0.4, 0.6, 0.8)
-# Below this many customers there is no population to rank against.
-MIN_CUSTOMERS = 5
+# Below this many customers there is no population to rank against: with a handful of values
+# P² returns order statistics (at 5, the 0.8 quantile is the maximum, so nobody could score 5).
+MIN_CUSTOMERS = 20
 
 
 class RfmScores(NamedTuple):

@@ -7,9 +7,11 @@ when there is one of that name, else the RFM segment.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from streams.lifecycle import Stage
 from streams.profile import Profile
-from streams.rfm import SEGMENTS
+from streams.rfm import SEGMENTS, RfmScores, rfm_segment
 
 LIFECYCLE = "lifecycle:"
 RFM = "rfm:"
@@ -17,10 +19,16 @@ ALL_SEGMENTS = tuple(LIFECYCLE + stage.value for stage in Stage) + tuple(RFM + n
 
 
 def segments_of(profile: Profile) -> tuple[str, ...]:
-    """Where a user counts: their lifecycle stage and, for customers with scores, their RFM segment."""
-    stage = LIFECYCLE + profile.stage.value
-    segment = profile.rfm_segment
-    return (stage,) if segment is None else (stage, RFM + segment)
+    """Where a user counts: their lifecycle stage and, for customers with scores, their RFM
+    segment. Someone who only ever sent a consent message has no lifecycle yet."""
+    if not profile.has_activity:
+        return ()
+    return _segments(profile.stage, profile.rfm)
+
+
+@lru_cache(maxsize=None)  # 5 stages x 126 score triples at most
+def _segments(stage: Stage, rfm: RfmScores | None) -> tuple[str, ...]:
+    return (LIFECYCLE + stage.value,) if rfm is None else (LIFECYCLE + stage.value, RFM + rfm_segment(rfm))
 
 
 def resolve_segment(name: str) -> str | None:

@@ -40,8 +40,8 @@ def track_session(session: Session, *, user_id: str, session_id: str | None, ts_
     """Count one event into the session it belongs to; True when it starts a new session.
 
     With a shop session id, a different id is a new session. Without one (purchases never carry
-    it), a gap of ``gap_ms`` or more since the session's latest event is. A late event never
-    splits a session: it joins the current one.
+    it), a gap of ``gap_ms`` or more since the session's latest event is. A late event (older
+    than the session's latest) never splits a session: it joins the current one.
 
     >>> session = Session()
     >>> [track_session(session, user_id="u", session_id=None, ts_ms=t, gap_ms=10) for t in (0, 9, 19)]
@@ -50,7 +50,9 @@ def track_session(session: Session, *, user_id: str, session_id: str | None, ts_
     (2, 'u@19', 9, 2)
     """
     if session.count:
-        if session_id is not None:
+        if ts_ms < session.last_ms:
+            starts = False
+        elif session_id is not None:
             starts = session_id != session.session_id
         else:
             starts = ts_ms - session.last_ms >= gap_ms

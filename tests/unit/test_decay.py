@@ -243,3 +243,12 @@ def test_equality_notices_a_different_score():
     other = DecayedScores.from_dict(scores.to_dict())
     add(other, "shoes", 1.0, T_MS)
     assert other != scores
+
+
+def test_eviction_drops_the_key_top_would_list_last():
+    scores = DecayedScores()
+    for key in ("b", "a", "c"):
+        scores.add(key, 1.0, ts_ms=0, half_life_ms=HOUR_MS, cap=3)
+    assert scores.top(3) == ["a", "b", "c"]
+    scores.add("d", 2.0, ts_ms=0, half_life_ms=HOUR_MS, cap=3)
+    assert scores.top(3) == ["d", "a", "b"]  # of the tied three, "c" ranked last and went

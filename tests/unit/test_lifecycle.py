@@ -194,3 +194,13 @@ def test_advance_alone_runs_the_sweep():
     engine.advance(MIDNIGHT0_MS + 31 * DAY_MS)
     assert stage_of(engine, "u1") is Stage.AT_RISK
     assert lifecycle_counts(engine) == {"lifecycle:at_risk": 1}
+
+
+def test_a_late_event_is_staged_at_the_partition_clock_not_at_its_own_time():
+    engine = new_engine()
+    engine.on_event(view("u1", T0_MS + HOUR_MS))
+    engine.on_event(view("u2", MIDNIGHT0_MS + 31 * DAY_MS))  # the sweep at that midnight finds u1 silent for 30 d
+    assert engine.store["u1"].profile.stage is Stage.AT_RISK
+    engine.on_event(view("u1", T0_MS))  # late: older than anything u1 did
+    assert engine.store["u1"].profile.stage is Stage.AT_RISK
+    assert engine.segments["lifecycle:at_risk"] == 1 and engine.segments["lifecycle:new"] == 1

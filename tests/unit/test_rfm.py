@@ -91,7 +91,7 @@ def observe_spends(quantiles: RfmQuantiles, spends) -> None:
 
 
 def test_no_boundaries_below_min_customers():
-    assert MIN_CUSTOMERS == 5
+    assert MIN_CUSTOMERS == 20
     quantiles = RfmQuantiles()
     for n in range(MIN_CUSTOMERS - 1):
         quantiles.observe(last_purchase_ms=T0_MS + n, orders=1, spend=10.0 * (n + 1))
@@ -103,17 +103,18 @@ def test_no_boundaries_below_min_customers():
     assert all(len(dimension) == 4 for dimension in bounds)
 
 
-def test_five_customers_are_ranked_by_spend():
+def test_the_smallest_population_is_ranked_by_spend_into_all_five_scores():
     quantiles = RfmQuantiles()
-    spends = [30.0, 10.0, 50.0, 20.0, 40.0]  # arrival order is not spend order
+    spends = [10.0 * n for n in range(1, MIN_CUSTOMERS + 1)]
+    random.Random(3).shuffle(spends)  # arrival order is not spend order
     observe_spends(quantiles, spends)
     bounds = quantiles.boundaries()
     assert bounds is not None
     by_spend = [score(spend, bounds.monetary) for spend in sorted(spends)]
     assert by_spend[0] == 1  # the lowest spender
+    assert by_spend[-1] == 5  # the top spender
     assert by_spend == sorted(by_spend)  # never ranks a smaller spend higher
-    assert by_spend[-1] == max(by_spend) > by_spend[-2]  # the top spender alone has the top score
-    assert len(set(by_spend)) >= 4  # five distinct spends are told apart, not lumped together
+    assert set(by_spend) == {1, 2, 3, 4, 5}  # distinct spends are told apart, not lumped together
     assert list(bounds.monetary) == sorted(bounds.monetary)
     assert min(spends) <= bounds.monetary[0] and bounds.monetary[-1] <= max(spends)
 
@@ -134,7 +135,7 @@ def test_a_hundred_customers_get_quintiles_near_the_true_ones():
 
 def test_boundaries_follow_new_observations():
     quantiles = RfmQuantiles()
-    observe_spends(quantiles, [10.0, 20.0, 30.0, 40.0, 50.0])
+    observe_spends(quantiles, [10.0 * n for n in range(1, MIN_CUSTOMERS + 1)])
     before = quantiles.boundaries()
     assert quantiles.boundaries() is before  # cached until the next observation
     observe_spends(quantiles, [1000.0] * 20)
@@ -202,13 +203,17 @@ def test_a_non_customer_gets_no_rfm_even_in_a_scored_population():
 # --- the daily sweep ------------------------------------------------------------------------
 
 
+OTHER_CUSTOMERS = [f"u{n}" for n in range(2, MIN_CUSTOMERS + 1)]
+CUSTOMERS = ["u1", *OTHER_CUSTOMERS]
+
+
 def customers_engine() -> PartitionEngine:
     engine = PartitionEngine(store={}, config=RuleConfig())
     for n, spend in enumerate([10.0, 20.0, 30.0]):  # u1 buys three times
         engine.on_event(purchase("u1", T0_MS + n * MINUTE_MS, [item("p1", spend)]))
-    for n, user in enumerate(["u2", "u3", "u4", "u5"]):
+    for n, user in enumerate(OTHER_CUSTOMERS):
         engine.on_event(purchase(user, T0_MS + HOUR_MS + n * MINUTE_MS, [item("p1", 15.0 * (n + 1))]))
-    engine.on_event(view("u6", T0_MS + 2 * HOUR_MS))  # never buys
+    engine.on_event(view("looker", T0_MS + 2 * HOUR_MS))  # never buys
     return engine
 
 
@@ -218,11 +223,11 @@ def rfm_counts(engine: PartitionEngine) -> dict[str, int]:
 
 def test_the_sweep_rebuilds_quantiles_from_distinct_customers():
     engine = customers_engine()
-    assert engine.population.rfm.customers == 7  # every purchase, u1's three included
+    assert engine.population.rfm.customers == MIN_CUSTOMERS + 2  # every purchase, u1's three included
     engine.advance(MIDNIGHT0_MS + DAY_MS)
-    assert engine.population.rfm.customers == 5
+    assert engine.population.rfm.customers == MIN_CUSTOMERS
     expected = RfmQuantiles()
-    for user in ["u1", "u2", "u3", "u4", "u5"]:
+    for user in CUSTOMERS:
         profile = engine.store[user].profile
         expected.observe(last_purchase_ms=profile.last_purchase_ms, orders=profile.order_count, spend=profile.total_spend)
     assert engine.population.rfm.boundaries() == expected.boundaries()
@@ -230,26 +235,26 @@ def test_the_sweep_rebuilds_quantiles_from_distinct_customers():
 
 def test_the_sweep_scores_every_customer_and_counts_their_segments():
     engine = customers_engine()
-    assert sum(rfm_counts(engine).values()) < 5  # the first buyers were scored before there was a population
+    assert sum(rfm_counts(engine).values()) < MIN_CUSTOMERS  # the first buyers were scored before there was a population
     engine.advance(MIDNIGHT0_MS + DAY_MS)
-    for user in ["u1", "u2", "u3", "u4", "u5"]:
+    for user in CUSTOMERS:
         profile = engine.store[user].profile
         assert profile.rfm is not None
         assert engine.segments["rfm:" + profile.rfm_segment] >= 1
-    assert engine.store["u6"].profile.rfm is None
-    assert sum(rfm_counts(engine).values()) == 5
+    assert engine.store["looker"].profile.rfm is None
+    assert sum(rfm_counts(engine).values()) == MIN_CUSTOMERS
     u1 = engine.store["u1"].profile
-    others = [engine.store[user].profile for user in ["u2", "u3", "u4", "u5"]]
+    others = [engine.store[user].profile for user in OTHER_CUSTOMERS]
     assert all(u1.rfm.frequency > other.rfm.frequency for other in others)  # the only repeat buyer
 
 
 def test_the_sweep_forgets_erased_customers():
     engine = customers_engine()
     engine.advance(MIDNIGHT0_MS + DAY_MS)
-    engine.on_event(erasure("u5", MIDNIGHT0_MS + DAY_MS + 1))
-    assert sum(rfm_counts(engine).values()) == 4
+    engine.on_event(erasure(CUSTOMERS[-1], MIDNIGHT0_MS + DAY_MS + 1))
+    assert sum(rfm_counts(engine).values()) == MIN_CUSTOMERS - 1
     engine.advance(MIDNIGHT0_MS + 2 * DAY_MS)
-    assert engine.population.rfm.customers == 4
+    assert engine.population.rfm.customers == MIN_CUSTOMERS - 1
     assert engine.population.rfm.boundaries() is None  # below MIN_CUSTOMERS again
-    assert all(engine.store[user].profile.rfm is None for user in ["u1", "u2", "u3", "u4"])
+    assert all(engine.store[user].profile.rfm is None for user in CUSTOMERS[:-1])
     assert rfm_counts(engine) == {}

@@ -215,3 +215,11 @@ def test_session_view():
         "last_events": 2,
     }
     assert Session().view()["started"] is None
+
+
+def test_a_late_event_of_an_earlier_shop_session_does_not_split_the_current_one():
+    session = Session()
+    for session_id, ts_ms in [("s1", T0_MS), ("s2", T0_MS + HOUR_MS), ("s1", T0_MS + 5 * MINUTE_MS), ("s2", T0_MS + HOUR_MS + MINUTE_MS)]:
+        track_session(session, user_id="u1", session_id=session_id, ts_ms=ts_ms, gap_ms=30 * MINUTE_MS)
+    assert (session.count, session.session_id, session.events) == (2, "s2", 3)
+    assert session.start_ms == T0_MS + HOUR_MS and session.last_ms == T0_MS + HOUR_MS + MINUTE_MS
