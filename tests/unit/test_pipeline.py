@@ -13,12 +13,14 @@ from typing import Any
 from builders import T0_MS
 from agents.metrics import Metrics
 from agents.pipeline import MAX_SYNC_WAIT_S, Incoming, Outcome, Pipeline
-from agents.records import UserRecord
+from agents.records import UserRecord, decode_population, encode_population
+from schemas.events import InputTopic
 from schemas.timestamps import format_rfc3339
 from streams.config import ProfileConfig, RuleConfig
-from tests.wire import click_value, purchase_value
+from streams.population import Population
+from tests.wire import click_value, erasure_value, purchase_value
 
-TOPICS = ["clicks", "searches", "purchases"]
+TOPICS = [topic.value for topic in InputTopic]
 DELAY_MS = 5_000  # short, so wall-clock advance reaches it in a few (fake) seconds
 CONFIG = RuleConfig(abandoned_cart_delay_ms=DELAY_MS)
 WALL_S = 1_795_597_200.0  # exactly representable, so wall differences are exact in float
@@ -427,3 +429,83 @@ def test_assign_keeps_the_partitions_it_already_owns():
     pipeline.assign([0, 1], wall_s=WALL_S + 0.25)  # a rebalance that adds a partition
     outcome = pipeline.tick(wall_s=WALL_S + DELAY_MS / 1000)
     assert [(out.partition, out.key) for out in outcome.outputs] == [(0, b"u0")]
+
+
+# --- erasure and the population -------------------------------------------------------------
+
+
+def erasure_bytes(user: str, ts_ms: int) -> bytes:
+    return json.dumps(erasure_value(user, ts_ms)).encode()
+
+
+def test_an_erasure_becomes_a_tombstone_and_the_user_is_no_longer_written():
+    pipeline, table, metrics, _ = make_pipeline()
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS), partition=1)], wall_s=WALL_S)
+    outcome = pipeline.take(
+        [
+            msg("clicks", 1, click_bytes("u1", T0_MS + 1, product="p2"), partition=1),
+            msg("erasures", 0, erasure_bytes("u1", T0_MS + 2), partition=1),
+        ],
+        wall_s=WALL_S,
+    )
+    assert outcome.erased == {"u1": 1}
+    assert "u1" not in outcome.changed and "u1" not in table
+    assert sorted(done_ids(outcome)) == [("clicks", 1), ("erasures", 0)]
+    assert sample(metrics, "nudge_erasures_total") == 1
+    # Past the forgotten cart's deadline: no reminder for a user who is gone.
+    later = pipeline.take([msg("clicks", 2, click_bytes("u2", T0_MS + DELAY_MS + 5, action="view"), user="u2", partition=1)], wall_s=WALL_S)
+    assert triggers_of(later) == []
+
+
+def test_a_user_who_comes_back_in_the_same_batch_is_written_not_erased():
+    pipeline, table, _, _ = make_pipeline()
+    outcome = pipeline.take(
+        [
+            msg("clicks", 0, click_bytes("u1", T0_MS)),
+            msg("erasures", 0, erasure_bytes("u1", T0_MS + 1)),
+            msg("clicks", 1, click_bytes("u1", T0_MS + 2, action="view")),
+        ],
+        wall_s=WALL_S,
+    )
+    assert outcome.erased == {}
+    assert outcome.changed["u1"].state.profile.counts == {"view": 1}
+
+
+def test_a_changed_population_is_handed_out_once_and_kept_in_the_populations_table():
+    populations: dict[str, Population] = {}
+    pipeline = Pipeline(
+        table={},
+        populations=populations,
+        config=CONFIG,
+        profile_config=ProfileConfig(),
+        metrics=Metrics(),
+        has_unread=Unread(),
+        idle_advance_ms=1000,
+        input_topics=TOPICS,
+    )
+    outcome = pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS, action="view", price=40.0), partition=2)], wall_s=WALL_S)
+    assert list(outcome.populations) == [2]
+    population = outcome.populations[2]
+    assert populations == {"2": population}
+    assert population.average_price("shoes") == 40.0
+    assert decode_population(encode_population(population)).average_price("shoes") == 40.0
+    quiet = pipeline.take([msg("clicks", 1, click_bytes("u1", T0_MS + 1, action="add_to_cart"), partition=2)], wall_s=WALL_S)
+    assert quiet.populations == {}, "an add to cart teaches the population nothing"
+
+
+def test_a_restored_population_is_what_the_partition_learns_on_from():
+    restored = Population()
+    restored.add_price("shoes", 100.0)
+    pipeline = Pipeline(
+        table={},
+        populations={"0": restored},
+        config=CONFIG,
+        profile_config=ProfileConfig(),
+        metrics=Metrics(),
+        has_unread=Unread(),
+        idle_advance_ms=1000,
+        input_topics=TOPICS,
+    )
+    outcome = pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS, action="view", price=50.0))], wall_s=WALL_S)
+    assert outcome.populations[0] is restored
+    assert restored.average_price("shoes") == 75.0
