@@ -47,6 +47,8 @@ def run_demo(args: argparse.Namespace) -> int:
         metrics_url = f"http://127.0.0.1:{args.web_port}/metrics"
         _wait_until_serving(metrics_url, worker, data_dir / "worker.log")
         _say(f"worker    ready; metrics at {metrics_url} (log: {data_dir / 'worker.log'})")
+        base_url = f"http://127.0.0.1:{args.web_port}"
+        _say(f"          profiles at {base_url}/profiles/u0001, segment sizes at {base_url}/segments/champions/count")
 
         traffic = [
             "generate", "--users", str(args.users), "--rate", str(args.rate), "--seed", str(args.seed),

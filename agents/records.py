@@ -10,9 +10,10 @@ sees them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from streams.population import Population
 from streams.state import UserState
@@ -38,11 +39,11 @@ def encode_record(record: UserRecord) -> bytes:
         "offsets": record.offsets,
         "state": record.state.to_dict(),
     }
-    return json.dumps(body, separators=(",", ":")).encode()
+    return orjson.dumps(body)
 
 
 def decode_record(raw: bytes) -> UserRecord:
-    body = json.loads(raw)
+    body = orjson.loads(raw)
     if body.get("v") != FORMAT_VERSION:
         raise ValueError(f"users table record has format {body.get('v')!r}, expected {FORMAT_VERSION}")
     return UserRecord(
@@ -53,11 +54,11 @@ def decode_record(raw: bytes) -> UserRecord:
 
 
 def encode_population(population: Population) -> bytes:
-    return json.dumps({"v": POPULATION_FORMAT_VERSION, **population.to_dict()}, separators=(",", ":")).encode()
+    return orjson.dumps({"v": POPULATION_FORMAT_VERSION, **population.to_dict()})
 
 
 def decode_population(raw: bytes) -> Population:
-    body = json.loads(raw)
+    body = orjson.loads(raw)
     if body.get("v") != POPULATION_FORMAT_VERSION:
         raise ValueError(f"population record has format {body.get('v')!r}, expected {POPULATION_FORMAT_VERSION}")
     return Population.from_dict(body)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from schemas.timestamps import format_rfc3339
@@ -19,7 +19,15 @@ class Session:
     last_events: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "count": self.count,
+            "session_id": self.session_id,
+            "start_ms": self.start_ms,
+            "last_ms": self.last_ms,
+            "events": self.events,
+            "last_length_ms": self.last_length_ms,
+            "last_events": self.last_events,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
