@@ -289,6 +289,7 @@ def _apply_click(profile: Profile, click: Click, config: ProfileConfig, populati
         population.add_price(click.category, click.price)
         if profile.pending_keywords:
             population.keywords.learn(profile.pending_keywords, click.category)
+            population.changed = True
             profile.pending_keywords = ()
     elif action is ClickAction.ADD_TO_CART:
         weight = ADD_TO_CART_WEIGHT

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from schemas.events import Click, ClickAction, Consent, Erasure, LineItem, Purchase, Search
-from streams.config import MINUTE_MS
+from schemas.events import Click, ClickAction, Consent, Erasure, Event, LineItem, Purchase, Search
+from streams.config import MINUTE_MS, ProfileConfig
+from streams.population import Population
+from streams.profile import Profile, new_profile, update_profile
 
 T0_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z: an arbitrary, realistic epoch
 DEFAULT_CATEGORY = "shoes"
@@ -27,7 +29,9 @@ __all__ = [
     "click",
     "consent",
     "erasure",
+    "feed",
     "item",
+    "profile_of",
     "purchase",
     "remove",
     "search",
@@ -150,3 +154,16 @@ def consent(
 
 def erasure(user: str, ts_ms: int, *, event_id: str | None = None, utc_offset_min: int = 0) -> Erasure:
     return Erasure(event_id=event_id or f"{user}:erasure:{ts_ms}", user_id=user, ts_ms=ts_ms, utc_offset_min=utc_offset_min)
+
+
+def feed(population: Population, *events: Event, config: ProfileConfig = ProfileConfig()) -> Profile:
+    """A fresh profile fed ``events`` in order, learning into ``population``."""
+    profile = new_profile(events[0])
+    for event in events:
+        update_profile(profile, event, config=config, population=population)
+    return profile
+
+
+def profile_of(*events: Event) -> Profile:
+    """The profile ``events`` make, in a population of its own."""
+    return feed(Population(), *events)

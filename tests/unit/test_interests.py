@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from builders import MINUTE_MS, T0_MS, add, item, purchase, remove, search, view
+from builders import MINUTE_MS, T0_MS, add, feed, item, profile_of, purchase, remove, search, view
 from streams.config import DAY_MS, HOUR_MS, ProfileConfig
 from streams.keywords import KeywordMap, keywords
 from streams.population import Population
@@ -18,15 +18,6 @@ CONFIG = ProfileConfig()
 HALF_LIFE_MS = CONFIG.interest_half_life_ms
 
 
-def feed(population: Population, *events) -> Profile:
-    profile = new_profile(events[0])
-    for event in events:
-        update_profile(profile, event, config=CONFIG, population=population)
-    return profile
-
-
-def profile_of(*events) -> Profile:
-    return feed(Population(), *events)
 
 
 def categories(profile: Profile, now_ms: int) -> dict[str, float]:

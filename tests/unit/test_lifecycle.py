@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from builders import T0_MS, item, purchase, view
-from streams.config import DAY_MS, HOUR_MS, ProfileConfig, RuleConfig
+from builders import T0_MS, item, profile_of, purchase, view
+from streams.config import DAY_MS, HOUR_MS, RuleConfig
 from streams.lifecycle import Stage, lifecycle_stage
 from streams.partition import PartitionEngine
 from streams.population import Population
-from streams.profile import new_profile, restage, update_profile
+from streams.profile import restage
 from streams.state import UserState
 
 MIDNIGHT0_MS = T0_MS - 9 * HOUR_MS  # 2026-11-25T00:00:00Z, the UTC midnight before T0
@@ -76,12 +76,6 @@ def test_stage_values_are_the_names_marketers_see():
 # --- on events ------------------------------------------------------------------------------
 
 
-def profile_of(*events):
-    profile = new_profile(events[0])
-    population = Population()
-    for event in events:
-        update_profile(profile, event, config=ProfileConfig(), population=population)
-    return profile
 
 
 def test_profile_is_new_then_active_on_its_own_events():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from builders import MINUTE_MS, T0_MS, add, item, purchase, search, view
+from builders import MINUTE_MS, T0_MS, add, feed, item, profile_of, purchase, search, view
 from streams.config import DAY_MS, HOUR_MS, ProfileConfig
 from streams.population import Population
-from streams.profile import HOURS_PER_WEEK, Profile, hour_of_week, new_profile, update_profile
+from streams.profile import HOURS_PER_WEEK, Profile, hour_of_week
 
 CONFIG = ProfileConfig()
 MIDNIGHT0_MS = T0_MS - 9 * HOUR_MS  # Wednesday 2026-11-25T00:00:00Z
@@ -15,15 +15,6 @@ MONDAY_MS = MIDNIGHT0_MS + 5 * DAY_MS  # Monday 2026-11-30T00:00:00Z
 WEEK_MS = 7 * DAY_MS
 
 
-def feed(population: Population, *events) -> Profile:
-    profile = new_profile(events[0])
-    for event in events:
-        update_profile(profile, event, config=CONFIG, population=population)
-    return profile
-
-
-def profile_of(*events) -> Profile:
-    return feed(Population(), *events)
 
 
 def sensitivity(profile: Profile) -> dict:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from builders import MINUTE_MS, T0_MS, add, item, purchase, search, view
+from builders import MINUTE_MS, T0_MS, add, item, profile_of, purchase, search, view
 from streams.config import HOUR_MS, ProfileConfig
-from streams.population import Population
-from streams.profile import Profile, new_profile, update_profile
 from streams.sessions import Session, track_session
 
 GAP_MS = ProfileConfig().session_gap_ms
@@ -15,12 +13,6 @@ def track(session: Session, ts_ms: int, session_id: str | None = None, *, user_i
     return track_session(session, user_id=user_id, session_id=session_id, ts_ms=ts_ms, gap_ms=GAP_MS)
 
 
-def profile_of(*events) -> Profile:
-    profile = new_profile(events[0])
-    population = Population()
-    for event in events:
-        update_profile(profile, event, config=ProfileConfig(), population=population)
-    return profile
 
 
 def test_default_gap_is_thirty_minutes():
