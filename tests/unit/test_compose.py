@@ -20,6 +20,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
+from agents.metrics import Metrics
+
 from agents.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,11 +37,16 @@ WORKER_SERVICE = "worker"
 KAFKA_SERVICE = "kafka"
 EXPECTED_SERVICES = {"kafka", "worker", "generator", "prometheus", "grafana"}
 
-# What the worker exports (prometheus-client names, as scraped).
-COUNTERS = {"nudge_events_total", "nudge_dead_letters_total", "nudge_triggers_total"}
-HISTOGRAMS = {"nudge_processing_latency_seconds", "nudge_batch_duration_seconds"}
-# A classic histogram has no series under its bare name: queries must use a suffix.
-KNOWN_SERIES = COUNTERS | {h + suffix for h in HISTOGRAMS for suffix in ("_bucket", "_count", "_sum")}
+
+
+def _exported_series() -> set[str]:
+    """The series names the worker's own registry exports, as Prometheus scrapes them. A classic
+    histogram has no series under its bare name: queries must use a suffix."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    return {family.name + suffix for family in Metrics().registry.collect() for suffix in suffixes[family.type]}
+
+
+KNOWN_SERIES = _exported_series()
 
 
 # --------------------------------------------------------------------------- loading
