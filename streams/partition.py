@@ -6,7 +6,8 @@ reaches them, before any event at or after their due time is applied, so a purch
 millisecond before a deadline cancels it and one at the deadline comes too late.
 
 At each midnight (UTC) the clock passes, the daily sweep re-stages every user: silence alone
-moves people to at_risk and churned, and RFM quintiles are rebuilt from the actual customers.
+moves people to at_risk and churned, RFM quintiles are rebuilt from the actual customers, and
+search keywords left from sessions that ended without a view are forgotten.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from schemas.outputs import Trigger
 from streams.config import DAY_MS, ProfileConfig, RuleConfig
 from streams.population import Population
 from streams.process import Step, fire_timer, process_event
-from streams.profile import restage
+from streams.profile import drop_stale_keywords, restage
 from streams.rfm import RfmQuantiles
 from streams.segments import segments_of
 from streams.state import UserState
@@ -133,11 +134,14 @@ class PartitionEngine:
             if profile.last_purchase_ms is not None:
                 rebuilt.observe(last_purchase_ms=profile.last_purchase_ms, orders=profile.order_count, spend=profile.total_spend)
         population.rfm = rebuilt
+        gap_ms = self.profile_config.session_gap_ms
         for user_id in user_ids:
             state = store[user_id]
-            before = segments_of(state.profile)
-            if restage(state.profile, now_ms=now_ms, population=population):
-                self._count(before, segments_of(state.profile))
+            profile = state.profile
+            before = segments_of(profile)
+            restaged = restage(profile, now_ms=now_ms, population=population)
+            if drop_stale_keywords(profile, now_ms=now_ms, session_gap_ms=gap_ms) or restaged:
+                self._count(before, segments_of(profile))
                 store[user_id] = state
         population.last_sweep_ms = now_ms
         population.changed = True

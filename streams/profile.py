@@ -280,6 +280,14 @@ def restage(profile: Profile, *, now_ms: int, population: Population) -> bool:
     return (profile.stage, profile.rfm) != before
 
 
+def drop_stale_keywords(profile: Profile, *, now_ms: int, session_gap_ms: int) -> bool:
+    """Forget a search's keywords once its session is over, view or no view; True if any were held."""
+    if not profile.pending_keywords or now_ms - profile.session.last_ms < session_gap_ms:
+        return False
+    profile.pending_keywords = ()
+    return True
+
+
 def _apply_click(profile: Profile, click: Click, config: ProfileConfig, population: Population) -> None:
     action = click.action
     ts_ms = click.ts_ms
