@@ -98,3 +98,35 @@ def test_forget_with_no_broker_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "cannot reach" in done.stderr
+
+
+def test_any_worker_serves_any_profile_by_forwarding_to_the_owner(settings: Settings, tmp_path: Path) -> None:
+    first = WorkerProcess(settings, log_path=tmp_path / "worker-1.log").start()
+    second = None
+    shop = Shop(settings)
+    try:
+        second = WorkerProcess(settings, log_path=tmp_path / "worker-2.log").start()
+        # After the rebalance each worker owns one of the two partitions.
+        wait_for(
+            lambda: sorted([first.segment_count("new")["partitions"], second.segment_count("new")["partitions"]]) == [[0], [1]],
+            timeout_s=40,
+            what="the partitions split between the two workers",
+        )
+        now_ms = int(time.time() * 1000)
+        users = [f"shopper-{n}" for n in range(8)]  # both partitions get some
+        for n, user in enumerate(users):
+            shop.click(user, now_ms + n, "view", product=f"p{n}")
+        shop.flush()
+        wait_for(lambda: first.events_taken() + second.events_taken() >= len(users), timeout_s=30, what="events taken")
+        for user in users:
+            for worker in (first, second):
+                status, profile = worker.profile(user)
+                assert status == 200, f"{user} via {worker.web_port}: {profile}"
+                assert profile["user_id"] == user and profile["counts"] == {"view": 1}
+        owned = first.segment_count("new")["count"] + second.segment_count("new")["count"]
+        assert owned == len(users), "each user is counted once, by the worker that owns them"
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()
+        shop.close()
