@@ -21,9 +21,20 @@ from agents.metrics import CONTENT_TYPE, Metrics
 from agents.pipeline import Incoming, Outcome, Pipeline
 from agents.records import encode_population, encode_record
 from agents.settings import Settings
-from agents.topics import DEAD_LETTERS, POPULATION_TABLE, TRIGGERS, USERS_TABLE, changelog_topic, faust_app_id, input_topics
+from agents.topics import (
+    CONVERSIONS,
+    DEAD_LETTERS,
+    POPULATION_TABLE,
+    SUPPRESSIONS,
+    TRIGGERS,
+    USERS_TABLE,
+    changelog_topic,
+    faust_app_id,
+    input_topics,
+)
 from agents.embedded_compat import EmbeddedTransport
-from streams.config import ProfileConfig, RuleConfig
+from streams.config import ProfileConfig
+from streams.rules.spec import RuleBook
 from streams.segments import ALL_SEGMENTS, resolve_segment
 
 TICK_INTERVAL_S = 0.25
@@ -56,13 +67,6 @@ def advertised_host(bind_host: str) -> str:
     return socket.gethostname() if bind_host in ("0.0.0.0", "::", "") else bind_host
 
 
-def rule_config(settings: Settings) -> RuleConfig:
-    return RuleConfig(
-        abandoned_cart_delay_ms=settings.abandoned_cart_delay_s * 1000,
-        abandoned_cart_channel=settings.abandoned_cart_channel,
-    )
-
-
 def profile_config(settings: Settings) -> ProfileConfig:
     return ProfileConfig(
         interest_half_life_ms=settings.interest_half_life_s * 1000,
@@ -70,7 +74,7 @@ def profile_config(settings: Settings) -> ProfileConfig:
     )
 
 
-def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
+def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> NudgeApp:
     """``embedded_broker`` switches on the work-arounds for Tansu's known defects, and only them."""
     codecs.register()
     app = NudgeApp(
@@ -99,8 +103,8 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
     logical_of = {name: logical for logical, name in names.items()}
     source = app.topic(*names.values(), key_serializer="raw", value_serializer="raw")
     outputs = {
-        TRIGGERS: app.topic(settings.topic(TRIGGERS), key_serializer="raw", value_serializer="raw"),
-        DEAD_LETTERS: app.topic(settings.topic(DEAD_LETTERS), key_serializer="raw", value_serializer="raw"),
+        name: app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
+        for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS)
     }
     users = _table(app, settings, USERS_TABLE, codecs.USER_RECORD)
     # One record per partition, keyed by the partition number and written to that partition.
@@ -123,7 +127,7 @@ def build_app(settings: Settings, *, embedded_broker: bool) -> NudgeApp:
     pipeline = Pipeline(
         table=users.data,
         populations=populations.data,
-        config=rule_config(settings),
+        book=book,
         profile_config=config,
         metrics=metrics,
         has_unread=has_unread,

@@ -34,9 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--web-port", type=int, help="port of /metrics and the HTTP views (default 6066)")
     worker.add_argument("--web-host", help="address the web server binds (default 127.0.0.1)")
     worker.add_argument("--data-dir", help="Faust's local data directory (default .nudge-data)")
-    worker.add_argument(
-        "--abandoned-cart-delay", type=int, metavar="SECONDS", help="event time after the last cart change (default 1800)"
-    )
+    worker.add_argument("--rules", metavar="PATH", help="the rules file (YAML; default: the one shipped with Nudge)")
     worker.add_argument(
         "--interest-half-life", type=int, metavar="SECONDS", help="event time in which interest scores halve (default 86400)"
     )
@@ -91,7 +89,7 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = Non
         "web_port": getattr(args, "web_port", None),
         "web_host": getattr(args, "web_host", None),
         "data_dir": Path(args.data_dir) if getattr(args, "data_dir", None) else None,
-        "abandoned_cart_delay_s": getattr(args, "abandoned_cart_delay", None),
+        "rules": getattr(args, "rules", None),
         "interest_half_life_s": getattr(args, "interest_half_life", None),
         "consent_default": getattr(args, "consent_default", None),
         "log_level": getattr(args, "log_level", None),

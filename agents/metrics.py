@@ -28,7 +28,19 @@ class Metrics:
             "Events skipped because their effect was already in the users table (redelivery after a restart)",
             registry=self.registry,
         )
-        self.triggers = Counter("nudge_triggers", "Triggers emitted, by rule", ["rule"], registry=self.registry)
+        self.triggers = Counter("nudge_triggers", "Triggers sent, by rule", ["rule"], registry=self.registry)
+        self.suppressions = Counter(
+            "nudge_suppressions",
+            "Triggers a guardrail stopped, by rule and reason (no_consent, holdout, frequency_cap, expired)",
+            ["rule", "reason"],
+            registry=self.registry,
+        )
+        self.conversions = Counter(
+            "nudge_conversions",
+            "Purchases attributed to a rule's trigger (treated) or to its holdout record (holdout)",
+            ["rule", "group"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "nudge_processing_latency_seconds",
             "Wall time from an input message's Kafka timestamp until its effects were handed to the producer",

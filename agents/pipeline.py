@@ -10,18 +10,21 @@ durable, and a redelivered input is recognised by the offsets kept in the user's
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, MutableMapping
+
+import orjson
 
 from agents.metrics import Metrics
 from agents.records import UserRecord
 from schemas.decoding import Rejection, decode_event
 from schemas.events import Erasure, Event
-from schemas.outputs import DeadLetter, Trigger
-from streams.config import ProfileConfig, RuleConfig
+from schemas.outputs import DeadLetter, Output, Suppression, Trigger
+from streams.config import ProfileConfig
 from streams.partition import PartitionEngine
 from streams.population import Population
+from streams.rules.spec import RuleBook
 from streams.state import UserState
 from streams.synchronizer import UNTIMED, TimestampSynchronizer
 
@@ -43,7 +46,7 @@ class Incoming:
 
 @dataclass(slots=True)
 class Outgoing:
-    topic: str  # logical output topic: triggers, dead-letters
+    topic: str  # logical output topic: triggers, suppressions, conversions, dead-letters
     partition: int
     key: bytes | None
     value: bytes
@@ -106,14 +109,14 @@ class _Partition:
         number: int,
         table: MutableMapping[str, UserRecord],
         population: Population,
-        config: RuleConfig,
+        book: RuleBook,
         profile_config: ProfileConfig,
         topics: list[str],
         wall_s: float,
     ) -> None:
         self.number = number
         self.users = _PartitionUsers(table, number)
-        self.engine = PartitionEngine(store=self.users, config=config, profile_config=profile_config, population=population)
+        self.engine = PartitionEngine(store=self.users, book=book, profile_config=profile_config, population=population)
         self.sync: TimestampSynchronizer[tuple[Incoming, Event | Rejection]] = TimestampSynchronizer(topics)
         self.engine.restore(record.state for record in table.values() if record.partition == number)
         # The idle clock runs from the event time and wall time of the latest arrival.
@@ -128,7 +131,7 @@ class Pipeline:
         *,
         table: MutableMapping[str, UserRecord],
         populations: MutableMapping[str, Population],
-        config: RuleConfig,
+        book: RuleBook,
         profile_config: ProfileConfig,
         metrics: Metrics,
         has_unread: Callable[[str, int, int | None], bool],
@@ -140,7 +143,7 @@ class Pipeline:
         the partition number as text."""
         self._table = table
         self._populations = populations
-        self._config = config
+        self._book = book
         self._profile_config = profile_config
         self._metrics = metrics
         self._has_unread = has_unread
@@ -219,8 +222,8 @@ class Pipeline:
             idle_s = wall_s - part.anchor_wall_s
             if part.sync or part.anchor_event_ms is None or idle_s < self._idle_advance_s:
                 continue
-            triggers = part.engine.advance(part.anchor_event_ms + round(idle_s * 1000))
-            self._emit(part, triggers, outcome, wall_s)
+            outputs = part.engine.advance(part.anchor_event_ms + round(idle_s * 1000))
+            self._emit(part, outputs, outcome, wall_s)
         self._count_waiting()
         self._collect_populations(outcome)
         return outcome
@@ -242,7 +245,7 @@ class Pipeline:
         part.users.collect_into(outcome)
         engine = part.engine
         table = self._table
-        triggers: list[Trigger] = []
+        outputs: list[Output] = []
         for message, decoded in released:
             outcome.done.append(message)
             if isinstance(decoded, Rejection):
@@ -251,24 +254,33 @@ class Pipeline:
             record = table.get(decoded.user_id)
             if record is not None and record.already_applied(message.topic, message.offset):
                 self._metrics.duplicates.inc()
-                triggers.extend(engine.advance(decoded.ts_ms))
+                outputs.extend(engine.advance(decoded.ts_ms))
                 continue
-            triggers.extend(engine.on_event(decoded))
+            outputs.extend(engine.on_event(decoded))
             if isinstance(decoded, Erasure):
                 self._metrics.erasures.inc()
                 continue
             table[decoded.user_id].offsets[message.topic] = message.offset
         part.anchor_event_ms = engine.clock_ms
-        self._emit(part, triggers, outcome, wall_s)
+        self._emit(part, outputs, outcome, wall_s)
 
-    def _emit(self, part: _Partition, triggers: list[Trigger], outcome: Outcome, wall_s: float) -> None:
+    def _emit(self, part: _Partition, outputs: list[Output], outcome: Outcome, wall_s: float) -> None:
         if part.engine.clock_ms is not None:
             self._metrics.partition_clock.labels(str(part.number)).set(part.engine.clock_ms / 1000)
         emitted_at_ms = int(wall_s * 1000)
-        for trigger in triggers:
-            self._metrics.triggers.labels(trigger.rule).inc()
-            value = json.dumps(trigger.to_wire(emitted_at_ms=emitted_at_ms), separators=(",", ":")).encode()
-            outcome.outputs.append(Outgoing("triggers", part.number, trigger.user_id.encode(), value))
+        metrics = self._metrics
+        for output in outputs:
+            if isinstance(output, Trigger):
+                topic, user_id = "triggers", output.user_id
+                metrics.triggers.labels(output.rule).inc()
+            elif isinstance(output, Suppression):
+                topic, user_id = "suppressions", output.trigger.user_id
+                metrics.suppressions.labels(output.trigger.rule, output.reason.value).inc()
+            else:
+                topic, user_id = "conversions", output.user_id
+                metrics.conversions.labels(output.rule, output.group.value).inc()
+            value = orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
+            outcome.outputs.append(Outgoing(topic, part.number, user_id.encode(), value))
 
     def _dead_letter(self, message: Incoming, rejection: Rejection, outcome: Outcome, wall_s: float) -> None:
         self._metrics.dead_letters.labels(rejection.reason.value).inc()
@@ -295,7 +307,7 @@ class Pipeline:
             number=number,
             table=self._table,
             population=self._populations.get(str(number)) or Population(),
-            config=self._config,
+            book=self._book,
             profile_config=self._profile_config,
             topics=self._topics,
             wall_s=wall_s,

@@ -26,8 +26,7 @@ class Settings:
     web_host: str = "127.0.0.1"  # where /metrics and the HTTP views listen
     web_port: int = 6066
     data_dir: Path = Path(".nudge-data")  # Faust's local data directory
-    abandoned_cart_delay_s: int = 1800  # event-time wait after the last cart change
-    abandoned_cart_channel: str = "push"
+    rules: str = ""  # the rules file (YAML); empty: the default shipped in streams/rules/default.yaml
     interest_half_life_s: int = 86_400  # interest scores halve in this much event time
     consent_default: str = "granted"  # granted | denied: consent on a channel the user never spoke about
     idle_advance_ms: int = 1000  # a partition quiet this long lets its clock follow the wall clock
@@ -42,8 +41,6 @@ class Settings:
             raise SettingsError(f"NUDGE_PARTITIONS must be between 1 and 1024, got {self.partitions}")
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"NUDGE_WEB_PORT must be a TCP port, got {self.web_port}")
-        if self.abandoned_cart_delay_s <= 0:
-            raise SettingsError("NUDGE_ABANDONED_CART_DELAY_S must be positive")
         if self.interest_half_life_s <= 0:
             raise SettingsError("NUDGE_INTEREST_HALF_LIFE_S must be positive")
         if self.consent_default not in ("granted", "denied"):

@@ -12,6 +12,8 @@ from agents.settings import Settings
 from schemas.events import InputTopic
 
 TRIGGERS = "triggers"
+SUPPRESSIONS = "suppressions"
+CONVERSIONS = "conversions"
 DEAD_LETTERS = "dead-letters"
 USERS_TABLE = "users"
 POPULATION_TABLE = "population"
@@ -42,7 +44,7 @@ def faust_app_id(settings: Settings) -> str:
 def all_topics(settings: Settings) -> list[TopicSpec]:
     n = settings.partitions
     specs = [TopicSpec(name, n) for name in input_topics(settings).values()]
-    specs += [TopicSpec(settings.topic(TRIGGERS), n), TopicSpec(settings.topic(DEAD_LETTERS), n)]
+    specs += [TopicSpec(settings.topic(name), n) for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS)]
     specs.append(TopicSpec(changelog_topic(settings), n, compacted=True))
     specs.append(TopicSpec(changelog_topic(settings, POPULATION_TABLE), n, compacted=True))
     specs.append(TopicSpec(f"{faust_app_id(settings)}-__assignor-__leader", 1))

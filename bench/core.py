@@ -1,7 +1,8 @@
 """The core in-process, on one core: what a worker's CPU does per event, without Kafka or Faust.
 
 First the profile update alone, on events decoded beforehand: the cost of keeping a live
-profile (RFM, interests, rhythm, sessions, lifecycle, consent) per event. Then four stages,
+profile (RFM, interests, rhythm, sessions, lifecycle, consent) per event; then the same with
+every default rule and guardrail evaluated, as the partition engine does. Then four stages,
 each including the one before: decoding alone; decoding plus one partition engine
 (profile update, rules, timers); the worker's whole Faust-free step, ``Pipeline.take`` (adds
 timestamp synchronization over four partitions, metrics and trigger encoding); and that step
@@ -24,7 +25,8 @@ from bench.stats import percentile
 from bench.workload import WireMessage, kafka_partition
 from schemas.decoding import Rejection, decode_event
 from schemas.events import Erasure, Event, InputTopic
-from streams.config import ProfileConfig, RuleConfig
+from streams.config import ProfileConfig
+from streams.rules.loading import default_rulebook
 from streams.partition import PartitionEngine
 from streams.population import Population
 from streams.profile import Profile, new_profile, update_profile
@@ -65,6 +67,7 @@ def run_core(messages: list[WireMessage]) -> CoreResult:
     try:
         events = [_valid(decode_event(m.topic, m.value, m.key)) for m in messages]
         profile = _per_event_stage("profile update alone (events decoded beforehand)", _profile_step, events)
+        rules = _per_event_stage("profile + all default rules and guardrails (events decoded beforehand)", _rules_step, events)
         decode = _per_event_stage("(a) decode", _decode_step, messages)
         engine = _per_event_stage("(b) decode + PartitionEngine.on_event", _engine_step, messages)
         pipeline, triggers = _pipeline_stage(
@@ -73,7 +76,7 @@ def run_core(messages: list[WireMessage]) -> CoreResult:
         changelog, _ = _pipeline_stage("(d) (c) + changelog record encoding", batches, encode_changelog=True)
     finally:
         gc.unfreeze()
-    return CoreResult(events=len(messages), triggers=triggers, stages=[profile, decode, engine, pipeline, changelog])
+    return CoreResult(events=len(messages), triggers=triggers, stages=[profile, rules, decode, engine, pipeline, changelog])
 
 
 Step = Callable[[Any], object]
@@ -97,6 +100,12 @@ def _profile_step() -> Step:
     return step
 
 
+def _rules_step() -> Step:
+    """PartitionEngine.on_event with the shipped rule book: rule evaluation as a worker does it."""
+    engine = PartitionEngine(store={}, book=default_rulebook())
+    return engine.on_event
+
+
 def _decode_step() -> Step:
     def step(message: WireMessage) -> object:
         return decode_event(message.topic, message.value, message.key)
@@ -106,7 +115,7 @@ def _decode_step() -> Step:
 
 def _engine_step() -> Step:
     """A fresh engine per pass, so both passes do the same work on the same growing state."""
-    engine = PartitionEngine(store={}, config=RuleConfig())
+    engine = PartitionEngine(store={}, book=default_rulebook())
 
     def step(message: WireMessage) -> object:
         return engine.on_event(_valid(decode_event(message.topic, message.value, message.key)))
@@ -150,7 +159,7 @@ def _pipeline_stage(
     pipeline = Pipeline(
         table=table,
         populations={},
-        config=RuleConfig(),
+        book=default_rulebook(),
         profile_config=ProfileConfig(),
         metrics=Metrics(),
         has_unread=lambda topic, partition, last_seen: False,

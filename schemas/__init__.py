@@ -1,4 +1,5 @@
-"""The contracts: input events, triggers and dead letters, and decoding of raw bytes."""
+"""The contracts: input events, the outputs (triggers, suppressions, conversions), dead letters,
+and decoding of raw bytes."""
 
 from schemas.decoding import RejectReason, Rejection, decode_event
 from schemas.events import (
@@ -14,7 +15,16 @@ from schemas.events import (
     Purchase,
     Search,
 )
-from schemas.outputs import DeadLetter, Trigger, trigger_id_for
+from schemas.outputs import (
+    Conversion,
+    ConversionGroup,
+    DeadLetter,
+    Output,
+    Suppression,
+    SuppressionReason,
+    Trigger,
+    trigger_id_for,
+)
 from schemas.timestamps import format_rfc3339, parse_rfc3339
 
 __all__ = [
@@ -23,15 +33,20 @@ __all__ = [
     "Click",
     "ClickAction",
     "Consent",
+    "Conversion",
+    "ConversionGroup",
     "DeadLetter",
     "Erasure",
     "Event",
     "InputTopic",
     "LineItem",
+    "Output",
     "Purchase",
     "RejectReason",
     "Rejection",
     "Search",
+    "Suppression",
+    "SuppressionReason",
     "Trigger",
     "decode_event",
     "format_rfc3339",

@@ -1,10 +1,12 @@
-"""Output records: triggers for marketing systems and dead letters for rejected input."""
+"""Output records: triggers for marketing systems, the suppressions and conversions that
+measure them, and dead letters for rejected input."""
 
 from __future__ import annotations
 
 import base64
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from schemas.timestamps import format_rfc3339
@@ -47,6 +49,72 @@ class Trigger:
             "payload": self.payload,
             "reason": self.reason,
         }
+
+
+class SuppressionReason(StrEnum):
+    """Why a rule's trigger was not sent; the guardrails run in this order."""
+
+    NO_CONSENT = "no_consent"  # the user has not consented to the rule's channel
+    HOLDOUT = "holdout"  # the user is in the rule's holdout group, kept unmessaged to measure uplift
+    FREQUENCY_CAP = "frequency_cap"  # the user already got the most triggers allowed in the window
+    EXPIRED = "expired"  # held through quiet hours past the point where the rule still makes sense
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """A trigger a guardrail stopped, kept so marketers can see what was not sent and why."""
+
+    trigger: Trigger  # the trigger that would have been sent, with the id it would have had
+    reason: SuppressionReason
+
+    def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
+        return {
+            "trigger_id": self.trigger.trigger_id,
+            "user_id": self.trigger.user_id,
+            "rule": self.trigger.rule,
+            "reason": self.reason.value,
+            "ts": format_rfc3339(self.trigger.ts_ms),
+            "emitted_at": format_rfc3339(emitted_at_ms),
+            "trigger": self.trigger.to_wire(emitted_at_ms=emitted_at_ms),
+        }
+
+
+class ConversionGroup(StrEnum):
+    TREATED = "treated"  # the user got the trigger
+    HOLDOUT = "holdout"  # the user was held out of the rule: the baseline to measure uplift against
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """A purchase attributed to the last trigger (or holdout record) before it."""
+
+    conversion_id: str  # derived from the trigger and the order, so a replay names it the same
+    user_id: str
+    rule: str
+    trigger_id: str
+    group: ConversionGroup
+    order_id: str
+    value: float  # the order's total
+    ts_ms: int  # the purchase's event time
+    trigger_ts_ms: int
+
+    def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
+        return {
+            "conversion_id": self.conversion_id,
+            "user_id": self.user_id,
+            "rule": self.rule,
+            "trigger_id": self.trigger_id,
+            "group": self.group.value,
+            "order_id": self.order_id,
+            "value": self.value,
+            "ts": format_rfc3339(self.ts_ms),
+            "trigger_ts": format_rfc3339(self.trigger_ts_ms),
+            "emitted_at": format_rfc3339(emitted_at_ms),
+        }
+
+
+Output = Trigger | Suppression | Conversion
+"""What the core emits, in the order it decided it."""
 
 
 @dataclass(frozen=True, slots=True)

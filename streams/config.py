@@ -10,17 +10,6 @@ DAY_MS = 24 * HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
-class RuleConfig:
-    abandoned_cart_delay_ms: int = 30 * MINUTE_MS
-    abandoned_cart_channel: str = "push"
-
-    @property
-    def longest_delay_ms(self) -> int:
-        """How far past the last event an end-of-input flush must look to fire every timer."""
-        return self.abandoned_cart_delay_ms
-
-
-@dataclass(frozen=True, slots=True)
 class ProfileConfig:
     interest_half_life_ms: int = 24 * HOUR_MS  # category and product affinities halve in this much event time
     rhythm_half_life_ms: int = 14 * DAY_MS  # the activity rhythm forgets old weeks more slowly than interests

@@ -51,7 +51,8 @@ class DecayedScores:
         current = scores.get(key)
         if current is None:
             if len(scores) >= cap:
-                del scores[max(scores.items(), key=_strongest_first)[0]]  # the last that top() would list
+                low = min(scores.values())  # of the weakest, the last that top() would list goes
+                del scores[max([key for key, score in scores.items() if score == low])]
             current = 0.0
         scores[key] = current + weight * 2.0**exponent
 

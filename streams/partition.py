@@ -6,8 +6,9 @@ reaches them, before any event at or after their due time is applied, so a purch
 millisecond before a deadline cancels it and one at the deadline comes too late.
 
 At each midnight (UTC) the clock passes, the daily sweep re-stages every user: silence alone
-moves people to at_risk and churned, RFM quintiles are rebuilt from the actual customers, and
-search keywords left from sessions that ended without a view are forgotten.
+moves people to at_risk and churned (which is what win-back rules answer), RFM quintiles are
+rebuilt from the actual customers, and search keywords left from sessions that ended without
+a view are forgotten.
 """
 
 from __future__ import annotations
@@ -16,26 +17,29 @@ from collections import Counter
 from typing import Iterable, MutableMapping
 
 from schemas.events import Erasure, Event
-from schemas.outputs import Trigger
-from streams.config import DAY_MS, ProfileConfig, RuleConfig
+from schemas.outputs import Output
+from streams.config import DAY_MS, ProfileConfig
 from streams.population import Population
-from streams.process import Step, fire_timer, process_event
+from streams.process import Core, Step
 from streams.profile import drop_stale_keywords, restage
 from streams.rfm import RfmQuantiles
+from streams.rules.spec import RuleBook
 from streams.segments import segments_of
 from streams.state import UserState
 from streams.timers import TimerQueue
 
 
 class PartitionEngine:
-    """Drives ``process_event`` and ``fire_timer`` over a store of user states.
+    """Drives the core over a store of user states.
 
     The store is any mutable mapping (a dict offline, a Faust table view in a worker); every
     state the engine changes is assigned back to it, and an erased user is deleted from it,
     which is how a caller learns what to save.
 
-    >>> from schemas.events import Click, ClickAction, Purchase
-    >>> engine = PartitionEngine(store={}, config=RuleConfig(abandoned_cart_delay_ms=1000))
+    >>> from schemas.events import Click, ClickAction
+    >>> from streams.rules.spec import AbandonedCartParams, NO_GUARDRAILS, RuleKind, RuleSpec
+    >>> cart = RuleSpec("abandoned_cart", RuleKind.ABANDONED_CART, "push", AbandonedCartParams(delay_ms=1000))
+    >>> engine = PartitionEngine(store={}, book=RuleBook((cart,), NO_GUARDRAILS))
     >>> engine.on_event(Click("e1", "u1", 0, 0, ClickAction.ADD_TO_CART, "p1", "shoes", 10.0))
     []
     >>> [t.rule for t in engine.advance(999)], [t.ts_ms for t in engine.advance(1000)]
@@ -48,17 +52,20 @@ class PartitionEngine:
         self,
         *,
         store: MutableMapping[str, UserState],
-        config: RuleConfig,
+        book: RuleBook,
         profile_config: ProfileConfig | None = None,
         population: Population | None = None,
     ) -> None:
         self.store = store
-        self.config = config
-        self.profile_config = profile_config or ProfileConfig()
+        self.core = Core(book, profile_config or ProfileConfig())
         self.population = population or Population()
         self.clock_ms: int | None = None
         self.segments: Counter[str] = Counter()  # users per lifecycle stage and RFM segment
         self._timers = TimerQueue()
+
+    @property
+    def profile_config(self) -> ProfileConfig:
+        return self.core.profile_config
 
     def restore(self, states: Iterable[UserState]) -> None:
         """Re-queue the pending timers of restored users; the clock resumes at their latest event."""
@@ -75,56 +82,54 @@ class PartitionEngine:
         """Queue entries, including superseded ones not yet due: an upper bound."""
         return len(self._timers)
 
-    def on_event(self, event: Event) -> list[Trigger]:
-        triggers = self.advance(event.ts_ms)
+    def on_event(self, event: Event) -> list[Output]:
+        outputs = self.advance(event.ts_ms)
         user_id = event.user_id
         state = self.store.get(user_id)
         if isinstance(event, Erasure):
             if state is not None:
                 self.segments.subtract(segments_of(state.profile))
                 del self.store[user_id]
-            return triggers
+            return outputs
         before = () if state is None else segments_of(state.profile)
-        step = process_event(
-            state, event, self.config, profile_config=self.profile_config, population=self.population, now_ms=self.clock_ms
-        )
+        step = self.core.process_event(state, event, population=self.population, now_ms=self.clock_ms)
         self._count(before, segments_of(step.state.profile))
-        self._keep(user_id, step, triggers)
+        self._keep(user_id, step, outputs)
         if step.schedule and self.clock_ms is not None:
             # A late event can arm a timer that is already due.
-            triggers.extend(self._fire_due(self.clock_ms))
-        return triggers
+            outputs.extend(self._fire_due(self.clock_ms))
+        return outputs
 
-    def advance(self, now_ms: int) -> list[Trigger]:
+    def advance(self, now_ms: int) -> list[Output]:
         """Move the clock forward (never back); fire every timer and run every sweep it passes."""
         previous = self.clock_ms
         if previous is None or now_ms > previous:
             self.clock_ms = now_ms
         if previous is None and self.population.last_sweep_ms is None:
             self.population.last_sweep_ms = now_ms - now_ms % DAY_MS  # nothing to sweep before the first event
-        triggers: list[Trigger] = []
+        outputs: list[Output] = []
         midnight = self.clock_ms - self.clock_ms % DAY_MS  # type: ignore[operator]
         last_sweep = self.population.last_sweep_ms
         if last_sweep is not None and midnight > last_sweep:
             # After a long gap, only the latest midnight is swept: the state at the others is gone anyway.
-            triggers.extend(self._fire_due(midnight - 1))
-            self._sweep(midnight)
-        triggers.extend(self._fire_due(self.clock_ms))  # type: ignore[arg-type]
-        return triggers
+            outputs.extend(self._fire_due(midnight - 1))
+            self._sweep(midnight, outputs)
+        outputs.extend(self._fire_due(self.clock_ms))  # type: ignore[arg-type]
+        return outputs
 
-    def _fire_due(self, limit_ms: int) -> list[Trigger]:
-        triggers: list[Trigger] = []
+    def _fire_due(self, limit_ms: int) -> list[Output]:
+        outputs: list[Output] = []
         while True:
             due = self._timers.pop_due(limit_ms)
             if not due:
-                return triggers
+                return outputs
             for user_id, timer in due:
                 state = self.store.get(user_id)
                 if state is None or state.timers.get(timer.key) != timer:
                     continue  # cancelled, re-armed or erased since it was queued
-                self._keep(user_id, fire_timer(state, timer, self.config), triggers)
+                self._keep(user_id, self.core.fire_timer(state, timer, population=self.population), outputs)
 
-    def _sweep(self, now_ms: int) -> None:
+    def _sweep(self, now_ms: int, outputs: list[Output]) -> None:
         population = self.population
         store = self.store
         rebuilt = RfmQuantiles()
@@ -139,10 +144,14 @@ class PartitionEngine:
             state = store[user_id]
             profile = state.profile
             before = segments_of(profile)
+            stage = profile.stage
             restaged = restage(profile, now_ms=now_ms, population=population)
             if drop_stale_keywords(profile, now_ms=now_ms, session_gap_ms=gap_ms) or restaged:
                 self._count(before, segments_of(profile))
-                store[user_id] = state
+                if profile.stage is not stage:
+                    self._keep(user_id, self.core.stage_changed(state, stage, population=population, now_ms=now_ms), outputs)
+                else:
+                    store[user_id] = state
         population.last_sweep_ms = now_ms
         population.changed = True
 
@@ -154,8 +163,8 @@ class PartitionEngine:
             for name in after:
                 segments[name] += 1
 
-    def _keep(self, user_id: str, step: Step, triggers: list[Trigger]) -> None:
+    def _keep(self, user_id: str, step: Step, outputs: list[Output]) -> None:
         self.store[user_id] = step.state
-        triggers.extend(step.triggers)
+        outputs.extend(step.outputs)
         for timer in step.schedule:
             self._timers.push(user_id, timer)

@@ -1,57 +1,144 @@
-"""The heart of the core: one user's state, one event or timer, and what follows from it.
+"""The heart of the core: one user's state, one event, timer or stage change, and what follows.
 
-Both the Faust worker and the offline replay call these two functions, so they agree exactly.
+Both the Faust worker and the offline replay call these functions, so they agree exactly.
 They mutate the state (and the partition's population) they are given and return the state,
-so a caller decides whether to keep it.
+so a caller decides whether to keep it. Rules propose candidates; every candidate passes the
+guardrails here, and what they decide is returned as outputs (triggers, suppressions,
+conversions) and timers to arm.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.events import Event
-from schemas.outputs import Trigger
-from streams.config import ProfileConfig, RuleConfig
+from schemas.events import Consent, Event, Purchase
+from schemas.outputs import Output, Suppression, SuppressionReason
+from streams.config import ProfileConfig
+from streams.lifecycle import Stage
 from streams.population import Population
 from streams.profile import new_profile, update_profile
-from streams.rules import abandoned_cart
+from streams.rules import abandoned_cart, abandoned_interest, attribution, guardrails, timed_promotion, win_back
+from streams.rules.base import Candidate, Context, Effects
+from streams.rules.spec import RuleBook, RuleKind
 from streams.state import UserState
 from streams.timers import Timer
+
+_ON_TIMER = {
+    RuleKind.ABANDONED_CART: abandoned_cart.on_timer,
+    RuleKind.ABANDONED_INTEREST: abandoned_interest.on_timer,
+    RuleKind.TIMED_PROMOTION: timed_promotion.on_timer,
+    RuleKind.WIN_BACK: win_back.on_timer,
+}
 
 
 @dataclass(slots=True)
 class Step:
     state: UserState
-    triggers: list[Trigger] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
     schedule: list[Timer] = field(default_factory=list)  # timers armed by this step
 
 
-def process_event(
-    state: UserState | None,
-    event: Event,
-    config: RuleConfig,
-    *,
-    profile_config: ProfileConfig,
-    population: Population,
-    now_ms: int | None = None,
-) -> Step:
-    """Apply an event that is not an erasure (the partition engine handles those) at the
-    partition clock ``now_ms`` (default: the event's own time)."""
-    if state is None:
-        state = UserState(profile=new_profile(event))
-    update_profile(state.profile, event, config=profile_config, population=population, now_ms=now_ms)
-    step = Step(state)
-    timer = abandoned_cart.on_event(state, event, config)
-    if timer is not None:
-        step.schedule.append(timer)
-    return step
+class Core:
+    """The rule book and profile settings, with the rules sorted by kind once, not per event."""
+
+    def __init__(self, book: RuleBook, profile_config: ProfileConfig) -> None:
+        self.book = book
+        self.profile_config = profile_config
+        enabled = book.enabled
+        self.rules_by_name = {rule.name: rule for rule in enabled}
+        self._event_rules = [
+            (rule, handler)
+            for rule in enabled
+            for handler in (_EVENT_HANDLERS.get(rule.kind),)
+            if handler is not None
+        ]
+        self._win_back = [rule for rule in enabled if rule.kind is RuleKind.WIN_BACK]
+        self._ctx = Context(book, profile_config, Population(), 0)
+
+    def _context(self, population: Population, now_ms: int) -> Context:
+        ctx = self._ctx
+        ctx.population = population
+        ctx.now_ms = now_ms
+        return ctx
+
+    def process_event(self, state: UserState | None, event: Event, *, population: Population, now_ms: int | None = None) -> Step:
+        """Apply an event that is not an erasure (the partition engine handles those) at the
+        partition clock ``now_ms`` (default: the event's own time)."""
+        if state is None:
+            state = UserState(profile=new_profile(event))
+        update_profile(state.profile, event, config=self.profile_config, population=population, now_ms=now_ms)
+        step = Step(state)
+        if isinstance(event, Purchase):
+            conversion = attribution.convert(state, event, window_ms=self.book.guardrails.attribution_window_ms)
+            if conversion is not None:
+                step.outputs.append(conversion)
+        ctx = self._context(population, event.ts_ms)
+        effects = Effects(schedule=step.schedule)
+        for rule, handler in self._event_rules:
+            handler(rule, state, event, ctx, effects)
+        if self._win_back and not isinstance(event, Consent):
+            for rule in self._win_back:
+                win_back.on_event(rule, state)
+        self._decide(state, effects.candidates, step)
+        return step
+
+    def fire_timer(self, state: UserState, timer: Timer, *, population: Population) -> Step:
+        """Run a due timer's rule; the caller has checked it is still the one the user has pending."""
+        state.timers.pop(timer.key, None)
+        step = Step(state)
+        rule = self.rules_by_name.get(timer.rule)
+        if rule is None:
+            return step  # the rule was removed or disabled since the timer was armed
+        ctx = self._context(population, timer.due_ms)
+        candidate = _ON_TIMER[rule.kind](rule, state, timer, ctx)
+        if candidate is not None:
+            self._decide(state, [candidate], step, held_from_ms=timer.first_due_ms)
+        return step
+
+    def stage_changed(self, state: UserState, before: Stage, *, population: Population, now_ms: int) -> Step:
+        """The daily sweep moved the user from ``before`` to their current stage."""
+        step = Step(state)
+        ctx = self._context(population, now_ms)
+        candidates = [c for rule in self._win_back if (c := win_back.on_stage_change(rule, state, before, ctx)) is not None]
+        self._decide(state, candidates, step)
+        return step
+
+    def _decide(self, state: UserState, candidates: list[Candidate], step: Step, *, held_from_ms: int | None = None) -> None:
+        """Put candidates through the guardrails, highest priority first (so a frequency cap
+        suppresses the lower-priority ones), and record each decision."""
+        if not candidates:
+            return
+        book = self.book
+        window_ms = book.guardrails.attribution_window_ms
+        for candidate in sorted(candidates, key=_by_priority):
+            trigger = candidate.trigger(state.user_id)
+            if candidate.deadline_ms is not None and candidate.ts_ms > candidate.deadline_ms:
+                verdict = guardrails.Verdict(suppressed=SuppressionReason.EXPIRED)
+            else:
+                verdict = guardrails.judge(candidate, state, book=book, consent_default=self.profile_config.consent_default)
+            if verdict.hold_until_ms is not None:
+                first_due_ms = candidate.ts_ms if held_from_ms is None else held_from_ms
+                timer = Timer(candidate.key, candidate.rule.name, verdict.hold_until_ms, candidate.cause, held_from_ms=first_due_ms)
+                state.timers[candidate.key] = timer
+                step.schedule.append(timer)
+                continue
+            state.fired[candidate.once_key] = candidate.ts_ms
+            if verdict.suppressed is None:
+                step.outputs.append(trigger)
+                state.sent_ms.append(candidate.ts_ms)
+                attribution.expose(state, candidate, trigger, holdout=False, window_ms=window_ms)
+                continue
+            step.outputs.append(Suppression(trigger, verdict.suppressed))
+            if verdict.suppressed is SuppressionReason.HOLDOUT:
+                attribution.expose(state, candidate, trigger, holdout=True, window_ms=window_ms)
 
 
-def fire_timer(state: UserState, timer: Timer, config: RuleConfig) -> Step:
-    """Run a due timer's rule; the caller has checked it is still the one the user has pending."""
-    step = Step(state)
-    if timer.rule == abandoned_cart.RULE:
-        trigger = abandoned_cart.on_timer(state, timer, config)
-        if trigger is not None:
-            step.triggers.append(trigger)
-    return step
+def _by_priority(candidate: Candidate) -> tuple[int, str]:
+    return -candidate.rule.priority, candidate.rule.name
+
+
+_EVENT_HANDLERS = {
+    RuleKind.ABANDONED_CART: abandoned_cart.on_event,
+    RuleKind.ABANDONED_INTEREST: abandoned_interest.on_event,
+    RuleKind.TIMED_PROMOTION: timed_promotion.on_event,
+}

@@ -42,6 +42,7 @@ class Profile:
     user_id: str
     first_seen_ms: int
     last_seen_ms: int
+    utc_offset_min: int = 0  # from the user's latest event: their local clock, for quiet hours
     counts: dict[str, int] = field(default_factory=dict)  # events by kind: view, add_to_cart, search...
     cart: Cart = field(default_factory=dict)
     total_spend: float = 0.0
@@ -55,6 +56,7 @@ class Profile:
     rhythm: DecayedScores = field(default_factory=DecayedScores)  # hour of the week (local time) -> activity
     session: Session = field(default_factory=Session)
     pending_keywords: tuple[str, ...] = ()  # the last search's keywords, until the next view in its session
+    last_search_category: str | None = None  # what the latest search meant, resolved at the time
     consents: dict[str, list[Any]] = field(default_factory=dict)  # channel -> [granted, ts_ms]
     stage: Stage = Stage.NEW
     rfm: RfmScores | None = None
@@ -88,6 +90,7 @@ class Profile:
             "user_id": self.user_id,
             "first_seen_ms": self.first_seen_ms,
             "last_seen_ms": self.last_seen_ms,
+            "utc_offset_min": self.utc_offset_min,
             "counts": dict(self.counts),
             "cart": [line.to_dict() for line in self.cart.values()],
             "total_spend": self.total_spend,
@@ -101,6 +104,7 @@ class Profile:
             "rhythm": self.rhythm.to_dict(),
             "session": self.session.to_dict(),
             "pending_keywords": list(self.pending_keywords),
+            "last_search_category": self.last_search_category,
             "consents": {channel: list(value) for channel, value in self.consents.items()},
             "stage": self.stage.value,
             "rfm": None if self.rfm is None else list(self.rfm),
@@ -113,6 +117,7 @@ class Profile:
             user_id=data["user_id"],
             first_seen_ms=data["first_seen_ms"],
             last_seen_ms=data["last_seen_ms"],
+            utc_offset_min=data["utc_offset_min"],
             counts=dict(data["counts"]),
             cart={line["product_id"]: CartLine(**line) for line in data["cart"]},
             total_spend=data["total_spend"],
@@ -126,6 +131,7 @@ class Profile:
             rhythm=DecayedScores.from_dict(data["rhythm"]),
             session=Session.from_dict(data["session"]),
             pending_keywords=tuple(data["pending_keywords"]),
+            last_search_category=data["last_search_category"],
             consents={channel: list(value) for channel, value in data["consents"].items()},
             stage=Stage(data["stage"]),
             rfm=None if rfm is None else RfmScores(*rfm),
@@ -199,7 +205,9 @@ class Profile:
 
 
 def new_profile(event: Event) -> Profile:
-    return Profile(user_id=event.user_id, first_seen_ms=event.ts_ms, last_seen_ms=event.ts_ms)
+    return Profile(
+        user_id=event.user_id, first_seen_ms=event.ts_ms, last_seen_ms=event.ts_ms, utc_offset_min=event.utc_offset_min
+    )
 
 
 def event_kind(event: Event) -> str:
@@ -242,8 +250,9 @@ def update_profile(
     ts_ms = event.ts_ms
     if ts_ms < profile.first_seen_ms:
         profile.first_seen_ms = ts_ms
-    if ts_ms > profile.last_seen_ms:
+    if ts_ms >= profile.last_seen_ms:
         profile.last_seen_ms = ts_ms
+        profile.utc_offset_min = event.utc_offset_min
     session_id = None if isinstance(event, Purchase) else event.session_id
     if track_session(profile.session, user_id=profile.user_id, session_id=session_id, ts_ms=ts_ms, gap_ms=config.session_gap_ms):
         profile.pending_keywords = ()
@@ -256,7 +265,6 @@ def update_profile(
         _apply_search(profile, event, config, population)
     else:
         _apply_purchase(profile, event, config, population)
-    if profile.last_purchase_ms is not None:
         _score_rfm(profile, population)
     last_seen_ms = profile.last_seen_ms
     profile.stage = lifecycle_stage(
@@ -313,6 +321,7 @@ def _apply_search(profile: Profile, search: Search, config: ProfileConfig, popul
     words = keywords(search.query)
     category = search.category or population.keywords.category_for(words)
     profile.pending_keywords = words
+    profile.last_search_category = category
     if category is not None:
         profile.categories.add(
             category, SEARCH_WEIGHT, ts_ms=search.ts_ms, half_life_ms=config.interest_half_life_ms, cap=config.max_categories

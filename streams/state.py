@@ -1,4 +1,4 @@
-"""Everything the core keeps about one user: the profile and the timers pending for them."""
+"""Everything the core keeps about one user: the profile, pending timers and the rules' memory."""
 
 from __future__ import annotations
 
@@ -8,20 +8,80 @@ from typing import Any
 from streams.profile import Profile
 from streams.timers import Timer
 
+MAX_EXPOSURES = 16  # triggers (and holdout records) remembered for conversion attribution
+MAX_PRODUCTS_PER_EPISODE = 10
+
+
+@dataclass(slots=True)
+class Exposure:
+    """A trigger sent to the user, or the record of one held out, awaiting a purchase."""
+
+    rule: str
+    trigger_id: str
+    ts_ms: int
+    holdout: bool
+    categories: tuple[str, ...] = ()  # a purchase converts only if it matches; both empty: any purchase
+    products: tuple[str, ...] = ()
+
+    def to_list(self) -> list[Any]:
+        return [self.rule, self.trigger_id, self.ts_ms, self.holdout, list(self.categories), list(self.products)]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> Exposure:
+        rule, trigger_id, ts_ms, holdout, categories, products = data
+        return cls(rule, trigger_id, ts_ms, holdout, tuple(categories), tuple(products))
+
+
+@dataclass(slots=True)
+class InterestEpisode:
+    """One spell of interest in a category: recent views, a search, the products looked at."""
+
+    views_ms: list[int] = field(default_factory=list)  # the latest view times, oldest first
+    search_ms: int | None = None
+    products: dict[str, int] = field(default_factory=dict)  # views per product in this spell
+    last_interest_ms: int | None = None  # the latest event that made (or renewed) the interest
+    last_activity_ms: int = 0
+
+    def to_list(self) -> list[Any]:
+        return [self.views_ms, self.search_ms, self.products, self.last_interest_ms, self.last_activity_ms]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> InterestEpisode:
+        views_ms, search_ms, products, last_interest_ms, last_activity_ms = data
+        return cls(list(views_ms), search_ms, dict(products), last_interest_ms, last_activity_ms)
+
 
 @dataclass(slots=True)
 class UserState:
     profile: Profile
     timers: dict[str, Timer] = field(default_factory=dict)
+    fired: dict[str, int] = field(default_factory=dict)  # once-per key -> when its trigger was decided
+    sent_ms: list[int] = field(default_factory=list)  # triggers sent in the frequency-cap window
+    exposures: list[Exposure] = field(default_factory=list)
+    interests: dict[str, InterestEpisode] = field(default_factory=dict)  # "<rule>/<category>" -> spell
 
     @property
     def user_id(self) -> str:
         return self.profile.user_id
 
     def to_dict(self) -> dict[str, Any]:
-        return {"profile": self.profile.to_dict(), "timers": [timer.to_dict() for timer in self.timers.values()]}
+        return {
+            "profile": self.profile.to_dict(),
+            "timers": [timer.to_dict() for timer in self.timers.values()],
+            "fired": dict(self.fired),
+            "sent_ms": list(self.sent_ms),
+            "exposures": [exposure.to_list() for exposure in self.exposures],
+            "interests": {key: episode.to_list() for key, episode in self.interests.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UserState:
         timers = (Timer(**timer) for timer in data["timers"])
-        return cls(profile=Profile.from_dict(data["profile"]), timers={timer.key: timer for timer in timers})
+        return cls(
+            profile=Profile.from_dict(data["profile"]),
+            timers={timer.key: timer for timer in timers},
+            fired=dict(data["fired"]),
+            sent_ms=list(data["sent_ms"]),
+            exposures=[Exposure.from_list(item) for item in data["exposures"]],
+            interests={key: InterestEpisode.from_list(item) for key, item in data["interests"].items()},
+        )

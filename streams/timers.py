@@ -15,9 +15,17 @@ class Timer:
     rule: str
     due_ms: int
     cause: str
+    held_from_ms: int | None = None  # set on a timer re-armed to wait out quiet hours: when it first came due
+
+    @property
+    def first_due_ms(self) -> int:
+        return self.due_ms if self.held_from_ms is None else self.held_from_ms
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "rule": self.rule, "due_ms": self.due_ms, "cause": self.cause}
+        data: dict[str, Any] = {"key": self.key, "rule": self.rule, "due_ms": self.due_ms, "cause": self.cause}
+        if self.held_from_ms is not None:
+            data["held_from_ms"] = self.held_from_ms
+        return data
 
 
 class TimerQueue:

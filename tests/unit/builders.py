@@ -15,6 +15,7 @@ from typing import Iterable
 
 from schemas.events import Click, ClickAction, Consent, Erasure, Event, LineItem, Purchase, Search
 from streams.config import MINUTE_MS, ProfileConfig
+from streams.rules.spec import NO_GUARDRAILS, AbandonedCartParams, Guardrails, RuleBook, RuleKind, RuleSpec
 from streams.population import Population
 from streams.profile import Profile, new_profile, update_profile
 
@@ -26,6 +27,7 @@ __all__ = [
     "MINUTE_MS",
     "T0_MS",
     "add",
+    "cart_book",
     "click",
     "consent",
     "erasure",
@@ -167,3 +169,9 @@ def feed(population: Population, *events: Event, config: ProfileConfig = Profile
 def profile_of(*events: Event) -> Profile:
     """The profile ``events`` make, in a population of its own."""
     return feed(Population(), *events)
+
+
+def cart_book(delay_ms: int = 30 * MINUTE_MS, channel: str = "push", *, guardrails: Guardrails = NO_GUARDRAILS) -> RuleBook:
+    """A rule book holding only abandoned_cart, without guardrails unless given: the rule alone."""
+    rule = RuleSpec("abandoned_cart", RuleKind.ABANDONED_CART, channel, AbandonedCartParams(delay_ms=delay_ms))
+    return RuleBook((rule,), guardrails)

@@ -10,34 +10,37 @@ from dataclasses import dataclass
 
 import pytest
 
-from builders import MINUTE_MS, T0_MS, add, item, purchase, remove, search, view
-from schemas.outputs import trigger_id_for
+from builders import MINUTE_MS, T0_MS, add, cart_book, item, purchase, remove, search, view
+from schemas.outputs import Trigger, trigger_id_for
 from schemas.timestamps import format_rfc3339
-from streams.config import RuleConfig
+from streams.config import DAY_MS
 from streams.partition import PartitionEngine
-from streams.rules.abandoned_cart import RULE
+from streams.rules.spec import AbandonedCartParams
 from streams.state import UserState
 
+RULE = "abandoned_cart"  # the rule name cart_book gives it
 DELAY_MS = 30 * MINUTE_MS
-CONFIG = RuleConfig(abandoned_cart_delay_ms=DELAY_MS)
+CONFIG = cart_book(DELAY_MS)
 DUE_MS = T0_MS + DELAY_MS  # due time of a cart first changed at T0_MS
 
 
 def new_engine(store: dict[str, UserState] | None = None) -> PartitionEngine:
-    return PartitionEngine(store={} if store is None else store, config=CONFIG)
+    return PartitionEngine(store={} if store is None else store, book=CONFIG)
 
 
-def feed(engine: PartitionEngine, events) -> list:
+def feed(engine: PartitionEngine, events) -> list[Trigger]:
+    """The triggers the events make; conversions of later purchases are another test's concern."""
     triggers = []
     for event in events:
-        triggers.extend(engine.on_event(event))
+        triggers.extend(output for output in engine.on_event(event) if isinstance(output, Trigger))
     return triggers
 
 
 def test_rule_name_and_default_config():
     assert RULE == "abandoned_cart"
-    assert RuleConfig().abandoned_cart_delay_ms == DELAY_MS
-    assert CONFIG.longest_delay_ms == DELAY_MS
+    assert AbandonedCartParams().delay_ms == DELAY_MS
+    assert AbandonedCartParams().once_per_ms == DAY_MS
+    assert CONFIG.longest_delay_ms == DELAY_MS  # no quiet hours in this book
 
 
 # --- the deadline ---------------------------------------------------------------------------
@@ -83,7 +86,7 @@ class Case:
     expect_trigger_ms: tuple[int, ...]  # ts_ms of every trigger, in order
 
 
-_AFTER_ALL_MS = T0_MS + 10 * DELAY_MS
+_AFTER_ALL_MS = T0_MS + 2 * DAY_MS
 
 CASES = [
     Case("add_then_nothing", (add("u1", T0_MS),), _AFTER_ALL_MS, (DUE_MS,)),
@@ -107,7 +110,9 @@ CASES = [
     Case("purchase_then_add_re_arms", (add("u1", T0_MS), purchase("u1", T0_MS + 1, [item("p1", 10.0)]), add("u1", T0_MS + 2, "p2")), _AFTER_ALL_MS, (DUE_MS + 2,)),
     Case("partial_purchase_disarms_the_rest", (add("u1", T0_MS, "p1"), add("u1", T0_MS, "p2"), purchase("u1", T0_MS + 1, [item("p1", 10.0)])), _AFTER_ALL_MS, ()),
     Case("empty_then_add_arms_from_the_add", (add("u1", T0_MS), remove("u1", T0_MS + 1), add("u1", T0_MS + 5 * MINUTE_MS)), _AFTER_ALL_MS, (DUE_MS + 5 * MINUTE_MS,)),
-    Case("add_after_fired_arms_a_new_one", (add("u1", T0_MS), add("u1", DUE_MS + 1, "p2")), _AFTER_ALL_MS, (DUE_MS, DUE_MS + 1 + DELAY_MS)),
+    Case("add_after_fired_is_the_same_cart", (add("u1", T0_MS), add("u1", DUE_MS + 1, "p2")), _AFTER_ALL_MS, (DUE_MS,)),
+    Case("same_cart_again_after_a_day", (add("u1", T0_MS), add("u1", DUE_MS + DAY_MS, "p2")), _AFTER_ALL_MS, (DUE_MS, DUE_MS + DAY_MS + DELAY_MS)),
+    Case("new_cart_after_purchase_is_reminded", (add("u1", T0_MS), purchase("u1", DUE_MS + 1, [item("p1", 10.0)]), add("u1", DUE_MS + 2, "p2")), _AFTER_ALL_MS, (DUE_MS, DUE_MS + 2 + DELAY_MS)),
 ]
 
 
@@ -124,7 +129,8 @@ def test_purchase_at_due_comes_too_late_and_the_trigger_shows_the_full_cart():
     engine = new_engine()
     first = add("u1", T0_MS, "p1", 10.0)
     engine.on_event(first)
-    [trigger] = engine.on_event(purchase("u1", DUE_MS, [item("p1", 10.0)]))
+    trigger, conversion = engine.on_event(purchase("u1", DUE_MS, [item("p1", 10.0)]))
+    assert conversion.trigger_id == trigger.trigger_id  # the late purchase converts the reminder
     assert trigger.ts_ms == DUE_MS
     assert trigger.trigger_id == trigger_id_for("u1", RULE, first.event_id)
     assert trigger.payload["item_count"] == 1  # the timer fired before the purchase was applied
@@ -213,8 +219,8 @@ def test_trigger_value_is_rounded_to_cents():
 
 
 def test_trigger_uses_the_configured_channel_and_delay():
-    config = RuleConfig(abandoned_cart_delay_ms=5 * MINUTE_MS, abandoned_cart_channel="email")
-    engine = PartitionEngine(store={}, config=config)
+    config = cart_book(5 * MINUTE_MS, "email")
+    engine = PartitionEngine(store={}, book=config)
     engine.on_event(add("u1", T0_MS))
     assert engine.advance(T0_MS + 5 * MINUTE_MS - 1) == []
     [trigger] = engine.advance(T0_MS + 5 * MINUTE_MS)
@@ -243,14 +249,14 @@ def scenario():
         add("u1", T0_MS + 2 * MINUTE_MS, "p3", 5.0),
         add("u3", T0_MS + 3 * MINUTE_MS, "p1", 10.0),
         purchase("u3", T0_MS + 4 * MINUTE_MS, [item("p1", 10.0)]),
-        view("u2", T0_MS + 50 * MINUTE_MS),
+        purchase("u2", T0_MS + 50 * MINUTE_MS, [item("p2", 20.0)]),  # after its reminder: a new cart follows
         add("u2", T0_MS + 51 * MINUTE_MS, "p4", 1.0),
     ]
 
 
 def run(events) -> list:
     engine = new_engine()
-    return feed(engine, events) + engine.advance(T0_MS + 1000 * MINUTE_MS)
+    return feed(engine, events) + [t for t in engine.advance(T0_MS + 1000 * MINUTE_MS) if isinstance(t, Trigger)]
 
 
 def test_same_input_gives_the_same_trigger_ids():
@@ -258,7 +264,7 @@ def test_same_input_gives_the_same_trigger_ids():
     assert [t.trigger_id for t in first] == [t.trigger_id for t in second]
     assert first == second
     assert [(t.user_id, t.ts_ms) for t in first] == [
-        ("u2", T0_MS + 1 + DELAY_MS),  # fired by u2's own view at +50 min
+        ("u2", T0_MS + 1 + DELAY_MS),  # fired by u2's own purchase at +50 min
         ("u1", T0_MS + 2 * MINUTE_MS + DELAY_MS),
         ("u2", T0_MS + 51 * MINUTE_MS + DELAY_MS),
     ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from builders import MINUTE_MS, T0_MS, consent, view
+from builders import MINUTE_MS, T0_MS, cart_book, consent, view
 from schemas.events import ALL_CHANNELS
-from streams.config import HOUR_MS, ProfileConfig, RuleConfig
+from streams.config import HOUR_MS, ProfileConfig
 from streams.partition import PartitionEngine
 from streams.population import Population
-from streams.process import process_event
+from streams.process import Core
 from streams.profile import Profile, new_profile, update_profile
 
 CONFIG = ProfileConfig()
@@ -134,18 +134,18 @@ def test_consent_leaves_activity_alone():
 
 
 def test_consent_creates_a_profile_for_an_unknown_user():
-    step = process_event(None, consent("u7", T0_MS, "email", False), RuleConfig(), profile_config=CONFIG, population=Population())
+    step = Core(cart_book(), CONFIG).process_event(None, consent("u7", T0_MS, "email", False), population=Population())
     profile = step.state.profile
     assert profile.user_id == "u7"
     assert profile.consent_for("email", default=True) is False
     assert profile.counts == {"consent": 1}
     assert profile.session.count == 0
     assert profile.rhythm.scores == {}
-    assert step.schedule == [] and step.triggers == []
+    assert step.schedule == [] and step.outputs == []
 
 
 def test_consent_of_an_unknown_user_is_stored_by_the_engine():
-    engine = PartitionEngine(store={}, config=RuleConfig())
+    engine = PartitionEngine(store={}, book=cart_book())
     assert engine.on_event(consent("u7", T0_MS, ALL_CHANNELS, False)) == []
     assert engine.store["u7"].profile.consent_for("push", default=True) is False
     engine.on_event(view("u7", T0_MS + MINUTE_MS))
@@ -155,7 +155,7 @@ def test_consent_of_an_unknown_user_is_stored_by_the_engine():
 
 
 def test_a_consent_alone_puts_nobody_in_a_lifecycle_segment_until_they_do_something():
-    engine = PartitionEngine(store={}, config=RuleConfig())
+    engine = PartitionEngine(store={}, book=cart_book())
     engine.on_event(consent("u1", T0_MS, "push", granted=False))
     assert +engine.segments == {}
     engine.on_event(view("u1", T0_MS + MINUTE_MS))

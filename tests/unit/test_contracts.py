@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import math
+from importlib.resources import files
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
 
 from schemas import (
     Click,
     ClickAction,
     Consent,
+    Conversion,
+    ConversionGroup,
     DeadLetter,
     Erasure,
     InputTopic,
@@ -28,6 +33,8 @@ from schemas import (
     RejectReason,
     Rejection,
     Search,
+    Suppression,
+    SuppressionReason,
     Trigger,
     decode_event,
     trigger_id_for,
@@ -137,7 +144,7 @@ DECODED: dict[str, Any] = {
 
 EVENT_CLASS = {"clicks": Click, "searches": Search, "purchases": Purchase, "consents": Consent, "erasures": Erasure}
 TOPICS = sorted(SCHEMA_FOR_TOPIC)
-OUTPUT_SCHEMAS = ["trigger", "dead_letter"]
+OUTPUT_SCHEMAS = ["trigger", "suppression", "conversion", "dead_letter"]
 ALL_SCHEMAS = [SCHEMA_FOR_TOPIC[topic] for topic in TOPICS] + OUTPUT_SCHEMAS
 
 Path = tuple[str | int, ...]
@@ -198,10 +205,18 @@ LIMIT_KEYWORDS = {"minLength", "maxLength", "minimum", "maximum", "minItems", "m
 # -- helpers ------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _registry() -> Registry:
+    """Every published schema under its $id, so a $ref between them (a suppression's trigger)
+    resolves offline, as it does for a consumer who loads the files side by side."""
+    schemas = [load_schema(name) for name in ALL_SCHEMAS]
+    return Registry().with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas)
+
+
 def _validator(name: str) -> Draft202012Validator:
     # Without the optional rfc3339-validator package the FormatChecker skips "date-time", so the
     # ts pattern is what really enforces the offset; the tests below rely on that pattern.
-    return Draft202012Validator(load_schema(name), format_checker=FormatChecker())
+    return Draft202012Validator(load_schema(name), format_checker=FormatChecker(), registry=_registry())
 
 
 def _schema_accepts(topic: str, body: Any) -> bool:
@@ -649,35 +664,116 @@ DEAD_LETTERS = [
 ]
 
 
-def _output_params(records: list[Any]) -> list[Any]:
-    return [pytest.param(record, id=f"{type(record).__name__}-{i}") for i, record in enumerate(records)]
+SUPPRESSIONS = [
+    *(Suppression(trigger=TRIGGERS[0], reason=reason) for reason in SuppressionReason),
+    Suppression(trigger=TRIGGERS[1], reason=SuppressionReason.HOLDOUT),
+]
+
+CONVERSIONS = [
+    Conversion(
+        conversion_id="0b7e2a4c-5d1f-5e8a-9c3b-2f6d8e1a4b70",
+        user_id="u-1",
+        rule="abandoned_cart",
+        trigger_id=TRIGGERS[0].trigger_id,
+        group=ConversionGroup.TREATED,
+        order_id="o-1",
+        value=123.8,
+        ts_ms=1_795_600_800_250,
+        trigger_ts_ms=TRIGGERS[0].ts_ms,
+    ),
+    Conversion(
+        conversion_id="6f1c3e9a-2b4d-5a7e-8c1f-3d5b7a9e2c41",
+        user_id="ü-2",
+        rule="win_back",
+        trigger_id=TRIGGERS[1].trigger_id,
+        group=ConversionGroup.HOLDOUT,
+        order_id="Bestellung-ß-7",
+        value=0.0,
+        ts_ms=TRIGGERS[1].ts_ms + 1,
+        trigger_ts_ms=TRIGGERS[1].ts_ms,
+    ),
+]
+
+OUTPUT_RECORDS: dict[str, list[Any]] = {
+    "trigger": TRIGGERS,
+    "suppression": SUPPRESSIONS,
+    "conversion": CONVERSIONS,
+    "dead_letter": DEAD_LETTERS,
+}
 
 
-@pytest.mark.parametrize("trigger", _output_params(TRIGGERS))
-def test_trigger_wire_form_matches_schema(trigger: Trigger) -> None:
-    schema = load_schema("trigger")
-    wire = json.loads(json.dumps(trigger.to_wire(emitted_at_ms=NOW_MS)))
-    _validator("trigger").validate(wire)
-    assert set(wire) == set(schema["properties"]) == set(schema["required"])
-    assert schema["additionalProperties"] is False
+def _wire(record: Any) -> dict[str, Any]:
+    """The record as a consumer reads it, after a trip through JSON."""
+    if isinstance(record, DeadLetter):
+        wire = record.to_wire(rejected_at_ms=NOW_MS)
+    else:
+        wire = record.to_wire(emitted_at_ms=NOW_MS)
+    return json.loads(json.dumps(wire))
 
 
-@pytest.mark.parametrize("dead_letter", _output_params(DEAD_LETTERS))
-def test_dead_letter_wire_form_matches_schema(dead_letter: DeadLetter) -> None:
-    schema = load_schema("dead_letter")
-    wire = json.loads(json.dumps(dead_letter.to_wire(rejected_at_ms=NOW_MS)))
-    _validator("dead_letter").validate(wire)
+def _sample(name: str) -> dict[str, Any]:
+    return _wire(OUTPUT_RECORDS[name][0])
+
+
+def _errors(name: str, wire: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Where and why the schema rejects ``wire``, so a negative test can tell it failed for its own reason."""
+    return [(tuple(error.absolute_path), error.message) for error in _validator(name).iter_errors(wire)]
+
+
+def _output_params() -> list[Any]:
+    return [
+        pytest.param(name, record, id=f"{type(record).__name__}-{i}")
+        for name in OUTPUT_SCHEMAS
+        for i, record in enumerate(OUTPUT_RECORDS[name])
+    ]
+
+
+def _output_fields(keyword: str, value: str) -> list[Any]:
+    return [
+        pytest.param(name, field, id=f"{name}:{field}")
+        for name in OUTPUT_SCHEMAS
+        for field, node in load_schema(name)["properties"].items()
+        if node.get(keyword) == value
+    ]
+
+
+def test_every_published_schema_is_tested() -> None:
+    published = {
+        entry.name.removesuffix(".schema.json")
+        for entry in (files("schemas") / "json").iterdir()
+        if entry.name.endswith(".schema.json")
+    }
+    assert published == set(ALL_SCHEMAS)
+
+
+@pytest.mark.parametrize("name, record", _output_params())
+def test_output_wire_form_matches_schema(name: str, record: Any) -> None:
+    schema = load_schema(name)
+    wire = _wire(record)
+    _validator(name).validate(wire)
     assert set(wire) == set(schema["properties"]) == set(schema["required"])
     assert schema["additionalProperties"] is False
 
 
 @pytest.mark.parametrize("name", OUTPUT_SCHEMAS)
 def test_output_schemas_reject_unknown_properties(name: str) -> None:
-    if name == "trigger":
-        record = TRIGGERS[0].to_wire(emitted_at_ms=NOW_MS)
-    else:
-        record = DEAD_LETTERS[0].to_wire(rejected_at_ms=NOW_MS)
-    assert not _validator(name).is_valid({**record, "surprise": 1})
+    assert _errors(name, {**_sample(name), "surprise": 1}) == [
+        ((), "Additional properties are not allowed ('surprise' was unexpected)")
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, field",
+    [
+        pytest.param(name, field, id=f"{name}:{field}")
+        for name in OUTPUT_SCHEMAS
+        for field in load_schema(name)["required"]
+    ],
+)
+def test_output_schemas_reject_a_missing_field(name: str, field: str) -> None:
+    wire = _sample(name)
+    del wire[field]
+    assert _errors(name, wire) == [((), f"'{field}' is a required property")]
 
 
 def test_every_reject_reason_can_be_dead_lettered() -> None:
@@ -685,3 +781,147 @@ def test_every_reject_reason_can_be_dead_lettered() -> None:
     for reason in RejectReason:
         record = dataclasses.replace(DEAD_LETTERS[0], reason=reason.value)
         validator.validate(record.to_wire(rejected_at_ms=NOW_MS))
+
+
+def test_suppression_reason_enum_matches_code() -> None:
+    reason = load_schema("suppression")["properties"]["reason"]
+    assert reason["enum"] == [member.value for member in SuppressionReason]
+
+
+def test_conversion_group_enum_matches_code() -> None:
+    group = load_schema("conversion")["properties"]["group"]
+    assert group["enum"] == [member.value for member in ConversionGroup]
+
+
+def test_samples_cover_every_suppression_reason_and_conversion_group() -> None:
+    assert {suppression.reason for suppression in SUPPRESSIONS} == set(SuppressionReason)
+    assert {conversion.group for conversion in CONVERSIONS} == set(ConversionGroup)
+
+
+@pytest.mark.parametrize("reason", ["NO_CONSENT", "consent", "quiet_hours", "", None, 1])
+def test_suppression_schema_rejects_an_unknown_reason(reason: Any) -> None:
+    # A wrong type breaks both "type" and "enum": two errors, at the same place.
+    assert {path for path, _ in _errors("suppression", {**_sample("suppression"), "reason": reason})} == {("reason",)}
+
+
+@pytest.mark.parametrize("group", ["control", "Treated", "treatment", "", None, True])
+def test_conversion_schema_rejects_an_unknown_group(group: Any) -> None:
+    assert {path for path, _ in _errors("conversion", {**_sample("conversion"), "group": group})} == {("group",)}
+
+
+# -- outputs: shared field formats --------------------------------------------------------------
+
+TRIGGER_TS_PATTERN = load_schema("trigger")["properties"]["ts"]["pattern"]
+
+
+@pytest.mark.parametrize("name, field", _output_fields("format", "date-time"))
+def test_output_times_use_the_trigger_ts_pattern(name: str, field: str) -> None:
+    assert load_schema(name)["properties"][field]["pattern"] == TRIGGER_TS_PATTERN
+
+
+@pytest.mark.parametrize("name, field", _output_fields("format", "date-time"))
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "2026-11-25T10:00:00Z",  # no milliseconds
+        "2026-11-25T11:00:00.250+01:00",  # not UTC
+        "2026-11-25T10:00:00.250",  # no offset
+        "2026-11-25 10:00:00.250Z",
+        "",
+    ],
+)
+def test_output_times_must_be_utc_with_milliseconds(name: str, field: str, ts: str) -> None:
+    assert [path for path, _ in _errors(name, {**_sample(name), field: ts})] == [(field,)]
+
+
+@pytest.mark.parametrize("name, field", _output_fields("format", "uuid"))
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "e-1",
+        "",
+        "5f1d7a529c1e4c0e8a536e7564676501",  # a UUID's digits without the hyphens
+        "5f1d7a52-9c1e-4c0e-8a53-6e756467650",  # one digit short
+    ],
+)
+def test_output_ids_must_be_uuids(name: str, field: str, bad_id: str) -> None:
+    assert [path for path, _ in _errors(name, {**_sample(name), field: bad_id})] == [(field,)]
+
+
+def test_output_ids_that_must_be_uuids() -> None:
+    """Pins the fields the test above covers, so dropping a "uuid" format cannot pass unnoticed."""
+    assert [tuple(param.values) for param in _output_fields("format", "uuid")] == [
+        ("trigger", "trigger_id"),
+        ("suppression", "trigger_id"),
+        ("conversion", "conversion_id"),
+        ("conversion", "trigger_id"),
+    ]
+
+
+# -- outputs: suppressions ----------------------------------------------------------------------
+
+
+def test_suppression_trigger_is_described_by_the_trigger_schema() -> None:
+    node = load_schema("suppression")["properties"]["trigger"]
+    assert node["$ref"] == load_schema("trigger")["$id"]
+
+
+@pytest.mark.parametrize("suppression", [pytest.param(s, id=f"Suppression-{i}") for i, s in enumerate(SUPPRESSIONS)])
+def test_suppression_repeats_its_trigger(suppression: Suppression) -> None:
+    """The descriptions promise the top-level fields equal the nested trigger's."""
+    wire = _wire(suppression)
+    assert wire["trigger"] == _wire(suppression.trigger)
+    for field in ("trigger_id", "user_id", "rule", "ts"):
+        assert wire[field] == wire["trigger"][field]
+    assert wire["trigger"]["emitted_at"] == wire["emitted_at"]
+
+
+def _broken_trigger(change: str) -> tuple[dict[str, Any], list[tuple[Path, str]]]:
+    trigger = _sample("trigger")
+    if change == "missing_channel":
+        del trigger["channel"]
+        return trigger, [(("trigger",), "'channel' is a required property")]
+    if change == "unknown_property":
+        trigger["surprise"] = 1
+        return trigger, [(("trigger",), "Additional properties are not allowed ('surprise' was unexpected)")]
+    if change == "bad_trigger_id":
+        trigger["trigger_id"] = "e-1"
+        return trigger, [(("trigger", "trigger_id"), "'e-1' is not a 'uuid'")]
+    assert change == "payload_not_an_object"
+    trigger["payload"] = []
+    return trigger, [(("trigger", "payload"), "[] is not of type 'object'")]
+
+
+@pytest.mark.parametrize("change", ["missing_channel", "unknown_property", "bad_trigger_id", "payload_not_an_object"])
+def test_suppression_checks_its_trigger_against_the_trigger_schema(change: str) -> None:
+    trigger, expected = _broken_trigger(change)
+    assert not _validator("trigger").is_valid(trigger)
+    assert _errors("suppression", {**_sample("suppression"), "trigger": trigger}) == expected
+
+
+# -- outputs: conversions -----------------------------------------------------------------------
+
+
+def test_conversion_value_limits_are_the_purchase_total_limits() -> None:
+    """value is the purchase's total, so the schema admits exactly the totals the decoder lets in."""
+    value = load_schema("conversion")["properties"]["value"]
+    total = load_schema("purchase")["properties"]["total"]
+    assert (value["minimum"], value["maximum"]) == (total["minimum"], total["maximum"]) == (0, MAX_ORDER_TOTAL)
+
+
+@pytest.mark.parametrize(
+    "value, accepted",
+    [
+        (0, True),
+        (0.0, True),
+        (MAX_ORDER_TOTAL, True),
+        (-0.01, False),
+        (math.nextafter(MAX_ORDER_TOTAL, math.inf), False),
+        ("123.8", False),
+        (True, False),
+        (None, False),
+    ],
+)
+def test_conversion_value_bounds(value: Any, accepted: bool) -> None:
+    errors = _errors("conversion", {**_sample("conversion"), "value": value})
+    assert [path for path, _ in errors] == ([] if accepted else [("value",)])

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from builders import MINUTE_MS, T0_MS, add, erasure, item, purchase, view
-from streams.config import RuleConfig
+from builders import MINUTE_MS, T0_MS, add, cart_book, erasure, item, purchase, view
 from streams.rfm import MIN_CUSTOMERS
 from streams.partition import PartitionEngine
 from streams.state import UserState
 
 DELAY_MS = 30 * MINUTE_MS
-CONFIG = RuleConfig(abandoned_cart_delay_ms=DELAY_MS)
+CONFIG = cart_book(DELAY_MS)
 
 
 def new_engine(store: dict[str, UserState] | None = None) -> PartitionEngine:
-    return PartitionEngine(store={} if store is None else store, config=CONFIG)
+    return PartitionEngine(store={} if store is None else store, book=CONFIG)
 
 
 def nonzero(engine: PartitionEngine) -> dict[str, int]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from builders import MINUTE_MS, T0_MS, add, feed, item, profile_of, purchase, remove, search, view
-from streams.config import DAY_MS, HOUR_MS, ProfileConfig, RuleConfig
+from builders import MINUTE_MS, T0_MS, add, cart_book, feed, item, profile_of, purchase, remove, search, view
+from streams.config import DAY_MS, HOUR_MS, ProfileConfig
 from streams.keywords import KeywordMap, keywords
 from streams.partition import PartitionEngine
 from streams.population import Population
@@ -249,7 +249,7 @@ def test_pending_keywords_are_words_not_the_query():
 
 
 def test_keywords_of_a_session_that_ended_without_a_view_are_gone_after_the_daily_sweep():
-    engine = PartitionEngine(store={}, config=RuleConfig())
+    engine = PartitionEngine(store={}, book=cart_book())
     engine.on_event(search("u1", T0_MS, "trail runners", category=None))
     assert engine.store["u1"].profile.pending_keywords == ("trail", "runners")
     engine.on_event(view("u2", T0_MS + DAY_MS))  # the clock passes midnight: the sweep runs

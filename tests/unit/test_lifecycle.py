@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from builders import T0_MS, item, profile_of, purchase, view
-from streams.config import DAY_MS, HOUR_MS, RuleConfig
+from builders import T0_MS, cart_book, item, profile_of, purchase, view
+from streams.config import DAY_MS, HOUR_MS
 from streams.lifecycle import Stage, lifecycle_stage
 from streams.partition import PartitionEngine
 from streams.population import Population
@@ -113,7 +113,7 @@ def test_restage_never_looks_before_last_seen():
 
 
 def new_engine() -> PartitionEngine:
-    return PartitionEngine(store={}, config=RuleConfig())
+    return PartitionEngine(store={}, book=cart_book())
 
 
 def stage_of(engine: PartitionEngine, user_id: str) -> Stage:

@@ -10,19 +10,20 @@ import base64
 import json
 from typing import Any
 
-from builders import T0_MS
+from builders import T0_MS, cart_book
 from agents.metrics import Metrics
 from agents.pipeline import MAX_SYNC_WAIT_S, Incoming, Outcome, Pipeline
 from agents.records import UserRecord, decode_population, encode_population
 from schemas.events import InputTopic
 from schemas.timestamps import format_rfc3339
-from streams.config import ProfileConfig, RuleConfig
+from streams.config import ProfileConfig
 from streams.population import Population
+from streams.rules.spec import RuleBook
 from tests.wire import click_value, erasure_value, purchase_value
 
 TOPICS = [topic.value for topic in InputTopic]
 DELAY_MS = 5_000  # short, so wall-clock advance reaches it in a few (fake) seconds
-CONFIG = RuleConfig(abandoned_cart_delay_ms=DELAY_MS)
+CONFIG = cart_book(DELAY_MS)
 WALL_S = 1_795_597_200.0  # exactly representable, so wall differences are exact in float
 
 
@@ -38,14 +39,14 @@ class Unread:
         return (topic, partition) in self.pending
 
 
-def make_pipeline(table: dict[str, UserRecord] | None = None, *, idle_advance_ms: int = 1000, config: RuleConfig = CONFIG):
+def make_pipeline(table: dict[str, UserRecord] | None = None, *, idle_advance_ms: int = 1000, config: RuleBook = CONFIG):
     table = {} if table is None else table
     metrics = Metrics()
     unread = Unread()
     pipeline = Pipeline(
         table=table,
         populations={},
-        config=config,
+        book=config,
         profile_config=ProfileConfig(),
         metrics=metrics,
         has_unread=unread,
@@ -351,7 +352,7 @@ def test_a_partition_that_keeps_receiving_gets_no_wall_clock_advance():
 
 
 def test_idle_advance_does_not_move_a_partition_that_still_holds_events():
-    pipeline, _, _, unread = make_pipeline(idle_advance_ms=1000, config=RuleConfig(abandoned_cart_delay_ms=1000))
+    pipeline, _, _, unread = make_pipeline(idle_advance_ms=1000, config=cart_book(1000))
     pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
     unread.pending.add(("purchases", 0))
     pipeline.take([msg("clicks", 1, click_bytes("u2", T0_MS + 10, action="view"), user="u2")], wall_s=WALL_S + 0.25)
@@ -476,7 +477,7 @@ def test_a_changed_population_is_handed_out_once_and_kept_in_the_populations_tab
     pipeline = Pipeline(
         table={},
         populations=populations,
-        config=CONFIG,
+        book=CONFIG,
         profile_config=ProfileConfig(),
         metrics=Metrics(),
         has_unread=Unread(),
@@ -499,7 +500,7 @@ def test_a_restored_population_is_what_the_partition_learns_on_from():
     pipeline = Pipeline(
         table={},
         populations={"0": restored},
-        config=CONFIG,
+        book=CONFIG,
         profile_config=ProfileConfig(),
         metrics=Metrics(),
         has_unread=Unread(),

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from builders import MINUTE_MS, T0_MS, add, item, purchase, remove, search, view
+from builders import MINUTE_MS, T0_MS, add, cart_book, item, purchase, remove, search, view
 from streams.cart import CartLine
 from streams.cart import cart_value
-from streams.config import ProfileConfig, RuleConfig
+from streams.config import ProfileConfig
 from streams.population import Population
-from streams.process import process_event
+from streams.process import Core
 from streams.profile import Profile, event_kind, new_profile, update_profile
 from streams.state import UserState
 from streams.timers import Timer
@@ -273,7 +273,7 @@ def test_profile_round_trip_differs_when_the_profile_differs():
 
 
 def test_user_state_round_trips_with_timers():
-    state = process_event(None, add("u1", T0_MS, "p1", 10.0, 2), RuleConfig(), profile_config=ProfileConfig(), population=Population()).state
+    state = Core(cart_book(), ProfileConfig()).process_event(None, add("u1", T0_MS, "p1", 10.0, 2), population=Population()).state
     state.timers["other"] = Timer(key="other", rule="some_rule", due_ms=T0_MS + 99, cause="e-other")
     assert set(state.timers) == {"abandoned_cart", "other"}
     data = state.to_dict()
@@ -292,7 +292,7 @@ def test_user_state_round_trip_without_timers():
 
 
 def test_user_state_round_trip_notices_a_lost_timer():
-    state = process_event(None, add("u1", T0_MS), RuleConfig(), profile_config=ProfileConfig(), population=Population()).state
+    state = Core(cart_book(), ProfileConfig()).process_event(None, add("u1", T0_MS), population=Population()).state
     data = state.to_dict()
     data["timers"] = []
     assert UserState.from_dict(data) != state

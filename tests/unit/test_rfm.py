@@ -12,8 +12,8 @@ import random
 
 import pytest
 
-from builders import MINUTE_MS, T0_MS, erasure, item, purchase, view
-from streams.config import DAY_MS, HOUR_MS, ProfileConfig, RuleConfig
+from builders import MINUTE_MS, T0_MS, cart_book, erasure, item, purchase, view
+from streams.config import DAY_MS, HOUR_MS, ProfileConfig
 from streams.partition import PartitionEngine
 from streams.population import Population
 from streams.profile import new_profile, update_profile
@@ -208,7 +208,7 @@ CUSTOMERS = ["u1", *OTHER_CUSTOMERS]
 
 
 def customers_engine() -> PartitionEngine:
-    engine = PartitionEngine(store={}, config=RuleConfig())
+    engine = PartitionEngine(store={}, book=cart_book())
     for n, spend in enumerate([10.0, 20.0, 30.0]):  # u1 buys three times
         engine.on_event(purchase("u1", T0_MS + n * MINUTE_MS, [item("p1", spend)]))
     for n, user in enumerate(OTHER_CUSTOMERS):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from builders import MINUTE_MS, T0_MS, add, item, purchase, view
+from builders import MINUTE_MS, T0_MS, add, cart_book, item, purchase, view
 from schemas.events import InputTopic
-from streams.config import RuleConfig
 from streams.partition import PartitionEngine
 from streams.synchronizer import UNTIMED, TimestampSynchronizer
 
@@ -178,7 +177,7 @@ def test_unknown_topic_is_refused():
 
 # --- the scenario it exists for -------------------------------------------------------------
 
-CONFIG = RuleConfig(abandoned_cart_delay_ms=30 * MINUTE_MS)
+CONFIG = cart_book(30 * MINUTE_MS)
 
 
 def cross_topic_input():
@@ -191,7 +190,7 @@ def cross_topic_input():
 
 def test_arrival_order_alone_would_nudge_a_buyer():
     clicks, purchases = cross_topic_input()
-    engine = PartitionEngine(store={}, config=CONFIG)
+    engine = PartitionEngine(store={}, book=CONFIG)
     triggers = []
     for _, event in clicks + purchases:  # clicks read ahead, purchases read after
         triggers += engine.on_event(event)
@@ -200,7 +199,7 @@ def test_arrival_order_alone_would_nudge_a_buyer():
 
 def test_synchronized_input_does_not_nudge_a_buyer():
     clicks, purchases = cross_topic_input()
-    engine = PartitionEngine(store={}, config=CONFIG)
+    engine = PartitionEngine(store={}, book=CONFIG)
     sync: TimestampSynchronizer = TimestampSynchronizer(TOPICS)
     triggers = []
 
@@ -228,7 +227,7 @@ def test_synchronized_input_does_not_nudge_a_buyer():
 def test_synchronized_input_still_nudges_a_non_buyer():
     # Same shape without the purchase: the synchronizer must not swallow a real abandonment.
     clicks, _ = cross_topic_input()
-    engine = PartitionEngine(store={}, config=CONFIG)
+    engine = PartitionEngine(store={}, book=CONFIG)
     sync: TimestampSynchronizer = TimestampSynchronizer(TOPICS)
     for topic, event in clicks:
         sync.push(topic, event.ts_ms, event)

@@ -1,0 +1,147 @@
+"""abandoned_interest: someone showed interest in a category, then walked away from it.
+
+Interest is ``min_views`` product views in a category, or a search for it plus
+``min_views_after_search`` views, all within ``window``. If no add to cart or purchase in that
+category follows within ``delay`` of the latest interest event, and the user's decayed
+affinity for the category is still above ``affinity_threshold``, one trigger names the
+category and its most-viewed products. At most one per (user, category) per ``once_per``, and
+never more than ``max_lateness`` after the latest interest: pushing days later backfires.
+"""
+
+from __future__ import annotations
+
+from schemas.events import Click, ClickAction, Event, Purchase, Search
+from schemas.timestamps import format_rfc3339
+from streams.rules.base import Candidate, Context, Effects
+from streams.rules.spec import AbandonedInterestParams, RuleSpec
+from streams.state import MAX_PRODUCTS_PER_EPISODE, InterestEpisode, UserState
+from streams.timers import Timer
+
+# Episodes kept per user before stale ones are swept out.
+_PRUNE_ABOVE = 8
+
+
+def on_event(rule: RuleSpec, state: UserState, event: Event, ctx: Context, effects: Effects) -> None:
+    params: AbandonedInterestParams = rule.params  # type: ignore[assignment]
+    if isinstance(event, Click):
+        key = f"{rule.name}/{event.category}"
+        if event.action is ClickAction.VIEW:
+            _on_view(rule, params, state, event, key, effects)
+        elif event.action is ClickAction.ADD_TO_CART:
+            _walked_in(state, key)
+    elif isinstance(event, Search):
+        category = state.profile.last_search_category
+        if category is not None:
+            _on_search(rule, params, state, event, f"{rule.name}/{category}", effects)
+    elif isinstance(event, Purchase):
+        for category in {item.category for item in event.items}:
+            _walked_in(state, f"{rule.name}/{category}")
+    if len(state.interests) > _PRUNE_ABOVE:
+        _prune(state, event.ts_ms, params)
+
+
+def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
+    params: AbandonedInterestParams = rule.params  # type: ignore[assignment]
+    episode = state.interests.get(timer.key)
+    if episode is None or episode.last_interest_ms is None:
+        return None
+    fired_ms = state.fired.get(timer.key)
+    if fired_ms is not None and ctx.now_ms - fired_ms < params.once_per_ms:
+        return None
+    category = timer.key[len(rule.name) + 1 :]
+    config = ctx.profile_config
+    affinity = state.profile.categories.value(category, now_ms=ctx.now_ms, half_life_ms=config.interest_half_life_ms)
+    if affinity <= params.affinity_threshold:
+        return None
+    products = [product for product, _ in sorted(episode.products.items(), key=lambda item: (-item[1], item[0]))]
+    top = products[: params.top_products]
+    return Candidate(
+        rule=rule,
+        key=timer.key,
+        cause=timer.cause,
+        ts_ms=ctx.now_ms,
+        payload={
+            "category": category,
+            "products": top,
+            "affinity": round(affinity, 4),
+            "propensity": None,  # no purchase model yet
+            "last_interest": format_rfc3339(episode.last_interest_ms),
+        },
+        reason=f"showed interest in {category} and left it for {params.delay_ms // 60_000} min without adding to cart",
+        once_key=timer.key,
+        deadline_ms=episode.last_interest_ms + params.max_lateness_ms,
+        categories=(category,),
+    )
+
+
+def _on_view(rule: RuleSpec, params: AbandonedInterestParams, state: UserState, click: Click, key: str, effects: Effects) -> None:
+    ts_ms = click.ts_ms
+    episode = _episode(state, key, ts_ms, params)
+    views = episode.views_ms
+    views.append(ts_ms)
+    views.sort()
+    oldest = ts_ms - params.window_ms
+    while views and views[0] < oldest:
+        del views[0]
+    del views[: -params.min_views]
+    products = episode.products
+    if click.product_id in products or len(products) < MAX_PRODUCTS_PER_EPISODE:
+        products[click.product_id] = products.get(click.product_id, 0) + 1
+    if ts_ms > episode.last_activity_ms:
+        episode.last_activity_ms = ts_ms
+    searched = episode.search_ms is not None and abs(ts_ms - episode.search_ms) <= params.window_ms
+    recent = sum(1 for view_ms in views if abs(ts_ms - view_ms) <= params.window_ms)
+    if recent >= params.min_views or (searched and recent >= params.min_views_after_search):
+        _interested(rule, params, state, episode, key, ts_ms, click.event_id, effects)
+
+
+def _on_search(rule: RuleSpec, params: AbandonedInterestParams, state: UserState, search: Search, key: str, effects: Effects) -> None:
+    ts_ms = search.ts_ms
+    episode = _episode(state, key, ts_ms, params)
+    if episode.search_ms is None or ts_ms > episode.search_ms:
+        episode.search_ms = ts_ms
+    if ts_ms > episode.last_activity_ms:
+        episode.last_activity_ms = ts_ms
+    recent = sum(1 for view_ms in episode.views_ms if abs(ts_ms - view_ms) <= params.window_ms)
+    if recent >= params.min_views_after_search:
+        _interested(rule, params, state, episode, key, ts_ms, search.event_id, effects)
+
+
+def _episode(state: UserState, key: str, ts_ms: int, params: AbandonedInterestParams) -> InterestEpisode:
+    """The spell this event belongs to: the current one, or a fresh one after a quiet window."""
+    episode = state.interests.get(key)
+    if episode is None or (key not in state.timers and ts_ms - episode.last_activity_ms > params.window_ms):
+        episode = state.interests[key] = InterestEpisode(last_activity_ms=ts_ms)
+    return episode
+
+
+def _interested(
+    rule: RuleSpec, params: AbandonedInterestParams, state: UserState, episode: InterestEpisode, key: str, ts_ms: int, cause: str, effects: Effects
+) -> None:
+    """Interest shown at ``ts_ms``: (re-)arm the timer from it, never pulling a later one earlier."""
+    if episode.last_interest_ms is None or ts_ms > episode.last_interest_ms:
+        episode.last_interest_ms = ts_ms
+    due_ms = ts_ms + params.delay_ms
+    pending = state.timers.get(key)
+    if pending is not None and pending.due_ms >= due_ms:
+        return
+    timer = Timer(key=key, rule=rule.name, due_ms=due_ms, cause=cause)
+    state.timers[key] = timer
+    effects.schedule.append(timer)
+
+
+def _walked_in(state: UserState, key: str) -> None:
+    """An add to cart or purchase in the category: the interest was not abandoned."""
+    state.timers.pop(key, None)
+    state.interests.pop(key, None)
+
+
+def _prune(state: UserState, now_ms: int, params: AbandonedInterestParams) -> None:
+    """Forget spells that are over: no timer pending and nothing within the window."""
+    stale = [
+        key
+        for key, episode in state.interests.items()
+        if key not in state.timers and now_ms - episode.last_activity_ms > params.window_ms
+    ]
+    for key in stale:
+        del state.interests[key]

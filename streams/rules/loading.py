@@ -1,0 +1,535 @@
+"""Rules file -> ``RuleBook``: the YAML a marketer writes, checked key by key.
+
+The file is composed into YAML nodes, never constructed into Python values, so YAML cannot
+turn ``22:00`` into 1320, ``no`` into False or a date into a ``datetime`` behind our back. Each
+scalar is read as the type its key expects, and every node keeps its line for the error.
+
+A typo must fail loudly rather than silently do nothing: unknown keys, missing keys, duplicate
+keys and values of the wrong type are all a ``RulesError`` naming the key and its line.
+
+>>> book = parse_rulebook('''
+... rules:
+...   - {name: cart, kind: abandoned_cart, channel: push, params: {delay: 1h}}
+... ''')
+>>> book.rules[0].params
+AbandonedCartParams(delay_ms=3600000, once_per_ms=86400000)
+>>> parse_rulebook('''
+... rules:
+...   - {name: cart, kind: abandoned_cart, channel: push, params: {delay: soon}}
+... ''', source="rules.yaml")
+Traceback (most recent call last):
+...
+streams.rules.loading.RulesError: rules.yaml line 3: rules[0].params.delay: expected a duration like 30m, 2h or 1d, got 'soon'
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any, NoReturn
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from schemas.timestamps import BadTimestamp, parse_rfc3339
+from streams.lifecycle import Stage
+from streams.rfm import SEGMENTS
+from streams.rules.spec import (
+    AbandonedCartParams,
+    AbandonedInterestParams,
+    Guardrails,
+    QuietHours,
+    RuleBook,
+    RuleKind,
+    RuleSpec,
+    SegmentFilter,
+    SendAt,
+    TimedPromotionParams,
+    WinBackParams,
+)
+
+PRICE_SENSITIVITIES = ("bargain_hunter", "regular", "premium")
+DEFAULT_RULES = "default.yaml"  # shipped next to this module as package data
+
+
+class RulesError(ValueError):
+    """A rules file that cannot become a ``RuleBook``.
+
+    ``key_path`` names the offending key like ``rules[2].params.delay``, or is "" when the
+    problem is the whole file (YAML syntax, no ``rules``); ``line`` is 1-based, None only when
+    the file could not be read at all.
+    """
+
+    def __init__(self, problem: str, *, source: str, line: int | None, key_path: str) -> None:
+        self.problem = problem
+        self.source = source
+        self.line = line
+        self.key_path = key_path
+        where = source if line is None else f"{source} line {line}"
+        super().__init__(f"{where}: {key_path}: {problem}" if key_path else f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only arguments would otherwise be lost when the error crosses a process boundary
+        rebuild = functools.partial(type(self), source=self.source, line=self.line, key_path=self.key_path)
+        return rebuild, (self.problem,)
+
+
+def parse_rulebook(text: str, *, source: str = "<rules>") -> RuleBook:
+    """Turn the text of a rules file into a ``RuleBook``; ``source`` names it in errors."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "malformed"
+        if exc.problem and exc.context:
+            problem = f"{exc.problem} ({exc.context})"
+        raise RulesError(
+            f"invalid YAML: {problem}", source=source, line=mark.line + 1 if mark else None, key_path=""
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise RulesError(f"invalid YAML: {exc.reason}", source=source, line=line, key_path="") from None
+    except yaml.YAMLError as exc:
+        raise RulesError(f"invalid YAML: {exc}", source=source, line=None, key_path="") from None
+    try:
+        return _book(root)
+    except _Invalid as exc:
+        raise RulesError(exc.problem, source=source, line=exc.line, key_path=exc.key_path) from None
+
+
+def load_rulebook_file(path: str | os.PathLike[str]) -> RuleBook:
+    """Read and parse a rules file; an unreadable file is a ``RulesError`` too, so a caller
+    catches one exception for every mistake in or about the file."""
+    source = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"cannot read the rules file: {exc}", source=source, line=None, key_path="") from None
+    return parse_rulebook(text, source=source)
+
+
+def default_rulebook() -> RuleBook:
+    """The rules Nudge ships with (streams/rules/default.yaml)."""
+    text = resources.files(__package__).joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
+    return parse_rulebook(text, source=DEFAULT_RULES)
+
+
+# --- the walk: each function reads one kind of node and raises _Invalid at the node's line ---
+
+
+class _Invalid(Exception):
+    """Raised inside the walk; ``parse_rulebook`` adds the source name and re-raises a RulesError."""
+
+    def __init__(self, line: int, key_path: str, problem: str) -> None:
+        super().__init__(problem)
+        self.line = line
+        self.key_path = key_path
+        self.problem = problem
+
+
+_NULL_TAG = "tag:yaml.org,2002:null"
+_RULE_NAME = re.compile(r"[a-z0-9_-]+")
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION_UNIT_MS = (86_400_000, 3_600_000, 60_000, 1_000)
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+_BOOLS = {"true": True, "yes": True, "false": False, "no": False}
+
+
+def _fail(node: Node, key_path: str, problem: str) -> NoReturn:
+    raise _Invalid(node.start_mark.line + 1, key_path, problem)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _NULL_TAG
+
+
+def _describe(node: Node) -> str:
+    if _is_null(node):
+        return "no value"
+    if isinstance(node, ScalarNode):
+        return repr(node.value)
+    return "a list" if isinstance(node, SequenceNode) else "a mapping"
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _entries(node: Node, path: str, expected: str = "a mapping") -> dict[str, tuple[Node, Node]]:
+    """key -> (key node, value node); duplicate keys are an error, as YAML itself lets them pass."""
+    if not isinstance(node, MappingNode):
+        _fail(node, path, f"expected {expected}, got {_describe(node)}")
+    entries: dict[str, tuple[Node, Node]] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, ScalarNode) or _is_null(key_node):
+            _fail(key_node, path, f"expected a plain key, got {_describe(key_node)}")
+        key = key_node.value
+        if key in entries:
+            first_line = entries[key][0].start_mark.line + 1
+            _fail(key_node, _join(path, key), f"duplicate key, first given at line {first_line}")
+        entries[key] = (key_node, value_node)
+    return entries
+
+
+def _mapping(
+    node: Node,
+    path: str,
+    *,
+    allowed: Sequence[str],
+    required: Sequence[str] = (),
+    what: str = "",
+    expected: str = "a mapping",
+) -> dict[str, Node]:
+    entries = _entries(node, path, expected)
+    for key, (key_node, _) in entries.items():
+        if key not in allowed:
+            choices = ", ".join(allowed)
+            hint = _did_you_mean(key, allowed)
+            _fail(key_node, _join(path, key), f"unknown key{what}; expected one of {choices}{hint}")
+    for key in required:
+        if key not in entries:
+            _fail(node, path, f"missing required key {key!r}")
+    return {key: value for key, (_, value) in entries.items()}
+
+
+def _sequence(node: Node, path: str) -> list[Node]:
+    if not isinstance(node, SequenceNode):
+        _fail(node, path, f"expected a list, got {_describe(node)}")
+    return node.value
+
+
+def _scalar(node: Node, path: str, expected: str) -> str:
+    if not isinstance(node, ScalarNode) or _is_null(node):
+        _fail(node, path, f"expected {expected}, got {_describe(node)}")
+    return node.value
+
+
+def _text(node: Node, path: str, expected: str = "a non-empty string") -> str:
+    value = _scalar(node, path, expected)
+    if not value.strip():
+        _fail(node, path, f"expected {expected}, got {value!r}")
+    return value
+
+
+def _choice(node: Node, path: str, choices: Sequence[str]) -> str:
+    expected = f"one of {', '.join(choices)}"
+    value = _scalar(node, path, expected)
+    if value not in choices:
+        _fail(node, path, f"expected {expected}, got {value!r}{_did_you_mean(value, choices)}")
+    return value
+
+
+def _strings(node: Node, path: str, *, choices: Sequence[str] | None = None) -> tuple[str, ...]:
+    """A list of strings; a single string is a one-element list."""
+    if isinstance(node, ScalarNode) and not _is_null(node):
+        items = [(node, path)]
+    else:
+        items = [(item, f"{path}[{i}]") for i, item in enumerate(_sequence(node, path))]
+    if choices is None:
+        return tuple(_text(item, item_path) for item, item_path in items)
+    return tuple(_choice(item, item_path, choices) for item, item_path in items)
+
+
+def _int(node: Node, path: str, *, minimum: int | None = None) -> int:
+    value = _scalar(node, path, "a whole number")
+    if not _INT.fullmatch(value):
+        _fail(node, path, f"expected a whole number, got {value!r}")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        _fail(node, path, f"must be at least {minimum}, got {value!r}")
+    return number
+
+
+def _float(node: Node, path: str, *, minimum: float | None = None) -> float:
+    value = _scalar(node, path, "a number")
+    if not _FLOAT.fullmatch(value) or not math.isfinite(float(value)):
+        _fail(node, path, f"expected a number, got {value!r}")
+    number = float(value)
+    if minimum is not None and number < minimum:
+        _fail(node, path, f"must be at least {minimum}, got {value!r}")
+    return number
+
+
+def _fraction(node: Node, path: str) -> float:
+    expected = "a fraction between 0 and 1"
+    value = _scalar(node, path, expected)
+    if not _FLOAT.fullmatch(value) or not 0.0 <= float(value) <= 1.0:
+        _fail(node, path, f"expected {expected}, got {value!r}")
+    return float(value)
+
+
+def _bool(node: Node, path: str) -> bool:
+    expected = "true or false"
+    value = _scalar(node, path, expected)
+    if value.lower() not in _BOOLS:
+        _fail(node, path, f"expected {expected}, got {value!r}")
+    return _BOOLS[value.lower()]
+
+
+def _duration_ms(node: Node, path: str) -> int:
+    expected = "a duration like 30m, 2h or 1d"
+    value = _scalar(node, path, expected)
+    match = _DURATION.fullmatch(value)
+    if match is None or not any(match.groups()):
+        _fail(node, path, f"expected {expected}, got {value!r}")
+    duration_ms = sum(int(amount) * unit_ms for amount, unit_ms in zip(match.groups(), _DURATION_UNIT_MS) if amount)
+    if duration_ms <= 0:
+        _fail(node, path, f"must be longer than zero, got {value!r}")
+    return duration_ms
+
+
+def _clock_min(node: Node, path: str) -> int:
+    expected = "a clock time HH:MM like 22:00"
+    value = _scalar(node, path, expected)
+    match = _CLOCK.fullmatch(value)
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        _fail(node, path, f"expected {expected}, got {value!r}")
+    return int(match[1]) * 60 + int(match[2])
+
+
+def _timestamp_ms(node: Node, path: str) -> int:
+    expected = "an RFC 3339 timestamp with an offset like 2026-11-20T00:00:00Z"
+    value = _scalar(node, path, expected)
+    try:
+        epoch_ms, _ = parse_rfc3339(value)
+    except BadTimestamp:
+        _fail(node, path, f"expected {expected}, got {value!r}")
+    return epoch_ms
+
+
+def _is_off(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and not _is_null(node) and node.value.lower() == "off"
+
+
+def _plain(node: Node, path: str) -> Any:
+    """An offer's YAML as plain Python: mappings -> dict, lists -> list, and an unquoted scalar
+    -> int if it looks like one, else float if it looks like one, else bool for true/false, else
+    None for null/~/empty, else the string. A quoted scalar always stays a string ("015")."""
+    if isinstance(node, MappingNode):
+        return {key: _plain(value, _join(path, key)) for key, (_, value) in _entries(node, path).items()}
+    if isinstance(node, SequenceNode):
+        return [_plain(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+    value = node.value
+    if node.style is not None:
+        return value
+    if _is_null(node):
+        return None
+    if _INT.fullmatch(value):
+        return int(value)
+    if _FLOAT.fullmatch(value):
+        return float(value)
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+# --- the file's shape, top down ---
+
+_TOP_KEYS = ("guardrails", "rules")
+_GUARDRAIL_KEYS = ("holdout", "frequency_cap", "quiet_hours", "attribution_window")
+_RULE_KEYS = ("name", "kind", "channel", "priority", "enabled", "holdout", "params")
+_PROMOTION_KEYS = ("start", "end", "send_at", "offer", "segment")
+_SEGMENT_KEYS = ("lifecycle", "rfm", "top_category", "price_sensitivity", "consent")
+
+_Reader = Callable[[Node, str], Any]
+
+
+def _count(minimum: int) -> _Reader:
+    return functools.partial(_int, minimum=minimum)
+
+
+# key in the file -> (field of the params dataclass, how to read it)
+_INTEREST_FIELDS: dict[str, tuple[str, _Reader]] = {
+    "min_views": ("min_views", _count(1)),
+    "min_views_after_search": ("min_views_after_search", _count(0)),
+    "window": ("window_ms", _duration_ms),
+    "delay": ("delay_ms", _duration_ms),
+    "affinity_threshold": ("affinity_threshold", functools.partial(_float, minimum=0.0)),
+    "top_products": ("top_products", _count(0)),
+    "once_per": ("once_per_ms", _duration_ms),
+    "max_lateness": ("max_lateness_ms", _duration_ms),
+}
+_CART_FIELDS: dict[str, tuple[str, _Reader]] = {
+    "delay": ("delay_ms", _duration_ms),
+    "once_per": ("once_per_ms", _duration_ms),
+}
+_WIN_BACK_FIELDS: dict[str, tuple[str, _Reader]] = {
+    "top_categories": ("top_categories", _count(0)),
+}
+
+
+def _book(root: Node | None) -> RuleBook:
+    if root is None:
+        raise _Invalid(1, "", "the rules file is empty; it needs at least a 'rules' list")
+    fields = _mapping(root, "", allowed=_TOP_KEYS, required=("rules",))
+    guardrails = _guardrails(fields["guardrails"], "guardrails") if "guardrails" in fields else Guardrails()
+    first_line_of: dict[str, int] = {}
+    rules = tuple(
+        _rule(item, f"rules[{i}]", first_line_of) for i, item in enumerate(_sequence(fields["rules"], "rules"))
+    )
+    return RuleBook(rules=rules, guardrails=guardrails)
+
+
+def _guardrails(node: Node, path: str) -> Guardrails:
+    fields = _mapping(node, path, allowed=_GUARDRAIL_KEYS)
+    default = Guardrails()
+    holdout_fraction, holdout_salt = default.holdout_fraction, default.holdout_salt
+    if "holdout" in fields:
+        holdout_path = _join(path, "holdout")
+        holdout = _mapping(fields["holdout"], holdout_path, allowed=("fraction", "salt"))
+        if "fraction" in holdout:
+            holdout_fraction = _fraction(holdout["fraction"], _join(holdout_path, "fraction"))
+        if "salt" in holdout:
+            holdout_salt = _text(holdout["salt"], _join(holdout_path, "salt"))
+
+    frequency_cap, frequency_window_ms = default.frequency_cap, default.frequency_window_ms
+    if "frequency_cap" in fields and _is_off(fields["frequency_cap"]):
+        frequency_cap = None
+    elif "frequency_cap" in fields:
+        cap_path = _join(path, "frequency_cap")
+        cap_keys = ("max_triggers", "window")
+        cap = _mapping(fields["frequency_cap"], cap_path, allowed=cap_keys, expected="a mapping or off")
+        if "max_triggers" in cap:
+            frequency_cap = _int(cap["max_triggers"], _join(cap_path, "max_triggers"), minimum=1)
+        if "window" in cap:
+            frequency_window_ms = _duration_ms(cap["window"], _join(cap_path, "window"))
+
+    quiet_hours = default.quiet_hours
+    if "quiet_hours" in fields and _is_off(fields["quiet_hours"]):
+        quiet_hours = None
+    elif "quiet_hours" in fields:
+        quiet_path = _join(path, "quiet_hours")
+        quiet = _mapping(fields["quiet_hours"], quiet_path, allowed=("start", "end"), expected="a mapping or off")
+        start_min, end_min = QuietHours().start_min, QuietHours().end_min
+        if "start" in quiet:
+            start_min = _clock_min(quiet["start"], _join(quiet_path, "start"))
+        if "end" in quiet:
+            end_min = _clock_min(quiet["end"], _join(quiet_path, "end"))
+        if start_min == end_min:
+            # none or all day? Neither reading is safe to guess; `off` says the first plainly.
+            problem = "start and end are the same time; write `quiet_hours: off` for none"
+            _fail(fields["quiet_hours"], quiet_path, problem)
+        quiet_hours = QuietHours(start_min=start_min, end_min=end_min)
+
+    attribution_window_ms = default.attribution_window_ms
+    if "attribution_window" in fields:
+        attribution_window_ms = _duration_ms(fields["attribution_window"], _join(path, "attribution_window"))
+
+    return Guardrails(
+        holdout_fraction=holdout_fraction,
+        holdout_salt=holdout_salt,
+        frequency_cap=frequency_cap,
+        frequency_window_ms=frequency_window_ms,
+        quiet_hours=quiet_hours,
+        attribution_window_ms=attribution_window_ms,
+    )
+
+
+def _rule(node: Node, path: str, first_line_of: dict[str, int]) -> RuleSpec:
+    fields = _mapping(node, path, allowed=_RULE_KEYS, required=("name", "kind", "channel"))
+    name_node, name_path = fields["name"], _join(path, "name")
+    name = _scalar(name_node, name_path, "a rule name")
+    if not _RULE_NAME.fullmatch(name):
+        _fail(name_node, name_path, f"expected a rule name of lowercase letters, digits, _ and -, got {name!r}")
+    if name in first_line_of:
+        _fail(name_node, name_path, f"duplicate rule name {name!r}, first used at line {first_line_of[name]}")
+    first_line_of[name] = name_node.start_mark.line + 1
+
+    kind = RuleKind(_choice(fields["kind"], _join(path, "kind"), [kind.value for kind in RuleKind]))
+    params_node, params_path = fields.get("params"), _join(path, "params")
+    if kind is RuleKind.ABANDONED_INTEREST:
+        params: Any = _interest_params(params_node, params_path)
+    elif kind is RuleKind.ABANDONED_CART:
+        params = _simple_params(AbandonedCartParams, _CART_FIELDS, params_node, params_path, kind)
+    elif kind is RuleKind.WIN_BACK:
+        params = _simple_params(WinBackParams, _WIN_BACK_FIELDS, params_node, params_path, kind)
+    else:
+        if params_node is None:
+            _fail(node, path, "missing required key 'params' (a timed_promotion needs at least start and end)")
+        params = _promotion_params(params_node, params_path)
+
+    return RuleSpec(
+        name=name,
+        kind=kind,
+        channel=_text(fields["channel"], _join(path, "channel"), "a channel name"),
+        params=params,
+        priority=_int(fields["priority"], _join(path, "priority")) if "priority" in fields else 0,
+        enabled=_bool(fields["enabled"], _join(path, "enabled")) if "enabled" in fields else True,
+        holdout_fraction=_fraction(fields["holdout"], _join(path, "holdout")) if "holdout" in fields else None,
+    )
+
+
+def _simple_params(
+    cls: type, table: dict[str, tuple[str, _Reader]], node: Node | None, path: str, kind: RuleKind
+) -> Any:
+    if node is None:
+        return cls()
+    return cls(**_read_fields(table, _params_mapping(table, node, path, kind), path))
+
+
+def _params_mapping(table: dict[str, tuple[str, _Reader]], node: Node, path: str, kind: RuleKind) -> dict[str, Node]:
+    return _mapping(node, path, allowed=tuple(table), what=f" for {kind.value}")
+
+
+def _read_fields(table: dict[str, tuple[str, _Reader]], fields: dict[str, Node], path: str) -> dict[str, Any]:
+    return {field: read(fields[key], _join(path, key)) for key, (field, read) in table.items() if key in fields}
+
+
+def _interest_params(node: Node | None, path: str) -> AbandonedInterestParams:
+    if node is None:
+        return AbandonedInterestParams()
+    fields = _params_mapping(_INTEREST_FIELDS, node, path, RuleKind.ABANDONED_INTEREST)
+    params = AbandonedInterestParams(**_read_fields(_INTEREST_FIELDS, fields, path))
+    if params.max_lateness_ms < params.delay_ms:
+        # the trigger would be stale the moment its timer fires: the rule could never send anything
+        key = "max_lateness" if "max_lateness" in fields else "delay"
+        _fail(fields[key], _join(path, key), "max_lateness is shorter than delay, so the rule could never fire")
+    return params
+
+
+def _promotion_params(node: Node, path: str) -> TimedPromotionParams:
+    fields = _mapping(node, path, allowed=_PROMOTION_KEYS, required=("start", "end"), what=" for timed_promotion")
+    start_ms = _timestamp_ms(fields["start"], _join(path, "start"))
+    end_ms = _timestamp_ms(fields["end"], _join(path, "end"))
+    if end_ms <= start_ms:
+        start, end = fields["start"].value, fields["end"].value
+        _fail(fields["end"], _join(path, "end"), f"must be after start {start!r}, got {end!r}")
+    send_at = SendAt.FIRST_EVENT
+    if "send_at" in fields:
+        send_at = SendAt(_choice(fields["send_at"], _join(path, "send_at"), [when.value for when in SendAt]))
+    offer: dict[str, Any] = {}
+    if "offer" in fields:
+        offer_path = _join(path, "offer")
+        _entries(fields["offer"], offer_path)  # an offer must be a mapping, not a bare value
+        offer = _plain(fields["offer"], offer_path)
+    segment = _segment(fields["segment"], _join(path, "segment")) if "segment" in fields else SegmentFilter()
+    return TimedPromotionParams(start_ms=start_ms, end_ms=end_ms, offer=offer, send_at=send_at, segment=segment)
+
+
+def _segment(node: Node, path: str) -> SegmentFilter:
+    fields = _mapping(node, path, allowed=_SEGMENT_KEYS)
+    choices: dict[str, Sequence[str] | None] = {
+        "lifecycle": [stage.value for stage in Stage],
+        "rfm": SEGMENTS,
+        "top_category": None,
+        "price_sensitivity": PRICE_SENSITIVITIES,
+    }
+    lists = {}
+    for key, allowed in choices.items():
+        if key in fields:
+            lists[key] = _strings(fields[key], _join(path, key), choices=allowed)
+    consent = _text(fields["consent"], _join(path, "consent"), "a channel name") if "consent" in fields else None
+    return SegmentFilter(**lists, consent=consent)

@@ -1,0 +1,127 @@
+"""Rules as data: what a marketer writes in the rules file, as plain frozen values.
+
+The core never reads the file (streams/rules/loading.py turns YAML text into a ``RuleBook``);
+rules and guardrails take these values at construction, so the same book gives the same
+decisions in a worker, in a replay and in a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from streams.config import DAY_MS, HOUR_MS, MINUTE_MS
+
+
+class RuleKind(StrEnum):
+    ABANDONED_INTEREST = "abandoned_interest"  # looked at a category, then walked away
+    ABANDONED_CART = "abandoned_cart"  # left a cart untouched, without a purchase
+    TIMED_PROMOTION = "timed_promotion"  # a campaign window with a segment filter and an offer
+    WIN_BACK = "win_back"  # moved to the at_risk lifecycle stage
+
+
+class SendAt(StrEnum):
+    FIRST_EVENT = "first_event"  # the moment an eligible user is active inside the window
+    BEST_HOUR = "best_hour"  # at the user's best send hour inside the window
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonedInterestParams:
+    min_views: int = 3  # product views in a category that make an interest
+    min_views_after_search: int = 1  # ... or a search for the category plus this many views
+    window_ms: int = 30 * MINUTE_MS  # the interest events must fall within this much time
+    delay_ms: int = 20 * MINUTE_MS  # quiet time after the last interest event before firing
+    affinity_threshold: float = 2.0  # the category's decayed affinity must still exceed this
+    top_products: int = 3  # most-viewed products of the category in the payload
+    once_per_ms: int = DAY_MS  # at most one trigger per (user, category) in this much time
+    max_lateness_ms: int = 2 * HOUR_MS  # never fire later than this after the last interest event
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonedCartParams:
+    delay_ms: int = 30 * MINUTE_MS  # quiet time after the last cart change
+    once_per_ms: int = DAY_MS  # at most one reminder per cart in this much time
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentFilter:
+    """Who a campaign is for; every listed criterion must hold, an empty one allows anyone."""
+
+    lifecycle: tuple[str, ...] = ()  # lifecycle stages, e.g. ("active", "loyal")
+    rfm: tuple[str, ...] = ()  # RFM segments, e.g. ("champions",)
+    top_category: tuple[str, ...] = ()  # the user's strongest category must be one of these
+    price_sensitivity: tuple[str, ...] = ()  # bargain_hunter, regular, premium
+    consent: str | None = None  # a channel the user must have consented to
+
+
+@dataclass(frozen=True, slots=True)
+class TimedPromotionParams:
+    start_ms: int
+    end_ms: int  # exclusive
+    offer: dict[str, Any] = field(default_factory=dict, hash=False)  # copied into the payload as is
+    send_at: SendAt = SendAt.FIRST_EVENT
+    segment: SegmentFilter = SegmentFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class WinBackParams:
+    top_categories: int = 1  # the user's strongest categories named in the payload
+
+
+Params = AbandonedInterestParams | AbandonedCartParams | TimedPromotionParams | WinBackParams
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    name: str  # unique; names the rule in triggers, metrics and trigger ids
+    kind: RuleKind
+    channel: str
+    params: Params
+    priority: int = 0  # higher wins when the frequency cap allows only some triggers
+    enabled: bool = True
+    holdout_fraction: float | None = None  # overrides the guardrails' default for this rule
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    start_min: int = 22 * 60  # minute of the local day quiet hours begin
+    end_min: int = 8 * 60  # minute of the local day they end; may be earlier than start (overnight)
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrails:
+    holdout_fraction: float = 0.10  # share of users never sent a rule's triggers, to measure uplift
+    holdout_salt: str = "nudge-holdout-1"  # changing it reshuffles who is held out
+    frequency_cap: int | None = 3  # triggers per user per window across all rules; None: no cap
+    frequency_window_ms: int = DAY_MS
+    quiet_hours: QuietHours | None = QuietHours()  # None: no quiet hours
+    attribution_window_ms: int = DAY_MS  # a purchase this soon after a trigger is its conversion
+
+
+NO_GUARDRAILS = Guardrails(holdout_fraction=0.0, frequency_cap=None, quiet_hours=None)
+"""For tests and experiments that look at a rule alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleBook:
+    rules: tuple[RuleSpec, ...]
+    guardrails: Guardrails = Guardrails()
+
+    @property
+    def enabled(self) -> tuple[RuleSpec, ...]:
+        return tuple(rule for rule in self.rules if rule.enabled)
+
+    def holdout_fraction(self, rule: RuleSpec) -> float:
+        return self.guardrails.holdout_fraction if rule.holdout_fraction is None else rule.holdout_fraction
+
+    @property
+    def longest_delay_ms(self) -> int:
+        """How far past the last event an end-of-input flush must look to fire every timer:
+        the longest rule delay, plus a night of quiet hours that may hold a trigger back."""
+        delays = [0]
+        for rule in self.enabled:
+            if isinstance(rule.params, (AbandonedInterestParams, AbandonedCartParams)):
+                delays.append(rule.params.delay_ms)
+        quiet = DAY_MS if self.guardrails.quiet_hours is not None else 0
+        return max(delays) + quiet
