@@ -29,6 +29,26 @@ REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 40.0
 
 
+CART_ONLY_RULES = """
+guardrails:
+  holdout: {{fraction: 0}}
+  frequency_cap: off
+  quiet_hours: off
+rules:
+  - name: abandoned_cart
+    kind: abandoned_cart
+    channel: push
+    params: {{delay: {delay_s}s}}
+"""
+
+
+def cart_only(settings: Settings, directory: Path, *, delay_s: int) -> Settings:
+    """Settings whose worker runs abandoned_cart alone, without guardrails: the rule as such."""
+    path = directory / "cart-only-rules.yaml"
+    path.write_text(CART_ONLY_RULES.format(delay_s=delay_s))
+    return dataclasses.replace(settings, rules=str(path))
+
+
 def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:

@@ -59,7 +59,8 @@ def test_demo_prints_triggers_and_leaves_nothing_running(tmp_path: Path):
     try:
         deadline = time.monotonic() + DEMO_TIMEOUT_S
         while demo.poll() is None and time.monotonic() < deadline:
-            children.update(descendants(demo.pid, process_table()))
+            for pid, name in descendants(demo.pid, process_table()).items():
+                children.setdefault(pid, name)  # keep the name a child had before it exited
             time.sleep(0.5)
         assert demo.poll() is not None, f"demo still running after {DEMO_TIMEOUT_S} s"
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -18,17 +17,18 @@ from agents.topics import all_topics, changelog_topic, input_topics
 from schemas.decoding import Rejection, decode_event
 from schemas.outputs import trigger_id_for
 from schemas.timestamps import parse_rfc3339
-from streams.config import MINUTE_MS, ProfileConfig, RuleConfig
+from streams.config import MINUTE_MS, ProfileConfig
 from streams.partition import PartitionEngine
 from streams.profile import Profile
-from tests.integration.harness import Shop, WorkerProcess, committed_total, read_topic, triggers, wait_for
+from streams.rules.loading import load_rulebook_file
+from tests.integration.harness import Shop, cart_only, WorkerProcess, committed_total, read_topic, triggers, wait_for
 
 T0_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z
 DELAY_S = 600
 
 
 def with_delay(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, abandoned_cart_delay_s=DELAY_S)
+    return cart_only(settings, settings.data_dir.parent, delay_s=DELAY_S)
 
 
 def fillers(settings: Settings) -> list[str]:
@@ -56,7 +56,7 @@ def expected_profiles(shop: Shop, settings: Settings) -> dict[str, Profile]:
     """What the events say, computed by the core itself: one engine per partition, as in the
     worker (each partition learns its own population), each in event-time order."""
     events = [decode_event(topic, raw, user.encode()) for topic, user, raw in shop.sent]
-    engines = [PartitionEngine(store={}, config=RuleConfig(abandoned_cart_delay_ms=DELAY_S * 1000)) for _ in range(settings.partitions)]
+    engines = [PartitionEngine(store={}, book=load_rulebook_file(settings.rules)) for _ in range(settings.partitions)]
     for event in sorted((e for e in events if not isinstance(e, Rejection)), key=lambda e: e.ts_ms):
         engines[partition_of(event.user_id, settings)].on_event(event)
     return {user: state.profile for engine in engines for user, state in engine.store.items()}
