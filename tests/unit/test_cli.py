@@ -54,10 +54,24 @@ def test_broker_that_is_not_a_url_exits_2_with_one_line():
     assert_one_line_error(result, mentions="not-a-url")
 
 
+def test_a_bad_rules_file_exits_2_naming_the_key_and_line_before_any_broker_is_tried(tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: cart\n    kind: abandoned_cart\n    channel: push\n    params: {delay: soon}\n")
+    result = nudge("worker", "--rules", str(rules), "--broker", CLOSED_PORT_BROKER, timeout_s=15)
+    assert_one_line_error(result, mentions="line 5")
+    assert "rules[0].params.delay" in result.stderr and "127.0.0.1:1" not in result.stderr
+
+
+def test_a_missing_rules_file_exits_2_with_one_line(tmp_path: Path):
+    result = nudge("worker", "--rules", str(tmp_path / "nowhere.yaml"), "--broker", CLOSED_PORT_BROKER, timeout_s=15)
+    assert_one_line_error(result, mentions="nowhere.yaml")
+
+
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("worker", ["--broker", "--web-port"]),
+        ("worker", ["--broker", "--web-port", "--rules"]),
+        ("forget", ["--broker"]),
         ("generate", ["--users", "--rate", "--seed", "--duration"]),
         ("broker", ["--port"]),
         ("demo", ["--time-scale"]),
@@ -74,5 +88,5 @@ def test_help_of_every_subcommand_names_its_key_options(command, options):
 def test_top_level_help_lists_every_subcommand():
     result = nudge("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("broker", "worker", "generate", "demo"):
+    for command in ("broker", "worker", "generate", "forget", "demo"):
         assert command in result.stdout
