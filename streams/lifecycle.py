@@ -26,7 +26,7 @@ class Stage(StrEnum):
     CHURNED = "churned"  # no activity for 90 days
 
 
-def lifecycle_stage(*, first_seen_ms: int, last_seen_ms: int, recent_orders_ms: list[int], now_ms: int) -> Stage:
+def lifecycle_stage(first_seen_ms: int, last_seen_ms: int, recent_orders_ms: list[int], now_ms: int) -> Stage:
     """``recent_orders_ms`` holds the user's latest order times (at least the last 3), any order.
 
     Every threshold is inclusive of its boundary: exactly 30 days of silence is at_risk.

@@ -107,18 +107,21 @@ class PartitionEngine:
             self.clock_ms = now_ms
         if previous is None and self.population.last_sweep_ms is None:
             self.population.last_sweep_ms = now_ms - now_ms % DAY_MS  # nothing to sweep before the first event
-        outputs: list[Output] = []
-        midnight = self.clock_ms - self.clock_ms % DAY_MS  # type: ignore[operator]
+        clock_ms: int = self.clock_ms  # type: ignore[assignment]
         last_sweep = self.population.last_sweep_ms
-        if last_sweep is not None and midnight > last_sweep:
+        if last_sweep is not None and clock_ms - last_sweep >= DAY_MS:
             # After a long gap, only the latest midnight is swept: the state at the others is gone anyway.
-            outputs.extend(self._fire_due(midnight - 1))
+            midnight = clock_ms - clock_ms % DAY_MS
+            outputs = self._fire_due(midnight - 1)
             self._sweep(midnight, outputs)
-        outputs.extend(self._fire_due(self.clock_ms))  # type: ignore[arg-type]
-        return outputs
+            outputs.extend(self._fire_due(clock_ms))
+            return outputs
+        return self._fire_due(clock_ms)
 
     def _fire_due(self, limit_ms: int) -> list[Output]:
         outputs: list[Output] = []
+        if not self._timers.due(limit_ms):
+            return outputs
         while True:
             due = self._timers.pop_due(limit_ms)
             if not due:

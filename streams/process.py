@@ -9,7 +9,6 @@ conversions) and timers to arm.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from schemas.events import Consent, Event, Purchase
 from schemas.outputs import Output, Suppression, SuppressionReason
@@ -31,11 +30,16 @@ _ON_TIMER = {
 }
 
 
-@dataclass(slots=True)
 class Step:
-    state: UserState
-    outputs: list[Output] = field(default_factory=list)
-    schedule: list[Timer] = field(default_factory=list)  # timers armed by this step
+    """What one event, timer or stage change did to a user. A plain class: one is built per
+    event, and a dataclass's default factories show in the hot path's profile."""
+
+    __slots__ = ("state", "outputs", "schedule")
+
+    def __init__(self, state: UserState) -> None:
+        self.state = state
+        self.outputs: list[Output] = []
+        self.schedule: list[Timer] = []  # timers armed by this step
 
 
 class Core:
@@ -72,14 +76,17 @@ class Core:
             conversion = attribution.convert(state, event, window_ms=self.book.guardrails.attribution_window_ms)
             if conversion is not None:
                 step.outputs.append(conversion)
-        ctx = self._context(population, event.ts_ms)
-        effects = Effects(schedule=step.schedule)
+        ctx = self._ctx
+        ctx.population = population
+        ctx.now_ms = event.ts_ms
+        effects = Effects(step.schedule)
         for rule, handler in self._event_rules:
             handler(rule, state, event, ctx, effects)
         if self._win_back and not isinstance(event, Consent):
             for rule in self._win_back:
                 win_back.on_event(rule, state)
-        self._decide(state, effects.candidates, step)
+        if effects.candidates:
+            self._decide(state, effects.candidates, step)
         return step
 
     def fire_timer(self, state: UserState, timer: Timer, *, population: Population) -> Step:

@@ -210,13 +210,16 @@ def new_profile(event: Event) -> Profile:
     )
 
 
+_ACTION_NAMES = {action: action.value for action in ClickAction}  # plain str keys, resolved once
+_KIND_NAMES: dict[type, str] = {Search: "search", Purchase: "purchase", Consent: "consent"}
+_HOUR_KEYS = tuple(str(hour) for hour in range(HOURS_PER_WEEK))  # rhythm keys, built once
+
+
 def event_kind(event: Event) -> str:
     """The counter an event increments: a click's action, else the event type."""
-    if isinstance(event, Click):
-        return event.action.value
-    if isinstance(event, Search):
-        return "search"
-    return "purchase" if isinstance(event, Purchase) else "consent"
+    if type(event) is Click:
+        return _ACTION_NAMES[event.action]
+    return _KIND_NAMES[type(event)]
 
 
 def hour_of_week(ts_ms: int, utc_offset_min: int) -> int:
@@ -256,9 +259,8 @@ def update_profile(
     session_id = None if isinstance(event, Purchase) else event.session_id
     if track_session(profile.session, user_id=profile.user_id, session_id=session_id, ts_ms=ts_ms, gap_ms=config.session_gap_ms):
         profile.pending_keywords = ()
-    profile.rhythm.add(
-        str(hour_of_week(ts_ms, event.utc_offset_min)), 1.0, ts_ms=ts_ms, half_life_ms=config.rhythm_half_life_ms, cap=HOURS_PER_WEEK
-    )
+    hour = ((ts_ms + event.utc_offset_min * 60_000) // HOUR_MS + _EPOCH_HOUR_OF_WEEK) % HOURS_PER_WEEK  # hour_of_week, inlined
+    profile.rhythm.add(_HOUR_KEYS[hour], 1.0, ts_ms=ts_ms, half_life_ms=config.rhythm_half_life_ms, cap=HOURS_PER_WEEK)
     if isinstance(event, Click):
         _apply_click(profile, event, config, population)
     elif isinstance(event, Search):
@@ -268,10 +270,10 @@ def update_profile(
         _score_rfm(profile, population)
     last_seen_ms = profile.last_seen_ms
     profile.stage = lifecycle_stage(
-        first_seen_ms=profile.first_seen_ms,
-        last_seen_ms=last_seen_ms,
-        recent_orders_ms=profile.recent_orders_ms,
-        now_ms=last_seen_ms if now_ms is None or now_ms < last_seen_ms else now_ms,
+        profile.first_seen_ms,
+        last_seen_ms,
+        profile.recent_orders_ms,
+        last_seen_ms if now_ms is None or now_ms < last_seen_ms else now_ms,
     )
 
 

@@ -53,6 +53,11 @@ class TimerQueue:
         self._sequence += 1
         heapq.heappush(self._heap, (timer.due_ms, self._sequence, user_id, timer))
 
+    def due(self, now_ms: int) -> bool:
+        """Whether anything is due: the cheap question asked on every event."""
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= now_ms
+
     def pop_due(self, now_ms: int) -> list[tuple[str, Timer]]:
         due: list[tuple[str, Timer]] = []
         heap = self._heap

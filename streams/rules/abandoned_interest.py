@@ -90,7 +90,11 @@ def _on_view(rule: RuleSpec, params: AbandonedInterestParams, state: UserState, 
     if ts_ms > episode.last_activity_ms:
         episode.last_activity_ms = ts_ms
     searched = episode.search_ms is not None and abs(ts_ms - episode.search_ms) <= params.window_ms
-    recent = sum(1 for view_ms in views if abs(ts_ms - view_ms) <= params.window_ms)
+    # Older views are gone already; only a late view can leave newer ones outside the window.
+    if views[-1] - ts_ms <= params.window_ms:
+        recent = len(views)
+    else:
+        recent = sum(1 for view_ms in views if view_ms - ts_ms <= params.window_ms)
     if recent >= params.min_views or (searched and recent >= params.min_views_after_search):
         _interested(rule, params, state, episode, key, ts_ms, click.event_id, effects)
 

@@ -58,9 +58,11 @@ class Candidate:
         )
 
 
-@dataclass(slots=True)
 class Effects:
-    """What rules asked for during one step, in the order they asked."""
+    """What rules asked for during one step, in the order they asked (built once per event)."""
 
-    schedule: list[Timer] = field(default_factory=list)
-    candidates: list[Candidate] = field(default_factory=list)
+    __slots__ = ("schedule", "candidates")
+
+    def __init__(self, schedule: list[Timer] | None = None) -> None:
+        self.schedule: list[Timer] = [] if schedule is None else schedule
+        self.candidates: list[Candidate] = []
