@@ -41,7 +41,7 @@ def on_event(rule: RuleSpec, state: UserState, event: Event, ctx: Context, effec
         state.timers.pop(key, None)
         return
     due_ms = event.ts_ms + params.delay_ms
-    if pending is not None and pending.due_ms >= due_ms:
+    if pending is not None and pending.first_due_ms >= due_ms:  # a held timer keeps its real deadline
         return
     timer = Timer(key=key, rule=rule.name, due_ms=due_ms, cause=event.event_id)
     state.timers[key] = timer

@@ -127,7 +127,7 @@ def _interested(
         episode.last_interest_ms = ts_ms
     due_ms = ts_ms + params.delay_ms
     pending = state.timers.get(key)
-    if pending is not None and pending.due_ms >= due_ms:
+    if pending is not None and pending.first_due_ms >= due_ms:  # a held timer keeps its real deadline
         return
     timer = Timer(key=key, rule=rule.name, due_ms=due_ms, cause=cause)
     state.timers[key] = timer

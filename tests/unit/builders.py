@@ -15,7 +15,17 @@ from typing import Iterable
 
 from schemas.events import Click, ClickAction, Consent, Erasure, Event, LineItem, Purchase, Search
 from streams.config import MINUTE_MS, ProfileConfig
-from streams.rules.spec import NO_GUARDRAILS, AbandonedCartParams, Guardrails, RuleBook, RuleKind, RuleSpec
+from streams.rules.spec import (
+    NO_GUARDRAILS,
+    AbandonedCartParams,
+    AbandonedInterestParams,
+    Guardrails,
+    RuleBook,
+    RuleKind,
+    RuleSpec,
+    TimedPromotionParams,
+    WinBackParams,
+)
 from streams.population import Population
 from streams.profile import Profile, new_profile, update_profile
 
@@ -32,12 +42,16 @@ __all__ = [
     "consent",
     "erasure",
     "feed",
+    "interest_rule",
     "item",
     "profile_of",
+    "promotion_rule",
     "purchase",
     "remove",
+    "rule_book",
     "search",
     "view",
+    "win_back_rule",
 ]
 
 
@@ -175,3 +189,38 @@ def cart_book(delay_ms: int = 30 * MINUTE_MS, channel: str = "push", *, guardrai
     """A rule book holding only abandoned_cart, without guardrails unless given: the rule alone."""
     rule = RuleSpec("abandoned_cart", RuleKind.ABANDONED_CART, channel, AbandonedCartParams(delay_ms=delay_ms))
     return RuleBook((rule,), guardrails)
+
+
+def rule_book(*rules: RuleSpec, guardrails: Guardrails = NO_GUARDRAILS) -> RuleBook:
+    """A rule book holding ``rules``, without guardrails unless given."""
+    return RuleBook(rules, guardrails)
+
+
+def interest_rule(channel: str = "push", **params) -> RuleSpec:
+    """abandoned_interest with its default params unless given."""
+    return RuleSpec("abandoned_interest", RuleKind.ABANDONED_INTEREST, channel, AbandonedInterestParams(**params))
+
+
+def promotion_rule(
+    name: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    channel: str = "push",
+    priority: int = 0,
+    holdout_fraction: float | None = None,
+    **params,
+) -> RuleSpec:
+    """A timed_promotion campaign over ``[start_ms, end_ms)``; ``params`` are the other TimedPromotionParams."""
+    return RuleSpec(
+        name,
+        RuleKind.TIMED_PROMOTION,
+        channel,
+        TimedPromotionParams(start_ms=start_ms, end_ms=end_ms, **params),
+        priority=priority,
+        holdout_fraction=holdout_fraction,
+    )
+
+
+def win_back_rule(channel: str = "email", **params) -> RuleSpec:
+    return RuleSpec("win_back", RuleKind.WIN_BACK, channel, WinBackParams(**params))
