@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.machine(), end="\n\n", flush=True)
     try:
         if args.only in (None, "core"):
-            _progress(f"core: serializing {sizes.core_events:,} events, then timing four stages")
+            _progress(f"core: serializing {sizes.core_events:,} events, then timing six stages")
             print(report.core_table(run_core(wire_messages(sizes.core_events))), end="\n\n", flush=True)
         if args.only in (None, "e2e"):
             _progress(
