@@ -7,10 +7,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from agents.errors import NudgeError
+from agents.errors import NudgeError, SettingsError
 from agents.settings import Settings
 
 DEFAULT_BROKER_PORT = 9092
@@ -46,6 +47,33 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--topic-prefix", help="prefix of every topic name")
     _traffic_options(generate)
     generate.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: run until Ctrl-C)")
+    generate.add_argument("--out", metavar="FILE", help="write a recording (JSON Lines, .gz for gzip) instead of producing to Kafka")
+    generate.add_argument("--count", type=int, default=10_000, help="messages written with --out (default %(default)s)")
+    generate.add_argument("--partitions", type=int, help="partitions the recording's lines are assigned to (default 4)")
+    generate.add_argument("--start", metavar="RFC3339", help="event time of the first message (default: now)")
+
+    record = commands.add_parser("record", help="capture live input topics into a recording, without disturbing the workers")
+    _broker_option(record)
+    record.add_argument("--topic-prefix", help="prefix of every topic name")
+    record.add_argument("--topics", default="clicks,searches,purchases,consents,erasures", help="logical topics, comma-separated (default: every input topic)")
+    record.add_argument("--out", required=True, metavar="FILE", help="the recording (JSON Lines; .gz for gzip)")
+    record.add_argument("--from-beginning", action="store_true", help="start at each partition's first message instead of now")
+    stop_after = record.add_mutually_exclusive_group()
+    stop_after.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    stop_after.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
+
+    replay = commands.add_parser("replay", help="replay a recording: offline through the core, or into Kafka")
+    replay.add_argument("file", metavar="FILE", help="a recording (JSON Lines, .gz for gzip)")
+    where = replay.add_mutually_exclusive_group(required=True)
+    where.add_argument("--offline", action="store_true", help="run the core in-process, no broker; needs --out")
+    where.add_argument("--broker", help="produce the recording into this Kafka (kafka://HOST:PORT)")
+    replay.add_argument("--out", metavar="FILE", help="offline: where every trigger, suppression, conversion and dead letter goes")
+    replay.add_argument("--rules", metavar="PATH", help="offline: the rules file (default: the shipped one)")
+    replay.add_argument("--partitions", type=int, help="offline: partitions to split users over, as the workers' topics (default 4)")
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=1.0, help="into Kafka: original gaps divided by this (default %(default)s)")
+    pace.add_argument("--max-speed", action="store_true", help="into Kafka: as fast as possible")
+    replay.add_argument("--topic-prefix", help="into Kafka: prefix of every topic name")
 
     forget = commands.add_parser("forget", help="erase a user: profile, pending timers, everything (right to erasure)")
     forget.add_argument("user_id", metavar="USER_ID")
@@ -132,7 +160,23 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from agents.generate import run_generator
+    from agents.generate import run_generator, write_recording
+
+    start_ms = _start_ms(args.start)
+    if args.out:
+        settings = settings_from(args)
+        written = write_recording(
+            Path(args.out),
+            users=args.users,
+            count=args.count,
+            seed=args.seed,
+            start_ms=int(time.time() * 1000) if start_ms is None else start_ms,
+            mean_gap_ms=1000 * args.time_scale / args.rate,
+            partitions=settings.partitions,
+            bad_fraction=args.bad_fraction,
+        )
+        print(f"wrote {written} messages to {args.out}", file=sys.stderr)
+        return 0
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -145,6 +189,7 @@ def _generate(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             time_scale=args.time_scale,
             bad_fraction=args.bad_fraction,
+            start_ms=start_ms,
             stop=stop,
         )
     except KeyboardInterrupt:
@@ -152,6 +197,81 @@ def _generate(args: argparse.Namespace) -> int:
         return 130
     print(f"sent {sent} events", file=sys.stderr)
     return 0
+
+
+def _start_ms(text: str | None) -> int | None:
+    from schemas.timestamps import BadTimestamp, parse_rfc3339
+
+    if text is None:
+        return None
+    try:
+        return parse_rfc3339(text)[0]
+    except BadTimestamp as exc:
+        raise SettingsError(f"--start must be an RFC 3339 time with an offset: {exc}") from None
+
+
+def _record(args: argparse.Namespace) -> int:
+    from agents.admin import check_broker
+    from agents.record import record
+
+    settings = settings_from(args)
+    topics = [topic.strip() for topic in args.topics.split(",") if topic.strip()]
+    check_broker(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        written = record(
+            settings,
+            topics=topics,
+            out=Path(args.out),
+            from_beginning=args.from_beginning,
+            duration_s=args.duration,
+            max_messages=args.max_messages,
+            stop=stop,
+        )
+    except KeyboardInterrupt:
+        return 130
+    print(f"recorded {written} messages to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from agents.replay import progress_printer, replay_offline, replay_to_broker
+
+    path = Path(args.file)
+    if args.offline:
+        from agents.app import profile_config
+        from agents.rules import load_rules
+
+        if not args.out:
+            raise SettingsError("an offline replay needs --out FILE for its outputs")
+        settings = settings_from(args)
+        report = replay_offline(
+            path, Path(args.out), book=load_rules(settings), partitions=settings.partitions, profile_config=profile_config(settings)
+        )
+        rate = report.messages / report.elapsed_s if report.elapsed_s > 0 else 0.0
+        outputs = ", ".join(f"{count} {topic}" for topic, count in sorted(report.outputs.items())) or "no outputs"
+        print(f"replayed {report.messages} messages offline in {report.elapsed_s:.1f} s ({rate:,.0f}/s): {outputs}", file=sys.stderr)
+    else:
+        from agents.admin import check_broker
+
+        settings = settings_from(args)
+        check_broker(settings)
+        report = replay_to_broker(path, settings, speed=None if args.max_speed else args.speed, progress=progress_printer())
+        print(f"replayed {report.messages} messages into {settings.broker}", file=sys.stderr)
+    _report_bad_lines(report.bad_lines)
+    return 0
+
+
+def _report_bad_lines(bad_lines: list) -> None:
+    from agents.replay import REPORTED_BAD_LINES
+
+    for bad in bad_lines[:REPORTED_BAD_LINES]:
+        print(f"skipped line {bad.line_no}: {bad.reason}", file=sys.stderr)
+    if len(bad_lines) > REPORTED_BAD_LINES:
+        print(f"skipped {len(bad_lines) - REPORTED_BAD_LINES} more bad lines", file=sys.stderr)
+    if bad_lines:
+        print(f"{len(bad_lines)} bad lines in all", file=sys.stderr)
 
 
 def _forget(args: argparse.Namespace) -> int:
@@ -181,7 +301,15 @@ def _wait_for_stop_signal() -> None:
         pass
 
 
-_COMMANDS = {"broker": _broker, "worker": _worker, "generate": _generate, "forget": _forget, "demo": _demo}
+_COMMANDS = {
+    "broker": _broker,
+    "worker": _worker,
+    "generate": _generate,
+    "record": _record,
+    "replay": _replay,
+    "forget": _forget,
+    "demo": _demo,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

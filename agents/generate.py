@@ -11,16 +11,21 @@ import json
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable
+
+import orjson
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
 from agents.errors import BrokerUnavailable, SettingsError
 from agents.producer import CLOSE_TIMEOUT_S, connect_producer
+from agents.recording import open_recording, recording_line
 from agents.settings import Settings
 from agents.topics import input_topics
 from schemas.timestamps import parse_rfc3339
+from streams.partitioning import partition_for
 from streams.traffic import ShopSimulator
 
 log = logging.getLogger(__name__)
@@ -142,3 +147,41 @@ def _raise_if_failed(failures: list[Exception], settings: Settings) -> None:
         raise BrokerUnavailable(
             f"{len(failures)} events were not delivered to {settings.broker}: {failures[0]}"
         )
+
+
+def write_recording(
+    out: Path,
+    *,
+    users: int,
+    count: int,
+    seed: int,
+    start_ms: int,
+    mean_gap_ms: float,
+    partitions: int,
+    bad_fraction: float = 0.0,
+) -> int:
+    """The same synthetic shop as a recording file: ``count`` messages, ``ts`` their event time,
+    partitions and offsets as Kafka's default partitioner would give them."""
+    try:
+        simulator = ShopSimulator(users=users, seed=seed, start_ms=start_ms, mean_gap_ms=mean_gap_ms, bad_fraction=bad_fraction)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    offsets: dict[tuple[str, int], int] = {}
+    event_ms = start_ms
+    try:
+        with open_recording(out, "w") as sink:
+            for topic, user_id, value in simulator.events(count):
+                key = user_id.encode()
+                if isinstance(value, dict):
+                    event_ms = parse_rfc3339(value["ts"])[0]
+                    raw = orjson.dumps(value)
+                else:
+                    raw = value  # a malformed message keeps the previous event's time
+                partition = partition_for(key, partitions)
+                offset = offsets.get((topic, partition), 0)
+                offsets[(topic, partition)] = offset + 1
+                sink.write(recording_line(topic=topic, key=key, raw=raw, partition=partition, offset=offset, ts_ms=event_ms))
+                sink.write("\n")
+    except OSError as exc:
+        raise SettingsError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return count

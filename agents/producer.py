@@ -16,13 +16,16 @@ DELIVERY_TIMEOUT_MS = 20_000
 CLOSE_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 5
 
 
-def connect_producer(settings: Settings, *, client_id: str) -> KafkaProducer:
+def connect_producer(settings: Settings, *, client_id: str, in_order: bool = False) -> KafkaProducer:
+    """``in_order`` keeps one request in flight per broker, so a retried batch cannot overtake the
+    next one and every key's messages land in the order they were sent."""
     try:
         return KafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             client_id=client_id,
             acks="all",
             linger_ms=5,
+            max_in_flight_requests_per_connection=1 if in_order else 5,
             bootstrap_timeout_ms=BROKER_TIMEOUT_MS,
             max_block_ms=BROKER_TIMEOUT_MS,
             request_timeout_ms=BROKER_TIMEOUT_MS,

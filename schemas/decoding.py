@@ -72,7 +72,16 @@ def decode_event(topic: str, raw: bytes | None, key: bytes | None) -> Event | Re
     <RejectReason.BAD_JSON: 'bad_json'>
     """
     try:
-        body = _load_object(raw)
+        return decode_body(topic, _load_object(raw), key)
+    except _Invalid as exc:
+        return Rejection(exc.reason, exc.detail)
+
+
+def decode_body(topic: str, body: Any, key: bytes | None) -> Event | Rejection:
+    """``decode_event`` for a value already parsed from JSON (a recording line holds it so)."""
+    try:
+        if not isinstance(body, dict):
+            raise _Invalid(RejectReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(body).__name__}")
         decoder = _DECODERS.get(topic)
         if decoder is None:
             raise _Invalid(RejectReason.UNKNOWN_TYPE, f"no event type for topic {topic!r}")
@@ -84,15 +93,13 @@ def decode_event(topic: str, raw: bytes | None, key: bytes | None) -> Event | Re
         return Rejection(exc.reason, exc.detail)
 
 
-def _load_object(raw: bytes | None) -> dict[str, Any]:
+def _load_object(raw: bytes | None) -> Any:
     if raw is None:
         raise _Invalid(RejectReason.BAD_JSON, "empty message")
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise _Invalid(RejectReason.BAD_JSON, f"not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise _Invalid(RejectReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(body).__name__}")
     return body
 
 

@@ -65,6 +65,12 @@ class TimestampSynchronizer(Generic[Item]):
                 return released
             released.append(best.popleft()[1])
 
+    def pop_earliest(self) -> Item:
+        """The single earliest buffered item, whatever is unread: for a bounded look-ahead."""
+        best = min((queue for queue in self._queues.values() if queue), key=lambda queue: queue[0][0])
+        self._pending -= 1
+        return best.popleft()[1]
+
     def drain(self) -> list[Item]:
         """Everything buffered, in order: for end of input, or a topic that stalls too long."""
         return self.release(lambda topic: False)

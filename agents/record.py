@@ -1,0 +1,86 @@
+"""``nudge record``: capture live topics into a recording, without disturbing the workers.
+
+The recorder joins no consumer group and commits nothing: it assigns itself every partition of
+the topics it records, so the workers' group, offsets and assignment never notice it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from agents.errors import BrokerUnavailable, SettingsError
+from agents.recording import open_recording, recording_line
+from agents.settings import Settings
+
+POLL_TIMEOUT_MS = 200
+
+
+def record(
+    settings: Settings,
+    *,
+    topics: list[str],
+    out: Path,
+    from_beginning: bool,
+    duration_s: float | None,
+    max_messages: int | None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Write messages until ``duration_s`` passes, ``max_messages`` are written or ``stop`` is set."""
+    if duration_s is None and max_messages is None and stop is None:
+        raise SettingsError("say when to stop: --duration or --max-messages")
+    stop = stop or threading.Event()
+    logical_of = {settings.topic(topic): topic for topic in topics}
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="nudge-recorder",
+            request_timeout_ms=15_000,
+        )
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.broker}: {exc}") from None
+    written = 0
+    try:
+        assigned = []
+        for name in logical_of:
+            partitions = consumer.partitions_for_topic(name)
+            if not partitions:
+                raise SettingsError(f"topic {name} does not exist on {settings.broker}")
+            assigned += [TopicPartition(name, partition) for partition in sorted(partitions)]
+        consumer.assign(assigned)
+        if from_beginning:
+            consumer.seek_to_beginning(*assigned)
+        else:
+            consumer.seek_to_end(*assigned)
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        with open_recording(out, "w") as sink:
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                for batch in consumer.poll(timeout_ms=POLL_TIMEOUT_MS).values():
+                    for message in batch:
+                        sink.write(
+                            recording_line(
+                                topic=logical_of[message.topic],
+                                key=message.key,
+                                raw=message.value,
+                                partition=message.partition,
+                                offset=message.offset,
+                                ts_ms=message.timestamp,
+                            )
+                        )
+                        sink.write("\n")
+                        written += 1
+                        if max_messages is not None and written >= max_messages:
+                            return written
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"recording from {settings.broker} failed: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        consumer.close()
+    return written

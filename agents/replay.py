@@ -1,0 +1,191 @@
+"""``nudge replay``: a recording through the core in-process (offline), or back into Kafka.
+
+Offline, the output is JSON Lines in the recording's own shape, one line per message a worker
+would have produced: ``{"topic": "triggers" | "suppressions" | "conversions" | "dead-letters",
+"key": ..., "value": {...}}``. Its ``emitted_at`` (and a dead letter's ``rejected_at``) is the
+event time of the decision, not the wall clock, so replaying twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+import orjson
+from kafka.errors import KafkaError
+
+from agents.errors import BrokerUnavailable, SettingsError
+from agents.producer import CLOSE_TIMEOUT_S, connect_producer
+from agents.recording import BadLine, Recorded, open_recording, read_recording
+from agents.settings import Settings
+from agents.topics import CONVERSIONS, DEAD_LETTERS, SUPPRESSIONS, TRIGGERS
+from schemas.outputs import Conversion, DeadLetter, Output, Suppression, Trigger
+from schemas.timestamps import BadTimestamp, parse_rfc3339
+from streams.config import ProfileConfig
+from streams.replay import OfflineReplay
+from streams.rules.spec import RuleBook
+
+log = logging.getLogger(__name__)
+
+REPORTED_BAD_LINES = 20  # listed one by one; the rest are only counted
+PROGRESS_EVERY_S = 0.5
+LOG_EVERY_S = 5.0
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    lines: int = 0
+    messages: int = 0
+    bad_lines: list[BadLine] = field(default_factory=list)
+    outputs: dict[str, int] = field(default_factory=dict)  # output topic -> lines written
+    elapsed_s: float = 0.0
+
+
+def replay_offline(path: Path, out: Path, *, book: RuleBook, partitions: int, profile_config: ProfileConfig) -> ReplayReport:
+    report = ReplayReport()
+    replay = OfflineReplay(book, partitions=partitions, profile_config=profile_config)
+    started = time.perf_counter()
+    try:
+        with open_recording(path, "r") as source, open_recording(out, "w") as sink:
+            for item in read_recording(source):
+                report.lines += 1
+                if isinstance(item, BadLine):
+                    report.bad_lines.append(item)
+                    continue
+                report.messages += 1
+                _write(sink, replay.feed(item.message), replay, report)
+            _write(sink, replay.finish(), replay, report)
+    except OSError as exc:
+        raise SettingsError(f"cannot replay {path} into {out}: {exc.strerror or exc}") from None
+    except EOFError:
+        raise SettingsError(f"{path} ends in the middle of its gzip stream") from None
+    report.elapsed_s = time.perf_counter() - started
+    return report
+
+
+def _write(sink: TextIO, outputs: list[Output | DeadLetter], replay: OfflineReplay, report: ReplayReport) -> None:
+    for output in outputs:
+        topic, key, value = _wire(output, replay)
+        sink.write(orjson.dumps({"topic": topic, "key": key, "value": value}).decode())
+        sink.write("\n")
+        report.outputs[topic] = report.outputs.get(topic, 0) + 1
+
+
+def _wire(output: Output | DeadLetter, replay: OfflineReplay) -> tuple[str, str | None, dict]:
+    if isinstance(output, Trigger):
+        return TRIGGERS, output.user_id, output.to_wire(emitted_at_ms=output.ts_ms)
+    if isinstance(output, Suppression):
+        return SUPPRESSIONS, output.trigger.user_id, output.to_wire(emitted_at_ms=output.trigger.ts_ms)
+    if isinstance(output, Conversion):
+        return CONVERSIONS, output.user_id, output.to_wire(emitted_at_ms=output.ts_ms)
+    key = None if output.key is None else output.key.decode("utf-8", "replace")
+    return DEAD_LETTERS, key, output.to_wire(rejected_at_ms=replay.last_event_ms or 0)
+
+
+def replay_to_broker(
+    path: Path,
+    settings: Settings,
+    *,
+    speed: float | None,
+    stop: threading.Event | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> ReplayReport:
+    """Produce the recording into Kafka, keyed as recorded, each line after the gap to the previous
+    one divided by ``speed`` (``None``: as fast as possible). ``progress(sent, total, elapsed_s)``."""
+    if speed is not None and not speed > 0:
+        raise SettingsError(f"speed must be positive, got {speed}")
+    stop = stop or threading.Event()
+    total = _count_lines(path)
+    report = ReplayReport()
+    failures: list[Exception] = []
+    producer = connect_producer(settings, client_id="nudge-replay", in_order=True)
+    started = time.monotonic()
+    first_ms: int | None = None
+    next_progress = started
+    try:
+        with open_recording(path, "r") as source:
+            for item in read_recording(source):
+                report.lines += 1
+                if isinstance(item, BadLine):
+                    report.bad_lines.append(item)
+                    continue
+                if stop.is_set():
+                    break
+                if speed is not None:
+                    at_ms = _time_of(item)
+                    if at_ms is not None:
+                        first_ms = at_ms if first_ms is None else first_ms
+                        ahead_s = started + (at_ms - first_ms) / 1000 / speed - time.monotonic()
+                        if ahead_s > 0 and stop.wait(ahead_s):
+                            break
+                message = item.message
+                raw = message.raw if message.raw is not None else orjson.dumps(message.value)
+                producer.send(settings.topic(message.topic), key=message.key, value=raw).add_errback(failures.append)
+                report.messages += 1
+                now = time.monotonic()
+                if progress is not None and now >= next_progress:
+                    progress(report.messages, total, now - started)
+                    next_progress = now + PROGRESS_EVERY_S
+                if failures:
+                    break
+            producer.flush(timeout=CLOSE_TIMEOUT_S)
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"the replay into {settings.broker} failed: {exc}") from None
+    finally:
+        producer.close(timeout=CLOSE_TIMEOUT_S)
+    if failures:
+        raise BrokerUnavailable(f"{len(failures)} messages were not delivered to {settings.broker}: {failures[0]}")
+    report.elapsed_s = time.monotonic() - started
+    if progress is not None:
+        progress(report.messages, total, report.elapsed_s)
+    return report
+
+
+def _time_of(item: Recorded) -> int | None:
+    """When the message happened: the recorded Kafka timestamp, else the event's own time."""
+    if item.ts_ms is not None:
+        return item.ts_ms
+    value = item.message.value
+    if isinstance(value, dict) and isinstance(value.get("ts"), str):
+        try:
+            return parse_rfc3339(value["ts"])[0]
+        except BadTimestamp:
+            return None
+    return None
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open_recording(path, "r") as source:
+            return sum(1 for line in source if line.strip())
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def progress_printer(stream: TextIO = sys.stderr) -> Callable[[int, int, float], None]:
+    """A progress bar on a terminal, a log line every few seconds otherwise."""
+    last_log = [0.0]
+
+    def show(sent: int, total: int, elapsed_s: float) -> None:
+        rate = sent / elapsed_s if elapsed_s > 0 else 0.0
+        eta = (total - sent) / rate if rate > 0 else 0.0
+        share = sent / total if total else 1.0
+        if stream.isatty():
+            bar = "#" * int(share * 30)
+            stream.write(f"\r[{bar:<30}] {sent:,}/{total:,} sent  {rate:,.0f}/s  ETA {eta:,.0f} s ")
+            if sent >= total:
+                stream.write("\n")
+            stream.flush()
+        elif elapsed_s - last_log[0] >= LOG_EVERY_S or sent >= total:
+            last_log[0] = elapsed_s
+            stream.write(f"replay: {sent:,}/{total:,} sent ({share:.0%}), {rate:,.0f}/s, ETA {eta:,.0f} s\n")
+            stream.flush()
+
+    return show

@@ -1,0 +1,141 @@
+"""Offline replay: a recording through the core in-process, with no broker and no wall clock.
+
+Messages go to partitions as Kafka's default partitioner would put them, so each partition
+learns the population a worker's partition would. Within a partition, topics are merged by
+event time as a worker merges them (timestamp synchronization), looking ahead at most
+``lookahead`` messages per partition; within a topic, the recording's order is kept. At the end
+of input every partition's clock moves to the last event time plus the rule book's longest delay,
+so every timer the recording armed has its say. The same recording gives the same outputs,
+byte for byte: emission times are event times, never the wall clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from schemas.decoding import Rejection, decode_body, decode_event
+from schemas.events import Event, InputTopic
+from schemas.outputs import DeadLetter, Output, Suppression
+from streams.config import ProfileConfig
+from streams.partition import PartitionEngine
+from streams.partitioning import partition_for
+from streams.rules.spec import RuleBook
+from streams.synchronizer import UNTIMED, TimestampSynchronizer
+
+LOOKAHEAD = 10_000  # messages held per partition while waiting for another topic to catch up
+NOT_JSON = object()
+"""A ``Message.value`` whose bytes were not JSON at all: decoded from ``raw``, as a worker would."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One input message of a recording: what a worker would have read from Kafka."""
+
+    topic: str  # logical input topic
+    key: bytes | None
+    value: Any  # the parsed JSON value, or NOT_JSON
+    raw: bytes | None  # the bytes a dead letter must carry; None: the value's compact JSON
+    offset: int  # where it came from: the recorded offset, or the line number
+
+
+class _Partition:
+    def __init__(self, number: int, book: RuleBook, profile_config: ProfileConfig, topics: list[str]) -> None:
+        self.number = number
+        self.engine = PartitionEngine(store={}, book=book, profile_config=profile_config)
+        self.sync: TimestampSynchronizer[tuple[Message, Event | Rejection]] = TimestampSynchronizer(topics)
+        self.seen: set[str] = set()
+        self.has_unread = self.seen.__contains__  # a topic seen before may still have data coming
+
+
+class OfflineReplay:
+    """Feed messages in recording order; collect outputs (and dead letters) as they are decided.
+
+    >>> from streams.rules.spec import NO_GUARDRAILS, AbandonedCartParams, RuleKind, RuleSpec
+    >>> cart = RuleSpec("abandoned_cart", RuleKind.ABANDONED_CART, "push", AbandonedCartParams(delay_ms=60_000))
+    >>> replay = OfflineReplay(RuleBook((cart,), NO_GUARDRAILS), partitions=4)
+    >>> click = {"event_id": "e1", "user_id": "u1", "ts": "2026-11-25T09:00:00Z", "action": "add_to_cart",
+    ...          "product_id": "p1", "category": "shoes", "price": 5.0}
+    >>> replay.feed(Message("clicks", b"u1", click, None, 0))
+    []
+    >>> [output.ts_ms - 1_795_597_200_000 for output in replay.finish()]
+    [60000]
+    """
+
+    def __init__(self, book: RuleBook, *, partitions: int, profile_config: ProfileConfig | None = None, lookahead: int = LOOKAHEAD) -> None:
+        self._book = book
+        self._profile_config = profile_config or ProfileConfig()
+        self._partitions_count = partitions
+        self._lookahead = lookahead
+        self._topics = [topic.value for topic in InputTopic]
+        self._topic_set = set(self._topics)
+        self._partitions: dict[int, _Partition] = {}
+        self._partition_of: dict[bytes, int] = {}  # one murmur2 per user, not per message
+        self.last_event_ms: int | None = None
+        self.events = 0
+
+    def feed(self, message: Message) -> list[Output | DeadLetter]:
+        key = message.key or b""
+        number = self._partition_of.get(key)
+        if number is None:
+            number = self._partition_of[key] = partition_for(key, self._partitions_count)
+        part = self._partitions.get(number)
+        if part is None:
+            part = self._partitions[number] = _Partition(number, self._book, self._profile_config, self._topics)
+        if message.value is NOT_JSON:
+            decoded = decode_event(message.topic, message.raw, message.key)
+        else:
+            decoded = decode_body(message.topic, message.value, message.key)
+        ts_ms = UNTIMED if isinstance(decoded, Rejection) else decoded.ts_ms
+        # An unknown topic's message is a dead letter (untimed, so released at once) in any queue.
+        topic = message.topic if message.topic in self._topic_set else self._topics[0]
+        part.sync.push(topic, ts_ms, (message, decoded))
+        part.seen.add(topic)
+        released = part.sync.release(part.has_unread)
+        while len(part.sync) > self._lookahead:
+            released.append(part.sync.pop_earliest())
+        return self._apply(part, released)
+
+    def finish(self) -> list[Output | DeadLetter]:
+        """End of input: release what waits, then fire everything due up to the horizon."""
+        outputs: list[Output | DeadLetter] = []
+        for number in sorted(self._partitions):
+            part = self._partitions[number]
+            outputs.extend(self._apply(part, part.sync.drain()))
+        if self.last_event_ms is not None:
+            horizon_ms = self.last_event_ms + self._book.longest_delay_ms
+            for number in sorted(self._partitions):
+                outputs.extend(self._partitions[number].engine.advance(horizon_ms))
+        return outputs
+
+    def partition_of(self, output: Output | DeadLetter) -> int:
+        """The partition an output belongs to, as a worker would produce it."""
+        if isinstance(output, DeadLetter):
+            return output.partition
+        user_id = output.trigger.user_id if isinstance(output, Suppression) else output.user_id
+        return partition_for(user_id.encode(), self._partitions_count)
+
+    def _apply(self, part: _Partition, released: list[tuple[Message, Event | Rejection]]) -> list[Output | DeadLetter]:
+        outputs: list[Output | DeadLetter] = []
+        engine = part.engine
+        for message, decoded in released:
+            if isinstance(decoded, Rejection):
+                outputs.append(
+                    DeadLetter(
+                        source_topic=message.topic,
+                        partition=part.number,
+                        offset=message.offset,
+                        key=message.key,
+                        value=message.raw if message.raw is not None else orjson.dumps(message.value),
+                        reason=decoded.reason.value,
+                        detail=decoded.detail,
+                    )
+                )
+                continue
+            self.events += 1
+            if self.last_event_ms is None or decoded.ts_ms > self.last_event_ms:
+                self.last_event_ms = decoded.ts_ms
+            outputs.extend(engine.on_event(decoded))
+        return outputs
