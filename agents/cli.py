@@ -253,10 +253,12 @@ def _replay(args: argparse.Namespace) -> int:
         outputs = ", ".join(f"{count} {topic}" for topic, count in sorted(report.outputs.items())) or "no outputs"
         print(f"replayed {report.messages} messages offline in {report.elapsed_s:.1f} s ({rate:,.0f}/s): {outputs}", file=sys.stderr)
     else:
-        from agents.admin import check_broker
+        from agents.admin import check_broker, ensure_topics
+        from agents.topics import all_topics
 
         settings = settings_from(args)
         check_broker(settings)
+        ensure_topics(settings, all_topics(settings))  # a broker that auto-creates topics would get them wrong
         report = replay_to_broker(path, settings, speed=None if args.max_speed else args.speed, progress=progress_printer())
         print(f"replayed {report.messages} messages into {settings.broker}", file=sys.stderr)
     _report_bad_lines(report.bad_lines)
