@@ -251,7 +251,7 @@ def _replay(args: argparse.Namespace) -> int:
         )
         rate = report.messages / report.elapsed_s if report.elapsed_s > 0 else 0.0
         outputs = ", ".join(f"{count} {topic}" for topic, count in sorted(report.outputs.items())) or "no outputs"
-        print(f"replayed {report.messages} messages offline in {report.elapsed_s:.1f} s ({rate:,.0f}/s): {outputs}", file=sys.stderr)
+        print(f"replayed {report.messages} messages offline in {report.elapsed_s:.2f} s ({rate:,.0f}/s): {outputs}", file=sys.stderr)
     else:
         from agents.admin import check_broker, ensure_topics
         from agents.topics import all_topics

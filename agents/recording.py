@@ -20,7 +20,7 @@ import orjson
 from streams.replay import NOT_JSON, Message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per line
 class Recorded:
     line_no: int
     message: Message

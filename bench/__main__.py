@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only core|e2e]``: print Nudge's benchmark tables.
+"""``python -m bench [--quick] [--only core|e2e|replay]``: print Nudge's benchmark tables.
 
 Progress goes to stderr and the tables to stdout, so ``python -m bench > bench.txt`` keeps a
 clean record.
@@ -17,6 +17,7 @@ from agents.errors import NudgeError
 from bench import report
 from bench.core import run_core
 from bench.end_to_end import run_end_to_end
+from bench.replay import run_replays
 from bench.worker import WorkerFailed
 from bench.workload import wire_messages
 
@@ -27,18 +28,19 @@ class Sizes:
     e2e_events: int
     live_rate: float  # events per wall second in the live phase
     live_s: float
+    replay_events: tuple[int, ...]  # recordings replayed offline, shortest first
 
 
 # Each default run stays well under two minutes on a 2-core machine.
-FULL = Sizes(core_events=200_000, e2e_events=50_000, live_rate=1000.0, live_s=10.0)
+FULL = Sizes(core_events=200_000, e2e_events=50_000, live_rate=1000.0, live_s=10.0, replay_events=(250_000, 1_000_000))
 # For a smoke test: every code path, in a fraction of the time.
-QUICK = Sizes(core_events=20_000, e2e_events=5_000, live_rate=500.0, live_s=3.0)
+QUICK = Sizes(core_events=20_000, e2e_events=5_000, live_rate=500.0, live_s=3.0, replay_events=(5_000, 20_000))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Nudge's throughput and latency benchmarks.")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--only", choices=["core", "e2e"], help="run one benchmark (default: both)")
+    parser.add_argument("--only", choices=["core", "e2e", "replay"], help="run one benchmark (default: all)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     # SIGTERM would end the interpreter without unwinding; as SystemExit it runs every cleanup,
@@ -55,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{sizes.live_rate:,.0f} events/s for {sizes.live_s:g} s"
             )
             result = run_end_to_end(events=sizes.e2e_events, live_rate=sizes.live_rate, live_s=sizes.live_s)
-            print(report.end_to_end_table(result), flush=True)
+            print(report.end_to_end_table(result), end="\n\n", flush=True)
+        if args.only in (None, "replay"):
+            _progress(f"replay: generating recordings of {', '.join(f'{n:,}' for n in sizes.replay_events)} events, replaying each offline")
+            print(report.replay_table(run_replays(list(sizes.replay_events))), flush=True)
     except KeyboardInterrupt:
         return 130
     except (NudgeError, WorkerFailed) as exc:

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from bench.core import CoreResult
 from bench.end_to_end import EndToEndResult
+from bench.replay import ReplayRun
 from bench.stats import HistogramQuantile
 from bench.workload import USERS, event_time_span_h
 
@@ -89,6 +90,18 @@ def end_to_end_table(result: EndToEndResult) -> str:
         "  the live phase, interpolated inside the bucket as Prometheus' histogram_quantile does."
     )
     return "\n".join([header, _table(rows, left_columns={0, 3}), latency])
+
+
+def replay_table(runs: list[ReplayRun]) -> str:
+    rows = [["recording", "events/s", "seconds", "peak memory", "outputs"]]
+    for run in runs:
+        rows.append([f"{run.events:,} events", _rate(run.events, run.seconds), _s(run.seconds), f"{run.peak_rss_mb:,.0f} MB", f"{run.outputs:,}"])
+    return (
+        f"Offline replay (`nudge replay --offline`, shipped rules, one core): recordings from {USERS:,} users\n"
+        + _table(rows, left_columns={0})
+        + "\nevents/s covers reading the recording, the core and writing every output; memory is the"
+        + "\nchild's peak resident set: it follows the users, not the length of the recording."
+    )
 
 
 def _quantile(quantile: HistogramQuantile) -> str:

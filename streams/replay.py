@@ -30,7 +30,7 @@ NOT_JSON = object()
 """A ``Message.value`` whose bytes were not JSON at all: decoded from ``raw``, as a worker would."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per line, and frozen fields cost a setattr each
 class Message:
     """One input message of a recording: what a worker would have read from Kafka."""
 

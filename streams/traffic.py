@@ -4,13 +4,27 @@ It is pure (no broker, no wall clock, no global random state), so a seed names o
 and a replay of it is bit-for-bit the same. Shoppers come in sessions: they browse, sometimes
 search, put things in the cart, sometimes take them out, and then either buy or walk away. A
 shopper who walks away touches neither cart nor checkout for ``ABANDON_QUIET_MS`` afterwards (only
-browsing), so every abandoned cart really is one for the 30-minute abandoned-cart rule.
+browsing), so every abandoned cart really is one for the 30-minute abandoned-cart rule. Some come
+back when a reminder would have reached them (``REMINDER_RESPONSE_MS`` after the last cart change)
+and buy the cart.
 
-Each shopper's event gaps are scaled so that the whole stream has the requested mean gap in
-event time, however many shoppers there are: a session of ``k`` events takes ``k`` shopper-gaps
-on average, short ones inside the session and one long one after it. For a realistic mix keep
-that shopper-gap (``users * mean_gap_ms``) at a minute or more: busier shoppers spend most of
-their events browsing while an abandoned cart waits out its quiet period.
+Each shopper has a ``Persona`` (fixed shares, assigned from the seed, see ``assign_personas``)
+that sets how often they come, how much they look, what they can afford and how readily they buy,
+and a favourite local hour: the shop is busiest in the evening, nearly empty at night.
+
+How the stream keeps its mean gap: every shopper runs on their own clock, which ticks ``w(h)``
+times as fast as event time in local hour ``h``; the weights average 1 over a day, so any 24 hours
+of event time are exactly 24 hours on every shopper's clock. The gaps between sessions are drawn on
+that clock (which makes starts pile up in a shopper's busy hours) while the clicks inside a session
+stay in event time. Shopper ``i`` with relative ``activity`` ``a_i`` gets a shopper-gap of
+``mean_gap_ms * sum(a) / a_i``, and a session of ``k`` events takes ``k`` shopper-gaps on average,
+short ones inside the session and one long one after it, so the shoppers together produce one event
+per ``mean_gap_ms`` averaged over a day, however many there are. Within a day the rate follows the
+hours. Two things bend this a little (a few per cent, see the tests): a session's own span passes
+on the shopper's clock at the speed of the hour it happens in, and new visitors' first visits come
+on top (``activity`` counts them as the rare visitors they become). For a realistic mix keep the
+shopper-gap (``users * mean_gap_ms``) at a minute or more: busier shoppers spend most of their
+events browsing while an abandoned cart waits out its quiet period.
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ import json
 import random
 from collections import deque
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Iterator, NamedTuple
 
 from schemas.events import ClickAction, InputTopic
@@ -36,24 +51,98 @@ CATEGORIES: dict[str, tuple[float, tuple[str, ...]]] = {
 }
 PRODUCTS_PER_CATEGORY = 20
 # Longer than the 30-minute rule, so a walked-away cart fires it before the shopper returns.
-ABANDON_QUIET_MS = 45 * 60_000
+ABANDON_QUIET_MS = 35 * 60_000
+# When a shopper who answers the reminder comes back, after the last cart change: the 30-minute
+# reminder plus the time it takes to notice it. Starts at ABANDON_QUIET_MS, so the rule fires first.
+REMINDER_RESPONSE_MS = (ABANDON_QUIET_MS, 90 * 60_000)
 # Think time between clicks of one session, unless the stream is so dense that it must be shorter.
 IN_SESSION_GAP_MS = 20_000.0
 # Shops in several time zones, so the wire's offsets are exercised.
 UTC_OFFSETS_MIN = (-300, 0, 60, 120, 330)
-FAVOURITE_CATEGORY_PROBABILITY = 0.7
-SEARCH_PROBABILITY = 0.4
-ADD_TO_CART_PROBABILITY = 0.55
+# How busy the shop is in each local hour (0 to 23), relative: quiet at night, busiest after dinner.
+SHOP_HOURS = (
+    0.6, 0.35, 0.2, 0.15, 0.15, 0.2, 0.35, 0.6, 0.8, 0.9, 1.0, 1.1,
+    1.3, 1.2, 1.0, 1.0, 1.1, 1.3, 1.6, 1.9, 2.1, 2.0, 1.5, 0.9,
+)  # fmt: skip
+# A shopper's favourite local hour, drawn from these (repeats make an hour likelier), gets this
+# much extra weight, and half of it goes to each neighbouring hour.
+PREFERRED_HOURS = (7, 8, 12, 12, 13, 18, 19, 20, 20, 21, 21, 22, 23)
+PREFERRED_HOUR_BOOST = 2.0
+SEARCH_WITHOUT_CATEGORY_PROBABILITY = 0.5  # the shop's search did not resolve a category
 REMOVE_PROBABILITY = 0.2
 CLEAR_CART_PROBABILITY = 0.3  # of a returning shopper who does not buy the old cart at once
-SEARCH_WITHOUT_CATEGORY_PROBABILITY = 0.5  # the shop's search did not resolve a category
+# A price-sensitive shopper's chance to buy shrinks by this when the cart holds anything dearer
+# than its category's typical price.
+PRICEY_CART_FACTOR = 0.4
 CONSENT_CHANGE_PROBABILITY = 0.03  # per session: the shopper opts in or out of a channel
 CONSENT_GRANTED_PROBABILITY = 0.4
 CONSENT_CHANNELS = ("push", "email", "sms", "all")
 ERASURE_PROBABILITY = 0.002  # per session: the shopper asks to be forgotten (and may come back)
-COUPON_PROBABILITY = 0.15
 COUPON = "SAVE10"
 COUPON_DISCOUNT = 0.10
+# A new visitor's first visit starts after about this many of their session cycles, so new
+# visitors keep arriving instead of all turning up at the start of the stream.
+NEW_VISITOR_ARRIVAL_CYCLES = 10.0
+
+
+class Persona(StrEnum):
+    """The kind of shopper someone is; sets their ``Habits``."""
+
+    BARGAIN_HUNTER = "bargain_hunter"  # cheap products, often a coupon, shies away from dear carts
+    LOYAL_BUYER = "loyal_buyer"  # comes back often, buys often, sticks to favourite categories
+    BROWSER = "browser"  # many views and searches, rarely adds to the cart, more rarely buys
+    NEW_VISITOR = "new_visitor"  # one or two short visits, then rarely seen again
+
+
+@dataclass(frozen=True, slots=True)
+class Habits:
+    share: float  # of all shoppers
+    activity: float  # events per unit of time, relative to the other personas
+    favourite_categories: int  # how many categories the shopper favours
+    favourite_probability: float  # that a session is about a favourite category
+    views: tuple[int, int]  # products viewed per session: fewest, most
+    search_probability: float  # per session
+    add_to_cart_probability: float  # per session that may change the cart
+    buy_propensity: tuple[float, float]  # each shopper's chance to buy a cart, drawn in this range
+    coupon_probability: float  # per order
+    # Price levels are picked as level = int(levels * u ** price_skew) for a uniform u: above 1
+    # favours the cheap end of a category, below 1 the dear end.
+    price_skew: float
+    price_sensitive: bool  # buys a cart with dearer-than-typical products less readily
+    reminder_return_probability: float  # of a walked-away cart: back to buy it after a reminder
+    fades_after_sessions: tuple[int, int] | None  # after that many visits, activity / FADED_SLOWDOWN
+
+
+FADED_SLOWDOWN = 40.0
+HABITS: dict[Persona, Habits] = {
+    Persona.BARGAIN_HUNTER: Habits(
+        share=0.25, activity=1.0, favourite_categories=2, favourite_probability=0.6, views=(2, 6),
+        search_probability=0.5, add_to_cart_probability=0.55, buy_propensity=(0.3, 0.7),
+        coupon_probability=0.6, price_skew=3.0, price_sensitive=True, reminder_return_probability=0.5,
+        fades_after_sessions=None,
+    ),
+    Persona.LOYAL_BUYER: Habits(
+        share=0.20, activity=2.0, favourite_categories=2, favourite_probability=0.92, views=(1, 4),
+        search_probability=0.25, add_to_cart_probability=0.7, buy_propensity=(0.6, 0.95),
+        coupon_probability=0.1, price_skew=0.7, price_sensitive=False, reminder_return_probability=0.35,
+        fades_after_sessions=None,
+    ),
+    Persona.BROWSER: Habits(
+        share=0.35, activity=1.3, favourite_categories=3, favourite_probability=0.5, views=(3, 10),
+        search_probability=0.75, add_to_cart_probability=0.12, buy_propensity=(0.05, 0.25),
+        coupon_probability=0.1, price_skew=1.0, price_sensitive=False, reminder_return_probability=0.1,
+        fades_after_sessions=None,
+    ),
+    Persona.NEW_VISITOR: Habits(
+        share=0.20, activity=1.0, favourite_categories=1, favourite_probability=0.5, views=(1, 3),
+        search_probability=0.3, add_to_cart_probability=0.35, buy_propensity=(0.1, 0.4),
+        coupon_probability=0.2, price_skew=1.2, price_sensitive=False, reminder_return_probability=0.25,
+        fades_after_sessions=(1, 2),
+    ),
+}  # fmt: skip
+_PERSONAS = tuple(HABITS)
+_HOUR_MS = 3_600_000
+_DAY_MS = 24 * _HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +166,46 @@ def _build_catalogue() -> dict[str, tuple[Product, ...]]:
 
 CATALOGUE = _build_catalogue()
 _CATEGORY_NAMES = tuple(CATEGORIES)
+_DEARER_THAN_TYPICAL = frozenset(
+    product for products in CATALOGUE.values() for product in products if product.price > CATEGORIES[product.category][0]
+)
+
+
+def _hour_weights(preferred_hour: int) -> tuple[float, ...]:
+    """Shop hours plus a shopper's favourite hour, scaled to average 1 over the day."""
+    weights = list(SHOP_HOURS)
+    for hour, boost in ((preferred_hour - 1, 0.5), (preferred_hour, 1.0), (preferred_hour + 1, 0.5)):
+        weights[hour % 24] += PREFERRED_HOUR_BOOST * boost
+    total = sum(weights)
+    return tuple(24 * weight / total for weight in weights)
+
+
+_RHYTHMS = {hour: _hour_weights(hour) for hour in set(PREFERRED_HOURS)}
+
+# Plain strings, looked up once: the enums' attribute access is slow in the hot loop.
+_CLICKS, _SEARCHES, _PURCHASES = InputTopic.CLICKS.value, InputTopic.SEARCHES.value, InputTopic.PURCHASES.value
+_CONSENTS, _ERASURES = InputTopic.CONSENTS.value, InputTopic.ERASURES.value
+_VIEW, _ADD, _REMOVE = ClickAction.VIEW.value, ClickAction.ADD_TO_CART.value, ClickAction.REMOVE_FROM_CART.value
+
+
+def assign_personas(users: int, seed: int) -> tuple[Persona, ...]:
+    """Each shopper's persona by index: every persona's ``share`` as exactly as whole shoppers
+    allow (largest remainders get the odd ones), in an order shuffled by the seed.
+
+    >>> from collections import Counter
+    >>> Counter(assign_personas(100, seed=1)) == {"bargain_hunter": 25, "loyal_buyer": 20, "browser": 35, "new_visitor": 20}
+    True
+    >>> assign_personas(100, seed=1) == assign_personas(100, seed=1) != assign_personas(100, seed=2)
+    True
+    """
+    quotas = [HABITS[persona].share * users for persona in _PERSONAS]
+    counts = [int(quota) for quota in quotas]
+    by_remainder = sorted(range(len(quotas)), key=lambda index: counts[index] - quotas[index])
+    for index in by_remainder[: users - sum(counts)]:
+        counts[index] += 1
+    personas = [persona for persona, count in zip(_PERSONAS, counts) for _ in range(count)]
+    random.Random(f"personas-{seed}").shuffle(personas)
+    return tuple(personas)
 
 
 class ShopMessage(NamedTuple):
@@ -92,12 +221,20 @@ class _Shopper:
     """One user's taste and where they are in their story."""
 
     user_id: str
+    persona: Persona
+    habits: Habits
     utc_offset_min: int
+    hour_weights: tuple[float, ...]  # by local hour; how fast the shopper's own clock runs
     favourites: tuple[str, ...]
     buy_propensity: float
+    gap_ms: float  # the shopper-gap: mean event-time per event of theirs, idle time included
+    in_session_gap_ms: float
+    fades_after_sessions: int  # 0: never
     cart: dict[Product, int] = field(default_factory=dict)  # insertion order is line order
     # Until then the shopper only browses, so an abandoned cart stays abandoned for the rule.
     cart_frozen_until_ms: float = 0.0
+    # When they come back to buy an abandoned cart after a reminder; until then they only browse.
+    return_ms: float | None = None
     pending: deque[tuple[float, str, dict[str, Any]]] = field(default_factory=deque)
     next_session_ms: float = 0.0
     event_count: int = 0  # numbers event ids
@@ -108,15 +245,18 @@ class _Shopper:
 class ShopSimulator:
     """A deterministic stream of shop events from ``users`` shoppers.
 
-    ``mean_gap_ms`` is the mean event-time gap between consecutive messages of the whole stream.
-    With ``bad_fraction`` > 0, about that fraction of well-formed events is preceded by a
-    malformed copy (bytes: bad JSON, an impossible value, a missing field or a bad timestamp),
-    so dead letters show up; the well-formed stream is the same with or without them.
+    ``mean_gap_ms`` is the mean event-time gap between consecutive messages of the whole stream,
+    averaged over a day (busy hours are denser, nights sparser). With ``bad_fraction`` > 0, about
+    that fraction of well-formed events is preceded by a malformed copy (bytes: bad JSON, an
+    impossible value, a missing field or a bad timestamp), so dead letters show up; the well-formed
+    stream is the same with or without them.
 
     >>> sim = ShopSimulator(users=50, seed=1, start_ms=1_795_597_200_000, mean_gap_ms=1000)
     >>> first = next(sim.events())
     >>> first.topic, first.user_id, first.value["action"], first.value["product_id"], first.value["ts"]
     ('clicks', 'u0010', 'view', 'toys-07', '2026-11-25T09:00:01.562Z')
+    >>> sim.personas[first.user_id]
+    <Persona.BROWSER: 'browser'>
     >>> list(sim.events(1)) == [first]  # every call replays the same stream
     True
     """
@@ -135,9 +275,19 @@ class ShopSimulator:
         self.start_ms = start_ms
         self.mean_gap_ms = mean_gap_ms
         self.bad_fraction = bad_fraction
-        # Each shopper's own mean gap: n shoppers each at this pace give the stream its mean gap.
-        self._shopper_gap_ms = mean_gap_ms * users
-        self._in_session_gap_ms = min(IN_SESSION_GAP_MS, self._shopper_gap_ms / 2)
+        self._personas = assign_personas(users, seed)
+        # Activity in the long run: a new visitor counts as the rare visitor they soon become.
+        total_activity = sum(
+            HABITS[persona].activity / (FADED_SLOWDOWN if HABITS[persona].fades_after_sessions else 1.0)
+            for persona in self._personas
+        )
+        # A shopper of activity a gets gap_ms / a, so all of them together give the mean gap.
+        self._gap_ms = mean_gap_ms * total_activity
+
+    @property
+    def personas(self) -> dict[str, Persona]:
+        """Every shopper's persona by user id; the same ones the stream's shoppers have."""
+        return {self._user_id(index): persona for index, persona in enumerate(self._personas)}
 
     def events(self, count: int | None = None) -> Iterator[ShopMessage]:
         """Yield ``count`` messages (forever if ``None``) in non-decreasing event time.
@@ -148,21 +298,23 @@ class ShopSimulator:
         rng = random.Random(self.seed)
         # A separate generator, so switching malformed messages on leaves the good stream alone.
         bad_rng = random.Random(f"malformed-{self.seed}")
-        shoppers = [self._new_shopper(index, rng) for index in range(self.users)]
+        shoppers = [self._new_shopper(index, persona, rng) for index, persona in enumerate(self._personas)]
         next_times: list[tuple[float, int]] = []
         for index, shopper in enumerate(shoppers):
             self._plan_first_session(shopper, rng)
             next_times.append((shopper.pending[0][0], index))
         heapq.heapify(next_times)
         sent = 0
+        bad_fraction = self.bad_fraction
         while count is None or sent < count:
-            _, index = heapq.heappop(next_times)
+            _, index = next_times[0]
             shopper = shoppers[index]
-            _, topic, body = shopper.pending.popleft()
-            if not shopper.pending:
-                self._plan_session(shopper, rng, start_ms=shopper.next_session_ms)
-            heapq.heappush(next_times, (shopper.pending[0][0], index))
-            if self.bad_fraction and bad_rng.random() < self.bad_fraction:
+            pending = shopper.pending
+            at_ms, topic, body = pending.popleft()
+            if not pending:
+                self._plan_session(shopper, rng, after_ms=at_ms)
+            heapq.heapreplace(next_times, (pending[0][0], index))
+            if bad_fraction and bad_rng.random() < bad_fraction:
                 yield ShopMessage(topic, shopper.user_id, _malformed(topic, body, bad_rng))
                 sent += 1
                 if sent == count:
@@ -170,70 +322,150 @@ class ShopSimulator:
             yield ShopMessage(topic, shopper.user_id, body)
             sent += 1
 
-    def _new_shopper(self, index: int, rng: random.Random) -> _Shopper:
-        width = max(4, len(str(self.users - 1)))
+    def _user_id(self, index: int) -> str:
+        return f"u{index:0{max(4, len(str(self.users - 1)))}d}"
+
+    def _new_shopper(self, index: int, persona: Persona, rng: random.Random) -> _Shopper:
+        habits = HABITS[persona]
+        gap_ms = self._gap_ms / habits.activity
+        fades = habits.fades_after_sessions
         return _Shopper(
-            user_id=f"u{index:0{width}d}",
+            user_id=self._user_id(index),
+            persona=persona,
+            habits=habits,
             utc_offset_min=rng.choice(UTC_OFFSETS_MIN),
-            favourites=tuple(rng.sample(_CATEGORY_NAMES, 2)),
-            buy_propensity=rng.uniform(0.2, 0.9),
+            hour_weights=_RHYTHMS[rng.choice(PREFERRED_HOURS)],
+            favourites=tuple(rng.sample(_CATEGORY_NAMES, habits.favourite_categories)),
+            buy_propensity=rng.uniform(*habits.buy_propensity),
+            gap_ms=gap_ms,
+            in_session_gap_ms=min(IN_SESSION_GAP_MS, gap_ms / 2),
+            fades_after_sessions=rng.randint(*fades) if fades else 0,
         )
 
     def _plan_first_session(self, shopper: _Shopper, rng: random.Random) -> None:
         """Start each shopper at a random point of a session cycle (busy span, then idle gap), so
         the stream starts at its steady rate instead of with every shopper arriving at once."""
         actions = self._session_actions(shopper, rng, may_change_cart=True)
-        busy_ms = (len(actions) - 1) * self._in_session_gap_ms
-        idle_mean_ms = self._idle_mean_ms(len(actions))
-        # Gaps are exponential, hence memoryless: the wait is just the gap the shopper is in. One
-        # caught mid-session plays a whole session, not the half that would be left, so only half
-        # as many start that way.
-        in_session = rng.random() < busy_ms / (busy_ms + idle_mean_ms) / 2
-        wait_ms = rng.expovariate(1 / (self._in_session_gap_ms if in_session else idle_mean_ms))
-        self._schedule(shopper, rng, actions, self.start_ms + wait_ms)
+        idle_mean_ms = self._idle_mean_ms(shopper, len(actions))
+        if shopper.fades_after_sessions:
+            # Not seen before: they arrive some time into the stream, not all at its start.
+            wait_ms = rng.expovariate(1 / (NEW_VISITOR_ARRIVAL_CYCLES * len(actions) * shopper.gap_ms))
+            start_ms = self._on_own_clock(shopper, self.start_ms, wait_ms)
+        else:
+            busy_ms = (len(actions) - 1) * shopper.in_session_gap_ms
+            # Gaps are exponential, hence memoryless: the wait is just the gap the shopper is in.
+            # One caught mid-session plays a whole session, not the half that would be left, so
+            # only half as many start that way.
+            if rng.random() < busy_ms / (busy_ms + idle_mean_ms) / 2:
+                start_ms = self.start_ms + rng.expovariate(1 / shopper.in_session_gap_ms)
+            else:
+                start_ms = self._on_own_clock(shopper, self.start_ms, rng.expovariate(1 / idle_mean_ms))
+        self._after_session(shopper, rng, actions, start_ms)
 
-    def _plan_session(self, shopper: _Shopper, rng: random.Random, *, start_ms: float) -> None:
-        may_change_cart = start_ms >= shopper.cart_frozen_until_ms
-        actions = self._session_actions(shopper, rng, may_change_cart=may_change_cart)
-        self._schedule(shopper, rng, actions, start_ms)
+    def _plan_session(self, shopper: _Shopper, rng: random.Random, *, after_ms: float) -> None:
+        """Queue the shopper's next session: back for an abandoned cart, or an ordinary visit."""
+        return_ms = shopper.return_ms
+        if return_ms is not None and return_ms <= shopper.next_session_ms:
+            shopper.return_ms = None
+            ordinary_ms = shopper.next_session_ms
+            if shopper.cart:
+                actions = self._return_actions(shopper, rng)
+            else:  # forgotten meanwhile, cart and all
+                actions = self._session_actions(shopper, rng, may_change_cart=True)
+            # The return comes on top of the visit already planned, which then waits for the
+            # return's share of time too, so reminders do not make the shopper busier on average.
+            self._after_session(shopper, rng, actions, max(return_ms, after_ms), idle_from_ms=ordinary_ms)
+            return
+        start_ms = shopper.next_session_ms
+        may_change_cart = start_ms >= shopper.cart_frozen_until_ms and return_ms is None
+        self._after_session(shopper, rng, self._session_actions(shopper, rng, may_change_cart=may_change_cart), start_ms)
 
-    def _schedule(
-        self, shopper: _Shopper, rng: random.Random, actions: list[tuple[str, dict[str, Any]]], start_ms: float
+    def _after_session(
+        self,
+        shopper: _Shopper,
+        rng: random.Random,
+        actions: list[tuple[str, dict[str, Any]]],
+        start_ms: float,
+        *,
+        idle_from_ms: float = 0.0,
     ) -> None:
-        """Stamp a session's actions with times and ids, and choose when the next session starts."""
+        """Queue a session that starts at ``start_ms``, and decide what the shopper does after it:
+        the next visit comes an idle gap after the session's end (or ``idle_from_ms``, if later)."""
+        end_ms, last_cart_change_ms = self._stamp(shopper, rng, actions, start_ms)
+        if shopper.cart and last_cart_change_ms is not None:
+            shopper.cart_frozen_until_ms = last_cart_change_ms + ABANDON_QUIET_MS
+            if rng.random() < shopper.habits.reminder_return_probability:
+                shopper.return_ms = last_cart_change_ms + rng.uniform(*REMINDER_RESPONSE_MS)
+        if shopper.session_count == shopper.fades_after_sessions:
+            shopper.gap_ms *= FADED_SLOWDOWN
+        # A session and the idle gap after it take one shopper-gap per event on the shopper's
+        # clock, on average; the session's own span counts at the speed of the hour it was in.
+        busy_ms = (end_ms - start_ms) * self._speed(shopper, start_ms)
+        idle_mean_ms = max(len(actions) * shopper.gap_ms - busy_ms, shopper.gap_ms)
+        idle_ms = rng.expovariate(1 / idle_mean_ms)
+        shopper.next_session_ms = self._on_own_clock(shopper, max(end_ms, idle_from_ms), idle_ms)
+
+    def _stamp(
+        self, shopper: _Shopper, rng: random.Random, actions: list[tuple[str, dict[str, Any]]], start_ms: float
+    ) -> tuple[float, float | None]:
+        """Give a session's actions times and ids and queue them; return when the session ends and
+        when it last changed the cart (``None`` if it did not)."""
         at_ms = start_ms
         last_cart_change_ms: float | None = None
+        gap_rate = 1 / shopper.in_session_gap_ms
+        user_id, offset_min, pending = shopper.user_id, shopper.utc_offset_min, shopper.pending
         for position, (topic, fields) in enumerate(actions):
             if position:
-                at_ms += rng.expovariate(1 / self._in_session_gap_ms)
+                at_ms += rng.expovariate(gap_rate)
             body = {
-                "event_id": f"{shopper.user_id}-{shopper.event_count}",
-                "user_id": shopper.user_id,
-                "ts": format_rfc3339(int(at_ms), shopper.utc_offset_min),
+                "event_id": f"{user_id}-{shopper.event_count}",
+                "user_id": user_id,
+                "ts": format_rfc3339(int(at_ms), offset_min),
                 **fields,
             }
             shopper.event_count += 1
-            shopper.pending.append((at_ms, topic, body))
-            if fields.get("action") in (ClickAction.ADD_TO_CART, ClickAction.REMOVE_FROM_CART):
+            pending.append((at_ms, topic, body))
+            if "quantity" in fields:  # only cart changes carry one
                 last_cart_change_ms = at_ms
-        if shopper.cart and last_cart_change_ms is not None:
-            shopper.cart_frozen_until_ms = last_cart_change_ms + ABANDON_QUIET_MS
-        shopper.next_session_ms = at_ms + rng.expovariate(1 / self._idle_mean_ms(len(actions)))
+        return at_ms, last_cart_change_ms
 
-    def _idle_mean_ms(self, session_events: int) -> float:
+    def _idle_mean_ms(self, shopper: _Shopper, session_events: int) -> float:
         """A session and the idle gap after it take one shopper-gap per event on average."""
-        return session_events * self._shopper_gap_ms - (session_events - 1) * self._in_session_gap_ms
+        return session_events * shopper.gap_ms - (session_events - 1) * shopper.in_session_gap_ms
+
+    @staticmethod
+    def _speed(shopper: _Shopper, at_ms: float) -> float:
+        """How fast the shopper's clock runs at ``at_ms``: the weight of that local hour."""
+        return shopper.hour_weights[int((at_ms + shopper.utc_offset_min * 60_000) // _HOUR_MS) % 24]
+
+    @staticmethod
+    def _on_own_clock(shopper: _Shopper, from_ms: float, own_ms: float) -> float:
+        """The event time at which ``own_ms`` have passed on the shopper's clock since ``from_ms``.
+
+        The clock runs ``hour_weights[h]`` times as fast as event time in local hour ``h``; the
+        weights average 1, so every whole day of own time is a whole day of event time.
+        """
+        days, own_ms = divmod(own_ms, _DAY_MS)
+        at_ms = from_ms + days * _DAY_MS
+        weights = shopper.hour_weights
+        offset_ms = shopper.utc_offset_min * 60_000
+        while True:
+            local_hours, into_hour_ms = divmod(at_ms + offset_ms, _HOUR_MS)
+            speed = weights[int(local_hours) % 24]
+            left_ms = _HOUR_MS - into_hour_ms
+            if own_ms <= left_ms * speed:
+                return at_ms + own_ms / speed
+            own_ms -= left_ms * speed
+            at_ms += left_ms
 
     def _session_actions(
         self, shopper: _Shopper, rng: random.Random, *, may_change_cart: bool
     ) -> list[tuple[str, dict[str, Any]]]:
         """What the shopper does in one session, as (topic, event fields); updates the cart."""
-        session = f"{shopper.user_id}-s{shopper.session_count}"
         actions = self._shopping_actions(shopper, rng, may_change_cart=may_change_cart)
-        extra = random.Random(f"{self.seed}:consent:{session}")
-        if actions[0][0] != InputTopic.ERASURES.value and extra.random() < CONSENT_CHANGE_PROBABILITY:
-            consent = {"channel": extra.choice(CONSENT_CHANNELS), "granted": extra.random() < CONSENT_GRANTED_PROBABILITY}
-            actions.append((InputTopic.CONSENTS.value, consent))
+        if actions[0][0] != _ERASURES and rng.random() < CONSENT_CHANGE_PROBABILITY:
+            consent = {"channel": rng.choice(CONSENT_CHANNELS), "granted": rng.random() < CONSENT_GRANTED_PROBABILITY}
+            actions.append((_CONSENTS, consent))
         return actions
 
     def _shopping_actions(
@@ -241,52 +473,74 @@ class ShopSimulator:
     ) -> list[tuple[str, dict[str, Any]]]:
         session_id = f"{shopper.user_id}-s{shopper.session_count}"
         shopper.session_count += 1
+        habits = shopper.habits
+        random_ = rng.random
         actions: list[tuple[str, dict[str, Any]]] = []
-        # Privacy and search-resolution choices draw from their own generator, so adding them
-        # left the shopping itself exactly as it was for a given seed.
-        extra = random.Random(f"{self.seed}:{session_id}")
-        likes_favourite = rng.random() < FAVOURITE_CATEGORY_PROBABILITY
-        category = rng.choice(shopper.favourites if likes_favourite else _CATEGORY_NAMES)
-        if rng.random() < SEARCH_PROBABILITY:
-            query = rng.choice(CATEGORIES[category][1])
-            search: dict[str, Any] = {"query": query, "session_id": session_id}
-            if extra.random() >= SEARCH_WITHOUT_CATEGORY_PROBABILITY:
+        category = rng.choice(shopper.favourites if random_() < habits.favourite_probability else _CATEGORY_NAMES)
+        if random_() < habits.search_probability:
+            search: dict[str, Any] = {"query": rng.choice(CATEGORIES[category][1]), "session_id": session_id}
+            if random_() >= SEARCH_WITHOUT_CATEGORY_PROBABILITY:
                 search["category"] = category
-            actions.append((InputTopic.SEARCHES.value, search))
-        if extra.random() < ERASURE_PROBABILITY:
+            actions.append((_SEARCHES, search))
+        if random_() < ERASURE_PROBABILITY:
             # The shop forgets the cart with the rest; the simulator must too.
             shopper.cart.clear()
-            return [(InputTopic.ERASURES.value, {})]
-        viewed = [rng.choice(CATALOGUE[category]) for _ in range(rng.randint(1, 5))]
-        actions += [_click(ClickAction.VIEW, product, None, session_id) for product in viewed]
+            return [(_ERASURES, {})]
+        products = CATALOGUE[category]
+        fewest, most = habits.views
+        skew = habits.price_skew
+        viewed = [
+            products[int(PRODUCTS_PER_CATEGORY * random_() ** skew)]
+            for _ in range(fewest + int(random_() * (most - fewest + 1)))
+        ]
+        actions += [_click(_VIEW, product, None, session_id) for product in viewed]
         if not may_change_cart:
             return actions
         if shopper.cart:
             # Back after walking away: buy the cart now, clear it, or keep shopping with it.
-            choice = rng.random()
-            if choice < shopper.buy_propensity:
+            choice = random_()
+            buy_probability = self._buy_probability(shopper)
+            if choice < buy_probability:
                 actions.append(self._checkout(shopper, rng))
                 return actions
-            if choice < shopper.buy_propensity + CLEAR_CART_PROBABILITY:
-                for product, quantity in list(shopper.cart.items()):
-                    actions.append(_click(ClickAction.REMOVE_FROM_CART, product, quantity, session_id))
+            if choice < buy_probability + CLEAR_CART_PROBABILITY:
+                for product, quantity in shopper.cart.items():
+                    actions.append(_click(_REMOVE, product, quantity, session_id))
                 shopper.cart.clear()
-        if rng.random() >= ADD_TO_CART_PROBABILITY:
+        if random_() >= habits.add_to_cart_probability:
             return actions
+        cart = shopper.cart
         for product in rng.sample(viewed, min(len(viewed), rng.choice((1, 1, 2)))):
             quantity = rng.choice((1, 1, 1, 2, 3))
-            shopper.cart[product] = shopper.cart.get(product, 0) + quantity
-            actions.append(_click(ClickAction.ADD_TO_CART, product, quantity, session_id))
-        if rng.random() < REMOVE_PROBABILITY:
-            product = rng.choice(list(shopper.cart))
-            quantity = rng.randint(1, shopper.cart[product])
-            shopper.cart[product] -= quantity
-            if not shopper.cart[product]:
-                del shopper.cart[product]
-            actions.append(_click(ClickAction.REMOVE_FROM_CART, product, quantity, session_id))
-        if shopper.cart and rng.random() < shopper.buy_propensity:
+            cart[product] = cart.get(product, 0) + quantity
+            actions.append(_click(_ADD, product, quantity, session_id))
+        if random_() < REMOVE_PROBABILITY:
+            product = rng.choice(list(cart))
+            quantity = rng.randint(1, cart[product])
+            cart[product] -= quantity
+            if not cart[product]:
+                del cart[product]
+            actions.append(_click(_REMOVE, product, quantity, session_id))
+        if cart and random_() < self._buy_probability(shopper):
             actions.append(self._checkout(shopper, rng))
         return actions
+
+    def _return_actions(self, shopper: _Shopper, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
+        """Back from a reminder: a look at what is in the cart, then buying it."""
+        session_id = f"{shopper.user_id}-s{shopper.session_count}"
+        shopper.session_count += 1
+        in_cart = list(shopper.cart)
+        actions = [
+            _click(_VIEW, product, None, session_id) for product in rng.sample(in_cart, min(len(in_cart), rng.choice((1, 2))))
+        ]
+        actions.append(self._checkout(shopper, rng))
+        return actions
+
+    @staticmethod
+    def _buy_probability(shopper: _Shopper) -> float:
+        if shopper.habits.price_sensitive and not _DEARER_THAN_TYPICAL.isdisjoint(shopper.cart):
+            return shopper.buy_propensity * PRICEY_CART_FACTOR
+        return shopper.buy_propensity
 
     def _checkout(self, shopper: _Shopper, rng: random.Random) -> tuple[str, dict[str, Any]]:
         """Buy the whole cart and empty it."""
@@ -296,19 +550,19 @@ class ShopSimulator:
         ]
         subtotal = sum(p.price * quantity for p, quantity in shopper.cart.items())
         fields: dict[str, Any] = {"order_id": f"{shopper.user_id}-o{shopper.order_count}", "items": items}
-        if rng.random() < COUPON_PROBABILITY:
+        if rng.random() < shopper.habits.coupon_probability:
             fields["total"] = round(subtotal * (1 - COUPON_DISCOUNT), 2)
             fields["coupon"] = COUPON
         else:
             fields["total"] = round(subtotal, 2)
         shopper.order_count += 1
         shopper.cart.clear()
-        return InputTopic.PURCHASES.value, fields
+        return _PURCHASES, fields
 
 
-def _click(action: ClickAction, product: Product, quantity: int | None, session_id: str) -> tuple[str, dict[str, Any]]:
+def _click(action: str, product: Product, quantity: int | None, session_id: str) -> tuple[str, dict[str, Any]]:
     fields: dict[str, Any] = {
-        "action": action.value,
+        "action": action,
         "product_id": product.product_id,
         "category": product.category,
         "price": product.price,
@@ -316,7 +570,7 @@ def _click(action: ClickAction, product: Product, quantity: int | None, session_
     if quantity is not None:
         fields["quantity"] = quantity
     fields["session_id"] = session_id
-    return InputTopic.CLICKS.value, fields
+    return _CLICKS, fields
 
 
 def _malformed(topic: str, body: dict[str, Any], rng: random.Random) -> bytes:

@@ -1,0 +1,65 @@
+"""Offline replay of generated recordings, in a child process per size: events/s and peak memory.
+
+Each size runs ``nudge replay FILE --offline`` on a recording of that many events from the
+same 10,000 users, with the shipped rules. The child's peak resident memory comes from the
+kernel (``wait4``), so it counts everything the replay held. Memory must follow the users, not
+the events: a recording four times longer must not need four times the memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.generate import write_recording
+from bench.workload import MEAN_GAP_MS, SEED, START_MS, USERS
+
+PARTITIONS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRun:
+    events: int
+    seconds: float  # the replay as it reports itself: reading, the core, writing outputs
+    peak_rss_mb: float
+    outputs: int  # lines written: triggers, suppressions, conversions, dead letters
+
+
+def run_replays(sizes: list[int]) -> list[ReplayRun]:
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="nudge-bench-replay-") as folder:
+        for events in sizes:
+            recording = Path(folder) / f"shop-{events}.jsonl"
+            write_recording(
+                recording, users=USERS, count=events, seed=SEED, start_ms=START_MS, mean_gap_ms=MEAN_GAP_MS, partitions=PARTITIONS
+            )
+            runs.append(_replay(recording, Path(folder) / f"out-{events}.jsonl", events))
+    return runs
+
+
+def _replay(recording: Path, out: Path, events: int) -> ReplayRun:
+    env = {**os.environ, "NUDGE_PARTITIONS": str(PARTITIONS)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "agents.cli", "replay", str(recording), "--offline", "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stderr is not None
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"the replay failed: {errors.decode(errors='replace')}")
+    reported = re.search(rb"offline in ([0-9.]+) s", errors)
+    if reported is None:
+        raise RuntimeError(f"no summary from the replay: {errors.decode(errors='replace')}")
+    seconds = float(reported.group(1))
+    with open(out, "rb") as lines:
+        outputs = sum(1 for _ in lines)
+    return ReplayRun(events=events, seconds=seconds, peak_rss_mb=usage.ru_maxrss / 1024, outputs=outputs)
