@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterable, Iterator
@@ -34,10 +35,15 @@ class BadLine:
 
 
 def open_recording(path: Path, mode: str) -> IO[str]:
-    """``mode`` is "r" or "w"; a ``.gz`` name means gzip."""
-    if path.suffix == ".gz":
-        return gzip.open(path, mode + "t", encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
+    """``mode`` is "r" or "w"; a ``.gz`` name means gzip, written without a time stamp or file
+    name in its header, so the same content gives the same bytes."""
+    if path.suffix != ".gz":
+        return open(path, mode, encoding="utf-8")
+    if mode == "r":
+        return gzip.open(path, "rt", encoding="utf-8")
+    compressed = gzip.GzipFile(filename="", mode="wb", fileobj=open(path, "wb"), mtime=0)
+    compressed.myfileobj = compressed.fileobj  # so closing it closes the file, as when gzip opens it itself
+    return io.TextIOWrapper(compressed, encoding="utf-8")
 
 
 def recording_line(
@@ -56,8 +62,11 @@ def recording_line(
         "key": None if key is None else key.decode("utf-8", "replace"),
         "ts": ts_ms,
     }
+    if raw is None:
+        body["value_base64"] = None  # a message with no value at all (a tombstone)
+        return orjson.dumps(body).decode()
     try:
-        body["value"] = orjson.loads(raw) if raw is not None else None
+        body["value"] = orjson.loads(raw)
     except orjson.JSONDecodeError:
         body["value_base64"] = base64.b64encode(raw or b"").decode("ascii")
     return orjson.dumps(body).decode()
@@ -90,6 +99,8 @@ def _message(body: dict, line_no: int) -> Message | BadLine:
     if "value" in body:
         value = body["value"]
         raw = None  # the value's compact JSON, made only where bytes are needed
+    elif "value_base64" in body and body["value_base64"] is None:
+        raw, value = None, NOT_JSON
     elif isinstance(body.get("value_base64"), str):
         try:
             raw = base64.b64decode(body["value_base64"], validate=True)

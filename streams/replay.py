@@ -2,8 +2,9 @@
 
 Messages go to partitions as Kafka's default partitioner would put them, so each partition
 learns the population a worker's partition would. Within a partition, topics are merged by
-event time as a worker merges them (timestamp synchronization), looking ahead at most
-``lookahead`` messages per partition; within a topic, the recording's order is kept. At the end
+event time as a worker that has all of them at hand merges them (timestamp synchronization),
+over a window of ``lookahead`` messages per partition; within a topic, the recording's order is
+kept. At the end
 of input every partition's clock moves to the last event time plus the rule book's longest delay,
 so every timer the recording armed has its say. The same recording gives the same outputs,
 byte for byte: emission times are event times, never the wall clock.
@@ -46,8 +47,6 @@ class _Partition:
         self.number = number
         self.engine = PartitionEngine(store={}, book=book, profile_config=profile_config)
         self.sync: TimestampSynchronizer[tuple[Message, Event | Rejection]] = TimestampSynchronizer(topics)
-        self.seen: set[str] = set()
-        self.has_unread = self.seen.__contains__  # a topic seen before may still have data coming
 
 
 class OfflineReplay:
@@ -91,12 +90,13 @@ class OfflineReplay:
         ts_ms = UNTIMED if isinstance(decoded, Rejection) else decoded.ts_ms
         # An unknown topic's message is a dead letter (untimed, so released at once) in any queue.
         topic = message.topic if message.topic in self._topic_set else self._topics[0]
-        part.sync.push(topic, ts_ms, (message, decoded))
-        part.seen.add(topic)
-        released = part.sync.release(part.has_unread)
-        while len(part.sync) > self._lookahead:
-            released.append(part.sync.pop_earliest())
-        return self._apply(part, released)
+        # Any topic may still hold an earlier message further down the recording, so nothing is
+        # released until the look-ahead is full; then the earliest head goes, one at a time.
+        sync = part.sync
+        sync.push(topic, ts_ms, (message, decoded))
+        if len(sync) <= self._lookahead:
+            return []
+        return self._apply(part, [sync.pop_earliest()])
 
     def finish(self) -> list[Output | DeadLetter]:
         """End of input: release what waits, then fire everything due up to the horizon."""

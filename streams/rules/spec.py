@@ -118,10 +118,13 @@ class RuleBook:
     @property
     def longest_delay_ms(self) -> int:
         """How far past the last event an end-of-input flush must look to fire every timer:
-        the longest rule delay, plus a night of quiet hours that may hold a trigger back."""
+        the longest rule delay (a day for a best-hour promotion), plus a day for quiet hours
+        that may hold a trigger back."""
         delays = [0]
         for rule in self.enabled:
             if isinstance(rule.params, (AbandonedInterestParams, AbandonedCartParams)):
                 delays.append(rule.params.delay_ms)
+            elif isinstance(rule.params, TimedPromotionParams) and rule.params.send_at is SendAt.BEST_HOUR:
+                delays.append(DAY_MS)  # the best hour comes round within a day
         quiet = DAY_MS if self.guardrails.quiet_hours is not None else 0
         return max(delays) + quiet
