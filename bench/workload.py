@@ -16,9 +16,10 @@ from streams.traffic import ShopSimulator
 USERS = 10_000
 SEED = 1
 START_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z: fixed, so every run processes the same events
-# Event-time gap between consecutive messages. Each of the 10,000 shoppers then acts about every
-# 500 s, and 200,000 events span about 2.8 hours, so 30-minute abandoned-cart timers are armed,
-# cancelled and fired all through a run, not only at its end.
+# Event-time gap between consecutive messages. Each of the 10,000 shoppers then acts every few
+# minutes (loyal buyers more often than bargain hunters), and 200,000 events span about three
+# hours, so 30-minute abandoned-cart timers are armed, cancelled and fired all through a run,
+# not only at its end.
 MEAN_GAP_MS = 50.0
 
 
