@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--broker", help="produce the recording into this Kafka (kafka://HOST:PORT)")
     replay.add_argument("--out", metavar="FILE", help="offline: where every trigger, suppression, conversion and dead letter goes")
     replay.add_argument("--rules", metavar="PATH", help="offline: the rules file (default: the shipped one)")
-    replay.add_argument("--partitions", type=int, help="offline: partitions to split users over, as the workers' topics (default 4)")
+    replay.add_argument("--partitions", type=int, help="partitions of the topics (default 4): offline, how users are split; into Kafka, what the topics must have")
     pace = replay.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0, help="into Kafka: original gaps divided by this (default %(default)s)")
     pace.add_argument("--max-speed", action="store_true", help="into Kafka: as fast as possible")

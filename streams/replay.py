@@ -46,7 +46,8 @@ class _Partition:
     def __init__(self, number: int, book: RuleBook, profile_config: ProfileConfig, topics: list[str]) -> None:
         self.number = number
         self.engine = PartitionEngine(store={}, book=book, profile_config=profile_config)
-        self.sync: TimestampSynchronizer[tuple[Message, Event | Rejection]] = TimestampSynchronizer(topics)
+        # A valid message waits as its event alone: the look-ahead then holds small objects.
+        self.sync: TimestampSynchronizer[Event | tuple[Message, Rejection]] = TimestampSynchronizer(topics)
 
 
 class OfflineReplay:
@@ -93,7 +94,7 @@ class OfflineReplay:
         # Any topic may still hold an earlier message further down the recording, so nothing is
         # released until the look-ahead is full; then the earliest head goes, one at a time.
         sync = part.sync
-        sync.push(topic, ts_ms, (message, decoded))
+        sync.push(topic, ts_ms, (message, decoded) if isinstance(decoded, Rejection) else decoded)
         if len(sync) <= self._lookahead:
             return []
         return self._apply(part, [sync.pop_earliest()])
@@ -117,11 +118,12 @@ class OfflineReplay:
         user_id = output.trigger.user_id if isinstance(output, Suppression) else output.user_id
         return partition_for(user_id.encode(), self._partitions_count)
 
-    def _apply(self, part: _Partition, released: list[tuple[Message, Event | Rejection]]) -> list[Output | DeadLetter]:
+    def _apply(self, part: _Partition, released: list[Event | tuple[Message, Rejection]]) -> list[Output | DeadLetter]:
         outputs: list[Output | DeadLetter] = []
         engine = part.engine
-        for message, decoded in released:
-            if isinstance(decoded, Rejection):
+        for item in released:
+            if isinstance(item, tuple):
+                message, rejection = item
                 outputs.append(
                     DeadLetter(
                         source_topic=message.topic,
@@ -129,13 +131,13 @@ class OfflineReplay:
                         offset=message.offset,
                         key=message.key,
                         value=message.raw if message.raw is not None else orjson.dumps(message.value),
-                        reason=decoded.reason.value,
-                        detail=decoded.detail,
+                        reason=rejection.reason.value,
+                        detail=rejection.detail,
                     )
                 )
                 continue
             self.events += 1
-            if self.last_event_ms is None or decoded.ts_ms > self.last_event_ms:
-                self.last_event_ms = decoded.ts_ms
-            outputs.extend(engine.on_event(decoded))
+            if self.last_event_ms is None or item.ts_ms > self.last_event_ms:
+                self.last_event_ms = item.ts_ms
+            outputs.extend(engine.on_event(item))
         return outputs
