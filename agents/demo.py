@@ -85,7 +85,7 @@ def format_trigger(trigger: dict[str, Any]) -> str:
 
     >>> format_trigger({"ts": "2026-11-25T09:41:00.000Z", "rule": "abandoned_cart", "user_id": "u0042",
     ...                 "channel": "push", "payload": {"item_count": 3, "value": 129.9}, "reason": "..."})
-    '09:41:00  abandoned_cart    u0042     push   3 item(s), 129.90'
+    '09:41:00  abandoned_cart      u0042     push   3 item(s), 129.90'
     >>> format_trigger({"ts": "2026-11-25T09:52:00.000Z", "rule": "abandoned_interest", "user_id": "u0007",
     ...                 "channel": "push", "payload": {"category": "shoes", "products": ["shoes-01"]}, "reason": "..."})
     '09:52:00  abandoned_interest  u0007     push   shoes: shoes-01'
@@ -102,7 +102,7 @@ def format_trigger(trigger: dict[str, Any]) -> str:
     else:
         summary = trigger.get("reason", "")
     clock = trigger["ts"][11:19]
-    return f"{clock}  {trigger['rule']:<16}  {trigger['user_id']:<8}  {trigger['channel']:<5}  {summary}"
+    return f"{clock}  {trigger['rule']:<18}  {trigger['user_id']:<8}  {trigger['channel']:<5}  {summary}"
 
 
 def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
