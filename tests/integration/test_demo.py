@@ -112,7 +112,7 @@ def test_format_trigger_renders_a_cart_reminder():
             "reason": "3 item(s) worth 129.90 left in the cart",
         }
     )
-    assert line == "09:41:00  abandoned_cart    u0042     push   3 item(s), 129.90"
+    assert line == "09:41:00  abandoned_cart      u0042     push   3 item(s), 129.90"
 
 
 def test_format_trigger_summarises_other_payloads_by_reason():
@@ -125,6 +125,6 @@ def test_format_trigger_summarises_other_payloads_by_reason():
         "reason": "no visit for 30 days",
     }
     line = format_trigger(trigger)
-    assert line == "23:05:09  win_back          u7        email  no visit for 30 days"
+    assert line == "23:05:09  win_back            u7        email  no visit for 30 days"
     assert line.split()[:4] == ["23:05:09", "win_back", "u7", "email"]
     assert format_trigger({**trigger, "payload": {}}) == line  # no payload fields to show: the reason
