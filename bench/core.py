@@ -22,12 +22,13 @@ from agents.pipeline import Incoming, Pipeline
 from agents.records import UserRecord, encode_record
 from agents.topics import TRIGGERS
 from bench.stats import percentile
-from bench.workload import WireMessage, kafka_partition
+from bench.workload import WireMessage
 from schemas.decoding import Rejection, decode_event
 from schemas.events import Erasure, Event, InputTopic
 from streams.config import ProfileConfig
 from streams.rules.loading import default_rulebook
 from streams.partition import PartitionEngine
+from streams.partitioning import partition_for
 from streams.population import Population
 from streams.profile import Profile, new_profile, update_profile
 
@@ -202,7 +203,7 @@ def _incoming_batches(messages: list[WireMessage]) -> list[list[Incoming]]:
     next_offset: dict[tuple[str, int], int] = {}
     incoming = []
     for message in messages:
-        partition = kafka_partition(message.key, PARTITIONS)
+        partition = partition_for(message.key, PARTITIONS)
         offset = next_offset.get((message.topic, partition), 0)
         next_offset[(message.topic, partition)] = offset + 1
         incoming.append(Incoming(message.topic, partition, offset, message.key, message.value, timestamp_s=0.0))

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from kafka.partitioner.default import murmur2
-
 from streams.traffic import ShopSimulator
 
 USERS = 10_000
@@ -47,9 +45,3 @@ def wire_messages(count: int) -> list[WireMessage]:
 def event_time_span_h(count: int) -> float:
     """Hours of event time ``count`` messages cover, on average; tells a reader whether timers fire."""
     return count * MEAN_GAP_MS / 3_600_000
-
-
-def kafka_partition(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2 of the key) picks, so the in-process
-    pipeline spreads users over partitions exactly as a worker reading the broker sees them."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions

@@ -8,8 +8,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from kafka.partitioner.default import murmur2
-
 from agents.admin import ensure_topics
 from agents.records import decode_record
 from agents.settings import Settings
@@ -19,6 +17,7 @@ from schemas.outputs import trigger_id_for
 from schemas.timestamps import parse_rfc3339
 from streams.config import MINUTE_MS, ProfileConfig
 from streams.partition import PartitionEngine
+from streams.partitioning import partition_for
 from streams.profile import Profile
 from streams.rules.loading import load_rulebook_file
 from tests.integration.harness import Shop, cart_only, WorkerProcess, committed_total, read_topic, triggers, wait_for
@@ -49,7 +48,7 @@ def advance_all_partitions(shop: Shop, settings: Settings, ts_ms: int) -> None:
 
 def partition_of(user: str, settings: Settings) -> int:
     """Kafka's default partitioner, which the shop's producer uses."""
-    return (murmur2(user.encode()) & 0x7FFFFFFF) % settings.partitions
+    return partition_for(user.encode(), settings.partitions)
 
 
 def expected_profiles(shop: Shop, settings: Settings) -> dict[str, Profile]:
