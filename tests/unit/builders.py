@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from schemas.events import Click, ClickAction, Consent, Erasure, Event, LineItem, Purchase, Search
+from schemas.outputs import Output
 from streams.config import MINUTE_MS, ProfileConfig
 from streams.rules.spec import (
     NO_GUARDRAILS,
@@ -26,6 +27,7 @@ from streams.rules.spec import (
     TimedPromotionParams,
     WinBackParams,
 )
+from streams.partition import PartitionEngine
 from streams.population import Population
 from streams.profile import Profile, new_profile, update_profile
 
@@ -48,6 +50,7 @@ __all__ = [
     "promotion_rule",
     "purchase",
     "remove",
+    "run",
     "rule_book",
     "search",
     "view",
@@ -224,3 +227,13 @@ def promotion_rule(
 
 def win_back_rule(channel: str = "email", **params) -> RuleSpec:
     return RuleSpec("win_back", RuleKind.WIN_BACK, channel, WinBackParams(**params))
+
+
+def run(engine: PartitionEngine, events: Iterable[Event], advance_to_ms: int | None = None) -> list[Output]:
+    """Everything the engine emits for ``events``, then for moving its clock to ``advance_to_ms``."""
+    outputs: list[Output] = []
+    for event in events:
+        outputs.extend(engine.on_event(event))
+    if advance_to_ms is not None:
+        outputs.extend(engine.advance(advance_to_ms))
+    return outputs

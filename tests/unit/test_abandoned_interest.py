@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from builders import MINUTE_MS, T0_MS, add, interest_rule, item, purchase, rule_book, search, view
+from builders import MINUTE_MS, T0_MS, add, interest_rule, item, purchase, rule_book, run, search, view
 from schemas.outputs import Suppression, SuppressionReason, Trigger, trigger_id_for
 from schemas.timestamps import format_rfc3339
 from streams.config import DAY_MS, HOUR_MS
@@ -30,15 +30,6 @@ _AFTER_ALL_MS = T0_MS + 3 * HOUR_MS
 
 def new_engine(*, guardrails=NO_GUARDRAILS, **params) -> PartitionEngine:
     return PartitionEngine(store={}, book=rule_book(interest_rule(**params), guardrails=guardrails))
-
-
-def run(engine: PartitionEngine, events, advance_to_ms: int | None = None) -> list:
-    outputs = []
-    for event in events:
-        outputs.extend(engine.on_event(event))
-    if advance_to_ms is not None:
-        outputs.extend(engine.advance(advance_to_ms))
-    return outputs
 
 
 def decayed(weights_at: dict[int, float], now_ms: int) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from builders import MINUTE_MS, T0_MS, add, cart_book, consent, interest_rule, item, promotion_rule, purchase, rule_book, view
+from builders import MINUTE_MS, T0_MS, add, cart_book, consent, interest_rule, item, promotion_rule, purchase, rule_book, run, view
 from schemas.outputs import Conversion, ConversionGroup, Suppression, SuppressionReason, Trigger, trigger_id_for
 from streams.config import DAY_MS, HOUR_MS
 from streams.partition import PartitionEngine
@@ -16,15 +16,6 @@ CART = "abandoned_cart"
 INTEREST = "abandoned_interest"
 DUE_MS = T0_MS + 30 * MINUTE_MS  # the reminder of a cart changed at T0
 WINDOW_DAY = replace(cart_book().guardrails, attribution_window_ms=DAY_MS)  # NO_GUARDRAILS, 24 h attribution
-
-
-def run(engine: PartitionEngine, events, advance_to_ms: int | None = None) -> list:
-    outputs = []
-    for event in events:
-        outputs.extend(engine.on_event(event))
-    if advance_to_ms is not None:
-        outputs.extend(engine.advance(advance_to_ms))
-    return outputs
 
 
 def conversions(outputs) -> list[Conversion]:

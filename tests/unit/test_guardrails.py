@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from builders import MINUTE_MS, T0_MS, add, cart_book, consent, item, promotion_rule, purchase, rule_book, view, win_back_rule
+from builders import MINUTE_MS, T0_MS, add, cart_book, consent, item, promotion_rule, purchase, rule_book, run, view, win_back_rule
 from schemas.outputs import Suppression, SuppressionReason, Trigger, trigger_id_for
 from schemas.timestamps import format_rfc3339
 from streams.config import DAY_MS, HOUR_MS
@@ -19,15 +19,6 @@ MIDNIGHT0_MS = T0_MS - 9 * HOUR_MS  # 2026-11-25T00:00:00Z
 NIGHT = QuietHours(start_min=22 * 60, end_min=8 * 60)
 CART = "abandoned_cart"
 CART_DELAY_MS = 30 * MINUTE_MS
-
-
-def run(engine: PartitionEngine, events, advance_to_ms: int | None = None) -> list:
-    outputs = []
-    for event in events:
-        outputs.extend(engine.on_event(event))
-    if advance_to_ms is not None:
-        outputs.extend(engine.advance(advance_to_ms))
-    return outputs
 
 
 def decisions(outputs) -> list[tuple[str, str, int]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from builders import MINUTE_MS, T0_MS, add, consent, item, promotion_rule, purchase, rule_book, search, view
+from builders import MINUTE_MS, T0_MS, add, consent, item, promotion_rule, purchase, rule_book, run, search, view
 from schemas.outputs import Suppression, SuppressionReason, Trigger, trigger_id_for
 from streams.config import DAY_MS, HOUR_MS
 from streams.lifecycle import Stage
@@ -27,15 +27,6 @@ OFFER = {"code": "BF20", "percent_off": 20}
 def new_engine(*, start_ms: int = START_MS, end_ms: int = END_MS, **params) -> PartitionEngine:
     params.setdefault("offer", OFFER)
     return PartitionEngine(store={}, book=rule_book(promotion_rule(RULE, start_ms, end_ms, **params)))
-
-
-def run(engine: PartitionEngine, events, advance_to_ms: int | None = None) -> list:
-    outputs = []
-    for event in events:
-        outputs.extend(engine.on_event(event))
-    if advance_to_ms is not None:
-        outputs.extend(engine.advance(advance_to_ms))
-    return outputs
 
 
 # --- the window -----------------------------------------------------------------------------

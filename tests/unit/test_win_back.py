@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from builders import T0_MS, add, consent, item, purchase, rule_book, view, win_back_rule
+from builders import T0_MS, add, consent, item, purchase, rule_book, run, view, win_back_rule
 from schemas.outputs import Trigger, trigger_id_for
 from schemas.timestamps import format_rfc3339
 from streams.config import DAY_MS, HOUR_MS, MINUTE_MS
@@ -32,15 +32,6 @@ SWEEP_MS = MIDNIGHT0_MS + 31 * DAY_MS
 
 def new_engine(**params) -> PartitionEngine:
     return PartitionEngine(store={}, book=rule_book(win_back_rule(**params)))
-
-
-def run(engine: PartitionEngine, events, advance_to_ms: int | None = None) -> list:
-    outputs = []
-    for event in events:
-        outputs.extend(engine.on_event(event))
-    if advance_to_ms is not None:
-        outputs.extend(engine.advance(advance_to_ms))
-    return outputs
 
 
 def test_another_users_event_at_the_first_midnight_after_30_days_moves_them():
