@@ -259,8 +259,7 @@ def update_profile(
     session_id = None if isinstance(event, Purchase) else event.session_id
     if track_session(profile.session, user_id=profile.user_id, session_id=session_id, ts_ms=ts_ms, gap_ms=config.session_gap_ms):
         profile.pending_keywords = ()
-    hour = ((ts_ms + event.utc_offset_min * 60_000) // HOUR_MS + _EPOCH_HOUR_OF_WEEK) % HOURS_PER_WEEK  # hour_of_week, inlined
-    profile.rhythm.add(_HOUR_KEYS[hour], 1.0, ts_ms=ts_ms, half_life_ms=config.rhythm_half_life_ms, cap=HOURS_PER_WEEK)
+    profile.rhythm.add(_HOUR_KEYS[hour_of_week(ts_ms, event.utc_offset_min)], 1.0, ts_ms=ts_ms, half_life_ms=config.rhythm_half_life_ms, cap=HOURS_PER_WEEK)
     if isinstance(event, Click):
         _apply_click(profile, event, config, population)
     elif isinstance(event, Search):

@@ -64,6 +64,11 @@ class UserState:
     def user_id(self) -> str:
         return self.profile.user_id
 
+    def fired_within(self, once_key: str, *, now_ms: int, window_ms: int) -> bool:
+        """Whether a trigger for ``once_key`` was decided less than ``window_ms`` before ``now_ms``."""
+        fired_ms = self.fired.get(once_key)
+        return fired_ms is not None and now_ms - fired_ms < window_ms
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "profile": self.profile.to_dict(),

@@ -53,8 +53,7 @@ def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Ca
     cart = state.profile.cart
     if not cart:
         return None
-    reminded_ms = state.fired.get(rule.name)
-    if reminded_ms is not None and ctx.now_ms - reminded_ms < params.once_per_ms:
+    if state.fired_within(rule.name, now_ms=ctx.now_ms, window_ms=params.once_per_ms):
         return None
     value = cart_value(cart)
     units = sum(line.quantity for line in cart.values())

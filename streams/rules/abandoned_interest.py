@@ -45,8 +45,7 @@ def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Ca
     episode = state.interests.get(timer.key)
     if episode is None or episode.last_interest_ms is None:
         return None
-    fired_ms = state.fired.get(timer.key)
-    if fired_ms is not None and ctx.now_ms - fired_ms < params.once_per_ms:
+    if state.fired_within(timer.key, now_ms=ctx.now_ms, window_ms=params.once_per_ms):
         return None
     category = timer.key[len(rule.name) + 1 :]
     config = ctx.profile_config
