@@ -35,7 +35,7 @@ MAX_SYNC_WAIT_S = 2.0
 
 @dataclass(slots=True)
 class Incoming:
-    topic: str  # logical input topic: clicks, searches, purchases
+    topic: str  # logical input topic: clicks, searches, purchases, consents, erasures
     partition: int
     offset: int
     key: bytes | None
