@@ -49,7 +49,7 @@ class RejectReason(StrEnum):
     KEY_MISMATCH = "key_mismatch"  # message key is not the user_id, so partitioning is wrong
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rejection:
     reason: RejectReason
     detail: str

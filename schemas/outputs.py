@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -26,7 +26,7 @@ def trigger_id_for(user_id: str, rule: str, cause: str) -> str:
     return str(uuid.uuid5(_TRIGGER_NAMESPACE, f"{user_id}\x1f{rule}\x1f{cause}"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Trigger:
     """A decision to contact a user. ``ts_ms`` is the event time the rule fired at."""
 
@@ -35,7 +35,7 @@ class Trigger:
     rule: str
     ts_ms: int
     channel: str
-    payload: dict[str, Any] = field(hash=False)
+    payload: dict[str, Any]
     reason: str
 
     def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
@@ -60,7 +60,7 @@ class SuppressionReason(StrEnum):
     EXPIRED = "expired"  # held through quiet hours past the point where the rule still makes sense
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Suppression:
     """A trigger a guardrail stopped, kept so marketers can see what was not sent and why."""
 
@@ -84,7 +84,7 @@ class ConversionGroup(StrEnum):
     HOLDOUT = "holdout"  # the user was held out of the rule: the baseline to measure uplift against
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Conversion:
     """A purchase attributed to the last trigger (or holdout record) before it."""
 
@@ -117,7 +117,7 @@ Output = Trigger | Suppression | Conversion
 """What the core emits, in the order it decided it."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeadLetter:
     """A rejected input message, kept byte for byte so it can be fixed and re-sent."""
 

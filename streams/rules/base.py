@@ -6,7 +6,7 @@ A rule never sends anything. It arms timers and proposes candidates; the guardra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from schemas.outputs import Trigger, trigger_id_for
@@ -29,7 +29,7 @@ class Context:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Candidate:
     """A trigger a rule wants sent. ``key`` and ``cause`` are its timer's: a candidate held for
     quiet hours re-arms that timer, and the trigger id derives from the cause, so the trigger
@@ -39,7 +39,7 @@ class Candidate:
     key: str
     cause: str
     ts_ms: int
-    payload: dict[str, Any] = field(hash=False)
+    payload: dict[str, Any]
     reason: str
     once_key: str  # recorded in the user's ``fired`` once the candidate is sent or suppressed
     deadline_ms: int | None = None  # past this it is stale and must not be sent
