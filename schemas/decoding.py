@@ -110,27 +110,47 @@ def _required(body: dict[str, Any], name: str) -> Any:
     return value
 
 
-def _text(body: dict[str, Any], name: str, *, optional: bool = False, limit: int = MAX_TEXT_LENGTH) -> Any:
-    value = body.get(name) if optional else _required(body, name)
+# Each field check below accepts a well-formed value in a test or two and leaves everything
+# else, the rare case, to a slow path that finds what is wrong: decoding runs once per message.
+
+
+def _text(body: dict[str, Any], name: str, limit: int = MAX_TEXT_LENGTH) -> str:
+    value = body.get(name)
+    if type(value) is str and 0 < len(value) <= limit and value.isascii():
+        return value
     if value is None:
-        return None
+        raise _Invalid(RejectReason.MISSING_FIELD, f"missing field {name!r}")
+    return _checked_text(value, name, limit)
+
+
+def _optional_text(body: dict[str, Any], name: str, limit: int) -> str | None:
+    value = body.get(name)
+    if value is None or (type(value) is str and 0 < len(value) <= limit and value.isascii()):
+        return value
+    return _checked_text(value, name, limit)
+
+
+def _checked_text(value: Any, name: str, limit: int) -> str:
     if not isinstance(value, str):
         raise _Invalid(RejectReason.WRONG_TYPE, f"{name!r} must be a string")
     if not value or len(value) > limit:
         raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} must have 1 to {limit} characters")
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError:  # a lone surrogate escape: JSON allows it, UTF-8 cannot carry it
-            raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} is not valid Unicode text") from None
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate escape: JSON allows it, UTF-8 cannot carry it
+        raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} is not valid Unicode text") from None
     return value
 
 
-def _number(body: dict[str, Any], name: str, *, maximum: float) -> float:
+def _number(body: dict[str, Any], name: str, maximum: float) -> float:
+    value = body.get(name)
+    kind = type(value)
+    if (kind is float or kind is int) and 0 <= value <= maximum:  # the range test also rejects NaN
+        return float(value)
     value = _required(body, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Invalid(RejectReason.WRONG_TYPE, f"{name!r} must be a number")
-    if not 0 <= value <= maximum:  # also rejects NaN
+    if not 0 <= value <= maximum:
         raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} must be between 0 and {maximum:g}, got {value!r}")
     return float(value)
 
@@ -142,20 +162,20 @@ def _flag(body: dict[str, Any], name: str) -> bool:
     return value
 
 
-def _quantity(body: dict[str, Any], *, default: int | None) -> int:
+def _quantity(body: dict[str, Any], default: int | None) -> int:
     value = body.get("quantity", default)
+    if type(value) is int and 1 <= value <= MAX_QUANTITY:
+        return value
     if value is None:
         raise _Invalid(RejectReason.MISSING_FIELD, "missing field 'quantity'")
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Invalid(RejectReason.WRONG_TYPE, "'quantity' must be an integer")
-    if not 1 <= value <= MAX_QUANTITY:
-        raise _Invalid(RejectReason.ABSURD_VALUE, f"'quantity' must be between 1 and {MAX_QUANTITY}, got {value}")
-    return value
+    raise _Invalid(RejectReason.ABSURD_VALUE, f"'quantity' must be between 1 and {MAX_QUANTITY}, got {value}")
 
 
 def _common(body: dict[str, Any]) -> tuple[str, str, int, int]:
-    event_id = _text(body, "event_id", limit=MAX_ID_LENGTH)
-    user_id = _text(body, "user_id", limit=MAX_ID_LENGTH)
+    event_id = _text(body, "event_id", MAX_ID_LENGTH)
+    user_id = _text(body, "user_id", MAX_ID_LENGTH)
     ts = _required(body, "ts")
     if not isinstance(ts, str):
         raise _Invalid(RejectReason.WRONG_TYPE, "'ts' must be an RFC 3339 string")
@@ -168,24 +188,26 @@ def _common(body: dict[str, Any]) -> tuple[str, str, int, int]:
     return event_id, user_id, ts_ms, offset_min
 
 
+_CLICK_ACTIONS = {action.value: action for action in ClickAction}
+
+
 def _click(body: dict[str, Any]) -> Click:
     event_id, user_id, ts_ms, offset_min = _common(body)
     action = _text(body, "action")
-    try:
-        click_action = ClickAction(action)
-    except ValueError:
-        raise _Invalid(RejectReason.UNKNOWN_TYPE, f"unknown click action {action!r}") from None
+    click_action = _CLICK_ACTIONS.get(action)
+    if click_action is None:
+        raise _Invalid(RejectReason.UNKNOWN_TYPE, f"unknown click action {action!r}")
     return Click(
-        event_id=event_id,
-        user_id=user_id,
-        ts_ms=ts_ms,
-        utc_offset_min=offset_min,
-        action=click_action,
-        product_id=_text(body, "product_id", limit=MAX_ID_LENGTH),
-        category=_text(body, "category", limit=MAX_ID_LENGTH),
-        price=_number(body, "price", maximum=MAX_PRICE),
-        quantity=_quantity(body, default=1),
-        session_id=_text(body, "session_id", optional=True, limit=MAX_ID_LENGTH),
+        event_id,
+        user_id,
+        ts_ms,
+        offset_min,
+        click_action,
+        _text(body, "product_id", MAX_ID_LENGTH),
+        _text(body, "category", MAX_ID_LENGTH),
+        _number(body, "price", MAX_PRICE),
+        _quantity(body, 1),
+        _optional_text(body, "session_id", MAX_ID_LENGTH),
     )
 
 
@@ -197,8 +219,8 @@ def _search(body: dict[str, Any]) -> Search:
         ts_ms=ts_ms,
         utc_offset_min=offset_min,
         query=_text(body, "query"),
-        category=_text(body, "category", optional=True, limit=MAX_ID_LENGTH),
-        session_id=_text(body, "session_id", optional=True, limit=MAX_ID_LENGTH),
+        category=_optional_text(body, "category", MAX_ID_LENGTH),
+        session_id=_optional_text(body, "session_id", MAX_ID_LENGTH),
     )
 
 
@@ -206,10 +228,10 @@ def _line_item(value: Any) -> LineItem:
     if not isinstance(value, dict):
         raise _Invalid(RejectReason.WRONG_TYPE, "every entry of 'items' must be an object")
     return LineItem(
-        product_id=_text(value, "product_id", limit=MAX_ID_LENGTH),
-        category=_text(value, "category", limit=MAX_ID_LENGTH),
-        price=_number(value, "price", maximum=MAX_PRICE),
-        quantity=_quantity(value, default=None),
+        product_id=_text(value, "product_id", MAX_ID_LENGTH),
+        category=_text(value, "category", MAX_ID_LENGTH),
+        price=_number(value, "price", MAX_PRICE),
+        quantity=_quantity(value, None),
     )
 
 
@@ -225,10 +247,10 @@ def _purchase(body: dict[str, Any]) -> Purchase:
         user_id=user_id,
         ts_ms=ts_ms,
         utc_offset_min=offset_min,
-        order_id=_text(body, "order_id", limit=MAX_ID_LENGTH),
+        order_id=_text(body, "order_id", MAX_ID_LENGTH),
         items=tuple(_line_item(item) for item in items),
-        total=_number(body, "total", maximum=MAX_ORDER_TOTAL),
-        coupon=_text(body, "coupon", optional=True, limit=MAX_ID_LENGTH),
+        total=_number(body, "total", MAX_ORDER_TOTAL),
+        coupon=_optional_text(body, "coupon", MAX_ID_LENGTH),
     )
 
 
@@ -239,7 +261,7 @@ def _consent(body: dict[str, Any]) -> Consent:
         user_id=user_id,
         ts_ms=ts_ms,
         utc_offset_min=offset_min,
-        channel=_text(body, "channel", limit=MAX_CHANNEL_LENGTH),
+        channel=_text(body, "channel", MAX_CHANNEL_LENGTH),
         granted=_flag(body, "granted"),
     )
 

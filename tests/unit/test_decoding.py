@@ -7,6 +7,8 @@ message rejected for the wrong reason is a bug even though it is rejected.
 from __future__ import annotations
 
 import json
+import random
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -24,7 +26,8 @@ from schemas import (
     Search,
     decode_event,
 )
-from schemas.decoding import MAX_CHANNEL_LENGTH, MAX_ORDER_ITEMS
+from schemas.decoding import MAX_CHANNEL_LENGTH, MAX_ORDER_ITEMS, MAX_TS_MS, MIN_TS_MS
+from schemas.timestamps import parse_rfc3339
 
 KEY = b"u-1"
 
@@ -360,3 +363,16 @@ def test_channel_at_max_length_is_accepted() -> None:
 def test_erasure_decodes() -> None:
     erasure = decode_event("erasures", _raw(ERASURE, ts="2026-11-25T04:30:00-05:30"), KEY)
     assert erasure == Erasure(event_id="e-5", user_id="u-1", ts_ms=1_795_600_800_000, utc_offset_min=-330)
+
+
+def test_timestamps_agree_with_datetime_arithmetic_across_the_accepted_years() -> None:
+    """parse_rfc3339 computes from the fields; datetime subtraction is the reference."""
+    rng = random.Random(7)
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    for _ in range(2000):
+        offset = timedelta(minutes=rng.randint(-16 * 60, 16 * 60))
+        moment = (epoch + timedelta(microseconds=rng.randint(MIN_TS_MS, MAX_TS_MS - 1) * 1000 + rng.randint(0, 999))).astimezone(
+            timezone(offset)
+        )
+        expected_ms = (moment - epoch) // timedelta(milliseconds=1)
+        assert parse_rfc3339(moment.isoformat()) == (expected_ms, offset // timedelta(minutes=1)), moment.isoformat()
