@@ -71,7 +71,7 @@ class PartitionEngine:
         """Re-queue the pending timers of restored users; the clock resumes at their latest event."""
         for state in states:
             for timer in state.timers.values():
-                self._timers.push(state.user_id, timer)
+                self._timers.arm(state.user_id, timer)
             last_seen = state.profile.last_seen_ms
             if self.clock_ms is None or last_seen > self.clock_ms:
                 self.clock_ms = last_seen
@@ -79,7 +79,7 @@ class PartitionEngine:
 
     @property
     def pending_timers(self) -> int:
-        """Queue entries, including superseded ones not yet due: an upper bound."""
+        """Users and keys queued to wake, including some whose timer was cancelled: an upper bound."""
         return len(self._timers)
 
     def on_event(self, event: Event) -> list[Output]:
@@ -120,17 +120,20 @@ class PartitionEngine:
 
     def _fire_due(self, limit_ms: int) -> list[Output]:
         outputs: list[Output] = []
-        if not self._timers.due(limit_ms):
+        timers = self._timers
+        if not timers.due(limit_ms):
             return outputs
-        while True:
-            due = self._timers.pop_due(limit_ms)
-            if not due:
-                return outputs
-            for user_id, timer in due:
-                state = self.store.get(user_id)
-                if state is None or state.timers.get(timer.key) != timer:
-                    continue  # cancelled, re-armed or erased since it was queued
-                self._keep(user_id, self.core.fire_timer(state, timer, population=self.population), outputs)
+        while (entry := timers.pop(limit_ms)) is not None:
+            due_ms, first_due_ms, user_id, key = entry
+            state = self.store.get(user_id)
+            timer = None if state is None else state.timers.get(key)
+            if timer is None:
+                continue  # cancelled or erased since it was queued
+            if timer.due_ms > due_ms or (timer.due_ms == due_ms and timer.first_due_ms > first_due_ms):
+                timers.arm(user_id, timer)  # re-armed for later since: wait for its own turn
+                continue
+            self._keep(user_id, self.core.fire_timer(state, timer, population=self.population), outputs)
+        return outputs
 
     def _sweep(self, now_ms: int, outputs: list[Output]) -> None:
         population = self.population
@@ -170,4 +173,4 @@ class PartitionEngine:
         self.store[user_id] = step.state
         outputs.extend(step.outputs)
         for timer in step.schedule:
-            self._timers.push(user_id, timer)
+            self._timers.arm(user_id, timer)

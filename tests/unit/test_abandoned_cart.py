@@ -354,6 +354,28 @@ def test_one_advance_fires_several_users_in_due_order():
     ]
 
 
+def test_every_cart_change_pushes_the_reminder_back_and_the_queue_holds_one_entry_for_it():
+    engine = new_engine()
+    changes = [add("u1", T0_MS + minute * MINUTE_MS, f"p{minute}") for minute in range(10)]
+    feed(engine, changes)
+    assert engine.pending_timers == 1  # not one per change
+    last_due_ms = changes[-1].ts_ms + DELAY_MS
+    assert engine.advance(last_due_ms - 1) == []
+    [trigger] = engine.advance(last_due_ms)
+    assert trigger.trigger_id == trigger_id_for("u1", RULE, changes[-1].event_id)
+
+
+def test_timers_due_together_fire_in_the_same_order_after_a_restore():
+    """Ties go by user id, not by the order timers were armed or restored in."""
+    first = new_engine()
+    feed(first, [add(user, T0_MS) for user in ("carol", "alice", "bob")])
+    copied = {user: UserState.from_dict(state.to_dict()) for user, state in reversed(first.store.items())}
+    second = new_engine(copied)
+    second.restore(copied.values())
+    assert [t.user_id for t in first.advance(DUE_MS)] == ["alice", "bob", "carol"]
+    assert [t.user_id for t in second.advance(DUE_MS)] == ["alice", "bob", "carol"]
+
+
 # --- restore --------------------------------------------------------------------------------
 
 

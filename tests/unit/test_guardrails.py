@@ -356,3 +356,16 @@ def test_a_cart_change_during_quiet_hours_re_arms_the_held_reminder_from_that_ch
     assert trigger.trigger_id == trigger_id_for("u1", "abandoned_cart", second.event_id)
     assert trigger.payload["last_cart_change"] == "2026-11-27T00:00:00.000Z"  # the p2 add, 02:00 local
     assert [line["product_id"] for line in trigger.payload["items"]] == ["p2"]
+
+
+def test_a_held_reminder_fires_before_a_later_timer_when_the_clock_jumps_past_both():
+    """One advance across the night, as at the end of an offline replay: u1's reminder, held
+    from 23:00 to 08:00, comes out before u2's, due at 08:15, as a clock moving a millisecond at
+    a time would have it. At UTC-10 the night holds no UTC midnight, whose sweep would split
+    the jump in two."""
+    offset_min = -600
+    engine = PartitionEngine(store={}, book=cart_book(10 * HOUR_MS, guardrails=replace(NO_GUARDRAILS, quiet_hours=NIGHT)))
+    events = [add(user, local_ms(0, *at, offset_min=offset_min), utc_offset_min=offset_min) for user, at in (("u1", (13, 0)), ("u2", (22, 15)))]
+    run(engine, events)
+    outputs = engine.advance(local_ms(1, 12, offset_min=offset_min))
+    assert [(o.user_id, o.ts_ms) for o in outputs] == [("u1", local_ms(1, 8, offset_min=offset_min)), ("u2", local_ms(1, 8, 15, offset_min=offset_min))]
