@@ -4,6 +4,7 @@ measure them, and dead letters for rejected input."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +14,7 @@ from schemas.timestamps import format_rfc3339
 
 # Fixed forever: changing it would change every trigger id and break consumers' de-duplication.
 _TRIGGER_NAMESPACE = uuid.UUID("5f1d7a52-9c1e-4c0e-8a53-6e7564676501")
+_NAMESPACE_BYTES = _TRIGGER_NAMESPACE.bytes
 
 
 def trigger_id_for(user_id: str, rule: str, cause: str) -> str:
@@ -23,7 +25,12 @@ def trigger_id_for(user_id: str, rule: str, cause: str) -> str:
     >>> trigger_id_for("u1", "abandoned_cart", "e42") == trigger_id_for("u1", "abandoned_cart", "e43")
     False
     """
-    return str(uuid.uuid5(_TRIGGER_NAMESPACE, f"{user_id}\x1f{rule}\x1f{cause}"))
+    # uuid.uuid5 spelled out: the same bytes at a third of the cost, without building a UUID.
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{user_id}\x1f{rule}\x1f{cause}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass(slots=True)

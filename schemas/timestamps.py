@@ -6,10 +6,12 @@ epoch milliseconds, and keeps the offset so rules can reason about the user's lo
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import datetime, timezone
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_DAY = _EPOCH.toordinal()
+_FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d.%03d"
 
 
 class BadTimestamp(ValueError):
@@ -45,7 +47,11 @@ def format_rfc3339(epoch_ms: int, utc_offset_min: int = 0) -> str:
     >>> format_rfc3339(1795597200000)
     '2026-11-25T09:00:00.000Z'
     """
-    zone = timezone(timedelta(minutes=utc_offset_min))
-    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
-    text = moment.astimezone(zone).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    # time.gmtime and one format: half the cost of datetime arithmetic and isoformat, and every
+    # output record carries two or three of these.
+    local = time.gmtime(epoch_ms // 1000 + utc_offset_min * 60)
+    text = _FORMAT % (local.tm_year, local.tm_mon, local.tm_mday, local.tm_hour, local.tm_min, local.tm_sec, epoch_ms % 1000)
+    if utc_offset_min == 0:
+        return text + "Z"
+    hours, minutes = divmod(abs(utc_offset_min), 60)
+    return f"{text}{'+' if utc_offset_min > 0 else '-'}{hours:02d}:{minutes:02d}"

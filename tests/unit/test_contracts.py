@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import math
+import uuid
 from importlib.resources import files
 from typing import Any
 
@@ -925,3 +926,13 @@ def test_conversion_value_limits_are_the_purchase_total_limits() -> None:
 def test_conversion_value_bounds(value: Any, accepted: bool) -> None:
     errors = _errors("conversion", {**_sample("conversion"), "value": value})
     assert [path for path, _ in errors] == ([] if accepted else [("value",)])
+
+
+@pytest.mark.parametrize(
+    "user_id, rule, cause",
+    [("u-1", "abandoned_cart", "e-1"), ("ü-2", "win_back", "at_risk@1795597200000"), ("u3", "winter_sale", "winter_sale")],
+)
+def test_trigger_ids_are_name_based_uuid5s_and_never_change(user_id: str, rule: str, cause: str) -> None:
+    """Consumers de-duplicate on these ids across releases: they are uuid5 of a fixed namespace."""
+    namespace = uuid.UUID("5f1d7a52-9c1e-4c0e-8a53-6e7564676501")
+    assert trigger_id_for(user_id, rule, cause) == str(uuid.uuid5(namespace, f"{user_id}\x1f{rule}\x1f{cause}"))

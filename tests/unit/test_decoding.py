@@ -27,7 +27,7 @@ from schemas import (
     decode_event,
 )
 from schemas.decoding import MAX_CHANNEL_LENGTH, MAX_ORDER_ITEMS, MAX_TS_MS, MIN_TS_MS
-from schemas.timestamps import parse_rfc3339
+from schemas.timestamps import format_rfc3339, parse_rfc3339
 
 KEY = b"u-1"
 
@@ -376,3 +376,15 @@ def test_timestamps_agree_with_datetime_arithmetic_across_the_accepted_years() -
         )
         expected_ms = (moment - epoch) // timedelta(milliseconds=1)
         assert parse_rfc3339(moment.isoformat()) == (expected_ms, offset // timedelta(minutes=1)), moment.isoformat()
+
+
+def test_formatted_timestamps_agree_with_isoformat_and_parse_back() -> None:
+    rng = random.Random(11)
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    for _ in range(2000):
+        epoch_ms = rng.randint(MIN_TS_MS, MAX_TS_MS - 1)
+        offset_min = rng.choice([0, rng.randint(-16 * 60, 16 * 60)])
+        moment = (epoch + timedelta(milliseconds=epoch_ms)).astimezone(timezone(timedelta(minutes=offset_min)))
+        expected = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        assert format_rfc3339(epoch_ms, offset_min) == expected
+        assert parse_rfc3339(expected) == (epoch_ms, offset_min)
