@@ -21,6 +21,9 @@ import orjson
 from streams.replay import NOT_JSON, Message
 
 
+_ABSENT = object()
+
+
 @dataclass(slots=True)  # not frozen: one is built per line
 class Recorded:
     line_no: int
@@ -75,15 +78,24 @@ def recording_line(
 def read_recording(lines: Iterable[str]) -> Iterator[Recorded | BadLine]:
     """Every line as a message, or as a bad line with its number and what is wrong with it."""
     for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
         try:
             body = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            yield BadLine(line_no, f"not JSON: {exc}")
+            if line.strip():  # blank lines are skipped; checked only here, as stripping copies the line
+                yield BadLine(line_no, f"not JSON: {exc}")
             continue
-        if not isinstance(body, dict):
+        if type(body) is not dict:
             yield BadLine(line_no, "not a JSON object")
+            continue
+        topic = body.get("topic")
+        key = body.get("key")
+        value = body.get("value", _ABSENT)
+        if type(topic) is str and topic and type(key) is str and value is not _ABSENT:
+            offset = body.get("offset")  # the common line, checked in a few tests
+            if type(offset) is not int:
+                offset = line_no - 1
+            ts_ms = body.get("ts")
+            yield Recorded(line_no, Message(topic, key.encode(), value, None, offset), ts_ms if type(ts_ms) is int else None)
             continue
         parsed = _message(body, line_no)
         yield parsed if isinstance(parsed, BadLine) else Recorded(line_no, parsed, _int_or_none(body.get("ts")))
