@@ -84,27 +84,32 @@ class OfflineReplay:
         part = self._partitions.get(number)
         if part is None:
             part = self._partitions[number] = _Partition(number, self._book, self._profile_config, self._topics)
+        topic = message.topic
         if message.value is NOT_JSON:
-            decoded = decode_event(message.topic, message.raw, message.key)
+            decoded = decode_event(topic, message.raw, message.key)
         else:
-            decoded = decode_body(message.topic, message.value, message.key)
-        ts_ms = UNTIMED if isinstance(decoded, Rejection) else decoded.ts_ms
+            decoded = decode_body(topic, message.value, message.key)
         # An unknown topic's message is a dead letter (untimed, so released at once) in any queue.
-        topic = message.topic if message.topic in self._topic_set else self._topics[0]
+        if topic not in self._topic_set:
+            topic = self._topics[0]
         # Any topic may still hold an earlier message further down the recording, so nothing is
         # released until the look-ahead is full; then the earliest head goes, one at a time.
         sync = part.sync
-        sync.push(topic, ts_ms, (message, decoded) if isinstance(decoded, Rejection) else decoded)
+        if type(decoded) is Rejection:
+            sync.push(topic, UNTIMED, (message, decoded))
+        else:
+            sync.push(topic, decoded.ts_ms, decoded)
         if len(sync) <= self._lookahead:
             return []
-        return self._apply(part, [sync.pop_earliest()])
+        return self._apply(part, sync.pop_earliest())
 
     def finish(self) -> list[Output | DeadLetter]:
         """End of input: release what waits, then fire everything due up to the horizon."""
         outputs: list[Output | DeadLetter] = []
         for number in sorted(self._partitions):
             part = self._partitions[number]
-            outputs.extend(self._apply(part, part.sync.drain()))
+            for item in part.sync.drain():
+                outputs.extend(self._apply(part, item))
         if self.last_event_ms is not None:
             horizon_ms = self.last_event_ms + self._book.longest_delay_ms
             for number in sorted(self._partitions):
@@ -118,26 +123,13 @@ class OfflineReplay:
         user_id = output.trigger.user_id if isinstance(output, Suppression) else output.user_id
         return partition_for(user_id.encode(), self._partitions_count)
 
-    def _apply(self, part: _Partition, released: list[Event | tuple[Message, Rejection]]) -> list[Output | DeadLetter]:
-        outputs: list[Output | DeadLetter] = []
-        engine = part.engine
-        for item in released:
-            if isinstance(item, tuple):
-                message, rejection = item
-                outputs.append(
-                    DeadLetter(
-                        source_topic=message.topic,
-                        partition=part.number,
-                        offset=message.offset,
-                        key=message.key,
-                        value=message.raw if message.raw is not None else orjson.dumps(message.value),
-                        reason=rejection.reason.value,
-                        detail=rejection.detail,
-                    )
-                )
-                continue
-            self.events += 1
-            if self.last_event_ms is None or item.ts_ms > self.last_event_ms:
-                self.last_event_ms = item.ts_ms
-            outputs.extend(engine.on_event(item))
-        return outputs
+    def _apply(self, part: _Partition, item: Event | tuple[Message, Rejection]) -> list[Output | DeadLetter]:
+        if type(item) is tuple:
+            message, rejection = item
+            value = message.raw if message.raw is not None else orjson.dumps(message.value)
+            return [DeadLetter(message.topic, part.number, message.offset, message.key, value, rejection.reason.value, rejection.detail)]
+        self.events += 1
+        ts_ms = item.ts_ms  # type: ignore[union-attr]
+        if self.last_event_ms is None or ts_ms > self.last_event_ms:
+            self.last_event_ms = ts_ms
+        return part.engine.on_event(item)  # type: ignore[arg-type]
