@@ -14,14 +14,12 @@ import gzip
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Annotated, Iterable, Iterator
 
+import msgspec
 import orjson
 
-from streams.replay import NOT_JSON, Message
-
-
-_ABSENT = object()
+from streams.replay import Message
 
 
 @dataclass(slots=True)  # not frozen: one is built per line
@@ -75,57 +73,73 @@ def recording_line(
     return orjson.dumps(body).decode()
 
 
+class _Line(msgspec.Struct):
+    """The usual line, parsed in one pass with its value left as the JSON text it is."""
+
+    topic: Annotated[str, msgspec.Meta(min_length=1)]
+    value: msgspec.Raw
+    key: str | None = None
+    offset: int | None = None
+    ts: int | None = None
+
+
+class _ValueOnly(msgspec.Struct):
+    value: msgspec.Raw
+
+
+_LINE = msgspec.json.Decoder(_Line)
+_VALUE_ONLY = msgspec.json.Decoder(_ValueOnly)
+
+
 def read_recording(lines: Iterable[str]) -> Iterator[Recorded | BadLine]:
-    """Every line as a message, or as a bad line with its number and what is wrong with it."""
+    """Every line as a message, or as a bad line with its number and what is wrong with it.
+
+    A message's value is the JSON text of the line's ``value`` as the recording writes it (so a
+    replay produces what was recorded), or the bytes of its ``value_base64``.
+    """
     for line_no, line in enumerate(lines, start=1):
         try:
-            body = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            if line.strip():  # blank lines are skipped; checked only here, as stripping copies the line
-                yield BadLine(line_no, f"not JSON: {exc}")
+            parsed = _LINE.decode(line)
+        except (msgspec.MsgspecError, ValueError):
+            slow = _read_line(line, line_no)
+            if slow is not None:
+                yield slow
             continue
-        if type(body) is not dict:
-            yield BadLine(line_no, "not a JSON object")
-            continue
-        topic = body.get("topic")
-        key = body.get("key")
-        value = body.get("value", _ABSENT)
-        if type(topic) is str and topic and type(key) is str and value is not _ABSENT:
-            offset = body.get("offset")  # the common line, checked in a few tests
-            if type(offset) is not int:
-                offset = line_no - 1
-            ts_ms = body.get("ts")
-            yield Recorded(line_no, Message(topic, key.encode(), value, None, offset), ts_ms if type(ts_ms) is int else None)
-            continue
-        parsed = _message(body, line_no)
-        yield parsed if isinstance(parsed, BadLine) else Recorded(line_no, parsed, _int_or_none(body.get("ts")))
+        key = parsed.key
+        offset = parsed.offset
+        message = Message(parsed.topic, None if key is None else key.encode(), bytes(parsed.value), line_no - 1 if offset is None else offset)
+        yield Recorded(line_no, message, parsed.ts)
 
 
-def _message(body: dict, line_no: int) -> Message | BadLine:
+def _read_line(line: str, line_no: int) -> Recorded | BadLine | None:
+    """A line that is not the usual shape: the reason it is bad, or the message it holds after all."""
+    try:
+        body = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return BadLine(line_no, f"not JSON: {exc}") if line.strip() else None  # blank lines are skipped
+    if not isinstance(body, dict):
+        return BadLine(line_no, "not a JSON object")
     topic = body.get("topic")
     if not isinstance(topic, str) or not topic:
         return BadLine(line_no, "no 'topic'")
     key = body.get("key")
     if key is not None and not isinstance(key, str):
         return BadLine(line_no, "'key' must be a string or null")
+    value: bytes | None
     if "value" in body:
-        value = body["value"]
-        raw = None  # the value's compact JSON, made only where bytes are needed
+        value = bytes(_VALUE_ONLY.decode(line).value)
     elif "value_base64" in body and body["value_base64"] is None:
-        raw, value = None, NOT_JSON
+        value = None
     elif isinstance(body.get("value_base64"), str):
         try:
-            raw = base64.b64decode(body["value_base64"], validate=True)
+            value = base64.b64decode(body["value_base64"], validate=True)
         except ValueError:
             return BadLine(line_no, "'value_base64' is not base64")
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            value = NOT_JSON
     else:
         return BadLine(line_no, "no 'value' (or 'value_base64')")
     offset = _int_or_none(body.get("offset"))
-    return Message(topic=topic, key=None if key is None else key.encode(), value=value, raw=raw, offset=line_no - 1 if offset is None else offset)
+    message = Message(topic, None if key is None else key.encode(), value, line_no - 1 if offset is None else offset)
+    return Recorded(line_no, message, _int_or_none(body.get("ts")))
 
 
 def _int_or_none(value: object) -> int | None:

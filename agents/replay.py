@@ -140,8 +140,7 @@ def replay_to_broker(
                         if ahead_s > 0 and stop.wait(ahead_s):
                             break
                 message = item.message
-                raw = message.raw if message.raw is not None else orjson.dumps(message.value)
-                producer.send(settings.topic(message.topic), key=message.key, value=raw).add_errback(failures.append)
+                producer.send(settings.topic(message.topic), key=message.key, value=message.value).add_errback(failures.append)
                 report.messages += 1
                 now = time.monotonic()
                 if progress is not None and now >= next_progress:
@@ -168,7 +167,10 @@ def _time_of(item: Recorded) -> int | None:
     """When the message happened: the recorded Kafka timestamp, else the event's own time."""
     if item.ts_ms is not None:
         return item.ts_ms
-    value = item.message.value
+    try:
+        value = orjson.loads(item.message.value or b"")
+    except orjson.JSONDecodeError:
+        return None
     if isinstance(value, dict) and isinstance(value.get("ts"), str):
         try:
             return parse_rfc3339(value["ts"])[0]

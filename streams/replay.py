@@ -13,11 +13,8 @@ byte for byte: emission times are event times, never the wall clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import orjson
-
-from schemas.decoding import Rejection, decode_body, decode_event
+from schemas.decoding import Rejection, decode_event
 from schemas.events import Event, InputTopic
 from schemas.outputs import DeadLetter, Output, Suppression
 from streams.config import ProfileConfig
@@ -27,8 +24,6 @@ from streams.rules.spec import RuleBook
 from streams.synchronizer import UNTIMED, TimestampSynchronizer
 
 LOOKAHEAD = 10_000  # messages held per partition while waiting for another topic to catch up
-NOT_JSON = object()
-"""A ``Message.value`` whose bytes were not JSON at all: decoded from ``raw``, as a worker would."""
 
 
 @dataclass(slots=True)  # not frozen: one is built per line, and frozen fields cost a setattr each
@@ -37,8 +32,7 @@ class Message:
 
     topic: str  # logical input topic
     key: bytes | None
-    value: Any  # the parsed JSON value, or NOT_JSON
-    raw: bytes | None  # the bytes a dead letter must carry; None: the value's compact JSON
+    value: bytes | None  # the message's bytes, as a worker reads them; None: no value at all
     offset: int  # where it came from: the recorded offset, or the line number
 
 
@@ -56,9 +50,9 @@ class OfflineReplay:
     >>> from streams.rules.spec import NO_GUARDRAILS, AbandonedCartParams, RuleKind, RuleSpec
     >>> cart = RuleSpec("abandoned_cart", RuleKind.ABANDONED_CART, "push", AbandonedCartParams(delay_ms=60_000))
     >>> replay = OfflineReplay(RuleBook((cart,), NO_GUARDRAILS), partitions=4)
-    >>> click = {"event_id": "e1", "user_id": "u1", "ts": "2026-11-25T09:00:00Z", "action": "add_to_cart",
-    ...          "product_id": "p1", "category": "shoes", "price": 5.0}
-    >>> replay.feed(Message("clicks", b"u1", click, None, 0))
+    >>> click = (b'{"event_id": "e1", "user_id": "u1", "ts": "2026-11-25T09:00:00Z", "action": "add_to_cart", '
+    ...          b'"product_id": "p1", "category": "shoes", "price": 5.0}')
+    >>> replay.feed(Message("clicks", b"u1", click, 0))
     []
     >>> [output.ts_ms - 1_795_597_200_000 for output in replay.finish()]
     [60000]
@@ -85,10 +79,7 @@ class OfflineReplay:
         if part is None:
             part = self._partitions[number] = _Partition(number, self._book, self._profile_config, self._topics)
         topic = message.topic
-        if message.value is NOT_JSON:
-            decoded = decode_event(topic, message.raw, message.key)
-        else:
-            decoded = decode_body(topic, message.value, message.key)
+        decoded = decode_event(topic, message.value, message.key)
         # An unknown topic's message is a dead letter (untimed, so released at once) in any queue.
         if topic not in self._topic_set:
             topic = self._topics[0]
@@ -126,8 +117,7 @@ class OfflineReplay:
     def _apply(self, part: _Partition, item: Event | tuple[Message, Rejection]) -> list[Output | DeadLetter]:
         if type(item) is tuple:
             message, rejection = item
-            value = message.raw if message.raw is not None else orjson.dumps(message.value)
-            return [DeadLetter(message.topic, part.number, message.offset, message.key, value, rejection.reason.value, rejection.detail)]
+            return [DeadLetter(message.topic, part.number, message.offset, message.key, message.value, rejection.reason.value, rejection.detail)]
         self.events += 1
         ts_ms = item.ts_ms  # type: ignore[union-attr]
         if self.last_event_ms is None or ts_ms > self.last_event_ms:

@@ -22,12 +22,12 @@ from agents.recording import open_recording, recording_line
 from agents.replay import ReplayReport, progress_printer, replay_offline
 from builders import MINUTE_MS, T0_MS, cart_book
 from schemas.contracts import SCHEMA_FOR_TOPIC, load_schema
-from schemas.decoding import decode_body
+from schemas.decoding import decode_event
 from schemas.outputs import Conversion, DeadLetter, Suppression, Trigger
 from streams.config import ProfileConfig
 from streams.partition import PartitionEngine
 from streams.partitioning import partition_for
-from streams.replay import NOT_JSON, Message, OfflineReplay
+from streams.replay import Message, OfflineReplay
 from streams.rules.loading import default_rulebook
 from streams.rules.spec import RuleBook
 from tests.wire import click_value, consent_value, purchase_value
@@ -53,7 +53,7 @@ def bought(user: str, minutes: float, *products: str) -> tuple[str, str, dict]:
 
 
 def messages_of(lines: list[tuple[str, str, dict]]) -> list[Message]:
-    return [Message(topic, user.encode(), value, None, offset) for offset, (topic, user, value) in enumerate(lines)]
+    return [Message(topic, user.encode(), orjson.dumps(value), offset) for offset, (topic, user, value) in enumerate(lines)]
 
 
 def replay_all(book: RuleBook, messages: list[Message], **options) -> tuple[OfflineReplay, list]:
@@ -73,7 +73,7 @@ def reference(book: RuleBook, messages: list[Message]) -> dict[int, list]:
     """One PartitionEngine per partition, fed in event-time order, flushed as the replay promises."""
     events: dict[int, list] = defaultdict(list)
     for message in messages:
-        event = decode_body(message.topic, message.value, message.key)
+        event = decode_event(message.topic, message.value, message.key)
         events[partition_for(message.key, PARTITIONS)].append(event)
     horizon_ms = max(event.ts_ms for partition in events.values() for event in partition) + book.longest_delay_ms
     outputs: dict[int, list] = {}
@@ -241,8 +241,8 @@ def test_within_a_topic_the_recording_order_is_kept():
     assert [output for output in outputs if isinstance(output, Trigger)] == []
 
     resorted = PartitionEngine(store={}, book=book)
-    for message in sorted(messages_of(lines), key=lambda message: message.value["ts"]):
-        resorted.on_event(decode_body(message.topic, message.value, message.key))
+    for message in sorted(messages_of(lines), key=lambda message: orjson.loads(message.value)["ts"]):
+        resorted.on_event(decode_event(message.topic, message.value, message.key))
     assert [(t.user_id, t.ts_ms) for t in resorted.advance(at(60))] == [("u1", at(35))]
 
 
@@ -250,24 +250,25 @@ def test_within_a_topic_the_recording_order_is_kept():
 
 
 def test_malformed_values_become_dead_letters_with_their_bytes_and_reason():
-    no_product = {key: value for key, value in click_value("u1", at(1), "add_to_cart").items() if key != "product_id"}
-    no_product_bytes = b'{"user_id": "u1",   "price": 10.00}'  # as a value_base64 line would keep them
+    no_product = orjson.dumps({key: value for key, value in click_value("u1", at(1), "add_to_cart").items() if key != "product_id"})
+    no_product_spaced = b'{"user_id": "u1",   "price": 10.00}'  # kept as they are, spaces and all
     not_json = b"\xff{oops"
+    order = orjson.dumps(click_value("u2", at(2), "view"))
     replay = OfflineReplay(cart_book(), partitions=PARTITIONS)
     messages = [
-        Message("clicks", b"u1", NOT_JSON, not_json, 10),
-        Message("clicks", b"u1", no_product, None, 11),
-        Message("clicks", b"u1", orjson.loads(no_product_bytes), no_product_bytes, 12),
-        Message("orders", b"u2", click_value("u2", at(2), "view"), None, 13),
-        Message("clicks", b"u1", click_value("u1", at(3), "add_to_cart"), None, 14),
+        Message("clicks", b"u1", not_json, 10),
+        Message("clicks", b"u1", no_product, 11),
+        Message("clicks", b"u1", no_product_spaced, 12),
+        Message("orders", b"u2", order, 13),
+        Message("clicks", b"u1", orjson.dumps(click_value("u1", at(3), "add_to_cart")), 14),
     ]
     outputs = [output for message in messages for output in replay.feed(message)] + replay.finish()
     dead = [output for output in outputs if isinstance(output, DeadLetter)]
     assert [(d.source_topic, d.partition, d.offset, d.key, d.value, d.reason) for d in dead] == [
         ("clicks", 0, 10, b"u1", not_json, "bad_json"),
-        ("clicks", 0, 11, b"u1", orjson.dumps(no_product), "missing_field"),
-        ("clicks", 0, 12, b"u1", no_product_bytes, "missing_field"),
-        ("orders", 2, 13, b"u2", orjson.dumps(click_value("u2", at(2), "view")), "unknown_type"),
+        ("clicks", 0, 11, b"u1", no_product, "missing_field"),
+        ("clicks", 0, 12, b"u1", no_product_spaced, "missing_field"),
+        ("orders", 2, 13, b"u2", order, "unknown_type"),
     ]
     assert "product_id" in dead[1].detail and "orders" in dead[3].detail
     # The good message among them still counts.

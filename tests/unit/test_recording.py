@@ -12,7 +12,7 @@ import pytest
 
 from agents.recording import BadLine, Recorded, open_recording, read_recording, recording_line
 from builders import T0_MS
-from streams.replay import NOT_JSON, Message
+from streams.replay import Message
 from tests.wire import click_value, purchase_value
 
 CLICK = click_value("u1", T0_MS, "add_to_cart", "p1", 59.9, 2)
@@ -29,7 +29,7 @@ def test_a_recorded_message_comes_back_with_every_field():
     line = recording_line(topic="clicks", key=b"u1", raw=orjson.dumps(CLICK), partition=3, offset=41, ts_ms=T0_MS + 7)
     assert read_one(line) == Recorded(
         line_no=1,
-        message=Message(topic="clicks", key=b"u1", value=CLICK, raw=None, offset=41),
+        message=Message(topic="clicks", key=b"u1", value=orjson.dumps(CLICK), offset=41),
         ts_ms=T0_MS + 7,
     )
 
@@ -39,7 +39,7 @@ def test_a_message_without_key_partition_offset_or_ts_comes_back_with_none_and_t
     assert orjson.loads(line) == {"topic": "erasures", "partition": None, "offset": None, "key": None, "ts": None, "value": {"user_id": "u1"}}
     item = read_one(line)
     assert isinstance(item, Recorded)
-    assert (item.message.key, item.message.value, item.message.offset, item.ts_ms) == (None, {"user_id": "u1"}, 0, None)
+    assert (item.message.key, item.message.value, item.message.offset, item.ts_ms) == (None, b'{"user_id":"u1"}', 0, None)
 
 
 @pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
@@ -69,29 +69,26 @@ def test_a_file_round_trips_through_open_recording(tmp_path: Path, name: str):
         ("clicks", b"u1", 1),
     ]
     assert [item.ts_ms for item in items] == [T0_MS, T0_MS + 1000, T0_MS + 2000]
-    assert [items[0].message.value, items[1].message.value] == [CLICK, PURCHASE]
-    assert items[2].message.value is NOT_JSON and items[2].message.raw == NOT_JSON_BYTES
+    assert [item.message.value for item in items] == [orjson.dumps(CLICK), orjson.dumps(PURCHASE), NOT_JSON_BYTES]
 
 
 @pytest.mark.parametrize("raw", [NOT_JSON_BYTES, b"{oops", b"", b"\x00\x01\x02", '{"price": NaN}'.encode()])
-def test_bytes_that_are_not_json_go_to_value_base64_and_come_back_as_not_json(raw: bytes):
+def test_bytes_that_are_not_json_go_to_value_base64_and_come_back_as_they_were(raw: bytes):
     line = recording_line(topic="clicks", key=b"u1", raw=raw, partition=1, offset=9, ts_ms=5)
     body = orjson.loads(line)
     assert "value" not in body
     assert base64.b64decode(body["value_base64"]) == raw
     item = read_one(line)
     assert isinstance(item, Recorded)
-    assert item.message.value is NOT_JSON
-    assert item.message.raw == raw
+    assert item.message.value == raw
     assert (item.message.offset, item.ts_ms) == (9, 5)
 
 
-def test_value_base64_holding_json_is_parsed_and_keeps_its_exact_bytes():
+def test_value_base64_holding_json_keeps_its_exact_bytes():
     raw = b'{ "user_id" : "u1",  "price": 59.90 }'  # spacing and 59.90 would not survive re-encoding
     item = read_one(orjson.dumps({"topic": "clicks", "key": "u1", "value_base64": base64.b64encode(raw).decode()}).decode())
     assert isinstance(item, Recorded)
-    assert item.message.value == {"user_id": "u1", "price": 59.9}
-    assert item.message.raw == raw
+    assert item.message.value == raw
 
 
 def test_lines_from_other_tools_need_only_topic_key_and_value():
@@ -103,9 +100,9 @@ def test_lines_from_other_tools_need_only_topic_key_and_value():
     ]
     items = list(read_recording(lines))
     assert items == [
-        Recorded(1, Message("clicks", b"u1", CLICK, None, 0), None),
-        Recorded(3, Message("purchases", b"u2", PURCHASE, None, 2), None),  # a ts that is not epoch ms is dropped
-        Recorded(4, Message("clicks", None, None, None, 3), None),
+        Recorded(1, Message("clicks", b"u1", orjson.dumps(CLICK), 0), None),
+        Recorded(3, Message("purchases", b"u2", orjson.dumps(PURCHASE), 2), None),  # a ts that is not epoch ms is dropped
+        Recorded(4, Message("clicks", None, b"null", 3), None),  # the JSON value null, not a missing value
     ]
 
 
@@ -150,3 +147,13 @@ def test_bad_lines_are_reported_with_their_line_numbers_and_blank_lines_are_skip
     assert "no 'value'" in reasons[10] and "no 'value'" in reasons[13]
     assert "not base64" in reasons[11] and "not base64" in reasons[12]
     assert items[-1].message.offset == 13  # line 14, blank lines counted
+
+
+def test_a_value_comes_back_as_the_recording_writes_it_whatever_the_line_holds_besides():
+    """Spacing and number spelling are kept, on the usual line and on one with odd extra fields."""
+    spaced = '{ "user_id" : "u1",  "price": 59.90 }'
+    usual = read_one('{"topic": "clicks", "key": "u1", "value": ' + spaced + "}")
+    odd = read_one('{"topic": "clicks", "key": "u1", "offset": "seven", "ts": true, "value": ' + spaced + "}")
+    assert isinstance(usual, Recorded) and isinstance(odd, Recorded)
+    assert usual.message.value == odd.message.value == spaced.encode()
+    assert (odd.message.offset, odd.ts_ms) == (0, None)
