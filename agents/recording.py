@@ -42,9 +42,18 @@ def open_recording(path: Path, mode: str) -> IO[str]:
         return open(path, mode, encoding="utf-8")
     if mode == "r":
         return gzip.open(path, "rt", encoding="utf-8")
+    return io.TextIOWrapper(_gzip_sink(path), encoding="utf-8")
+
+
+def open_sink(path: Path) -> IO[bytes]:
+    """``open_recording(path, "w")`` for bytes: for writers whose lines already are UTF-8 JSON."""
+    return _gzip_sink(path) if path.suffix == ".gz" else open(path, "wb")
+
+
+def _gzip_sink(path: Path) -> gzip.GzipFile:
     compressed = gzip.GzipFile(filename="", mode="wb", fileobj=open(path, "wb"), mtime=0)
     compressed.myfileobj = compressed.fileobj  # so closing it closes the file, as when gzip opens it itself
-    return io.TextIOWrapper(compressed, encoding="utf-8")
+    return compressed
 
 
 def recording_line(

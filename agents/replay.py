@@ -15,14 +15,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import IO, Callable, TextIO
 
 import orjson
 from kafka.errors import KafkaError
 
 from agents.errors import BrokerUnavailable, SettingsError
 from agents.producer import CLOSE_TIMEOUT_S, connect_producer
-from agents.recording import BadLine, Recorded, open_recording, read_recording
+from agents.recording import BadLine, Recorded, open_recording, open_sink, read_recording
 from agents.settings import Settings
 from agents.topics import CONVERSIONS, DEAD_LETTERS, SUPPRESSIONS, TRIGGERS
 from schemas.outputs import Conversion, DeadLetter, Output, Suppression, Trigger
@@ -67,7 +67,7 @@ def _replay_offline(path: Path, out: Path, *, book: RuleBook, partitions: int, p
     replay = OfflineReplay(book, partitions=partitions, profile_config=profile_config)
     started = time.perf_counter()
     try:
-        with open_recording(path, "r") as source, open_recording(out, "w") as sink:
+        with open_recording(path, "r") as source, open_sink(out) as sink:
             for item in read_recording(source):
                 report.lines += 1
                 if isinstance(item, BadLine):
@@ -84,11 +84,10 @@ def _replay_offline(path: Path, out: Path, *, book: RuleBook, partitions: int, p
     return report
 
 
-def _write(sink: TextIO, outputs: list[Output | DeadLetter], replay: OfflineReplay, report: ReplayReport) -> None:
+def _write(sink: IO[bytes], outputs: list[Output | DeadLetter], replay: OfflineReplay, report: ReplayReport) -> None:
     for output in outputs:
         topic, key, value = _wire(output, replay)
-        sink.write(orjson.dumps({"topic": topic, "key": key, "value": value}).decode())
-        sink.write("\n")
+        sink.write(orjson.dumps({"topic": topic, "key": key, "value": value}, option=orjson.OPT_APPEND_NEWLINE))
         report.outputs[topic] = report.outputs.get(topic, 0) + 1
 
 

@@ -46,12 +46,13 @@ class Trigger:
     reason: str
 
     def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
+        ts = format_rfc3339(self.ts_ms)
         return {
             "trigger_id": self.trigger_id,
             "user_id": self.user_id,
             "rule": self.rule,
-            "ts": format_rfc3339(self.ts_ms),
-            "emitted_at": format_rfc3339(emitted_at_ms),
+            "ts": ts,
+            "emitted_at": ts if emitted_at_ms == self.ts_ms else format_rfc3339(emitted_at_ms),  # a replay emits at event time
             "channel": self.channel,
             "payload": self.payload,
             "reason": self.reason,
@@ -75,14 +76,15 @@ class Suppression:
     reason: SuppressionReason
 
     def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
+        trigger = self.trigger.to_wire(emitted_at_ms=emitted_at_ms)
         return {
-            "trigger_id": self.trigger.trigger_id,
-            "user_id": self.trigger.user_id,
-            "rule": self.trigger.rule,
+            "trigger_id": trigger["trigger_id"],
+            "user_id": trigger["user_id"],
+            "rule": trigger["rule"],
             "reason": self.reason.value,
-            "ts": format_rfc3339(self.trigger.ts_ms),
-            "emitted_at": format_rfc3339(emitted_at_ms),
-            "trigger": self.trigger.to_wire(emitted_at_ms=emitted_at_ms),
+            "ts": trigger["ts"],
+            "emitted_at": trigger["emitted_at"],
+            "trigger": trigger,
         }
 
 
