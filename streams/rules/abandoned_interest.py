@@ -19,12 +19,29 @@ from streams.timers import Timer
 
 # Episodes kept per user before stale ones are swept out.
 _PRUNE_ABOVE = 8
+# Timer keys ("<rule>/<category>") built once and shared: the same string object every time, so
+# looking one up in a user's timers and episodes matches by identity, without comparing text
+# stored in some other corner of memory. Categories are input, so the cache is bounded.
+_KEY_CACHE_LIMIT = 10_000
+_keys: dict[str, dict[str, str]] = {}
+
+
+def _key(rule: RuleSpec, category: str) -> str:
+    keys = _keys.get(rule.name)
+    if keys is None:
+        keys = _keys[rule.name] = {}
+    key = keys.get(category)
+    if key is None:
+        key = f"{rule.name}/{category}"
+        if len(keys) < _KEY_CACHE_LIMIT:
+            keys[category] = key
+    return key
 
 
 def on_event(rule: RuleSpec, state: UserState, event: Event, ctx: Context, effects: Effects) -> None:
     params: AbandonedInterestParams = rule.params  # type: ignore[assignment]
     if isinstance(event, Click):
-        key = f"{rule.name}/{event.category}"
+        key = _key(rule, event.category)
         if event.action is ClickAction.VIEW:
             _on_view(rule, params, state, event, key, effects)
         elif event.action is ClickAction.ADD_TO_CART:
@@ -32,10 +49,10 @@ def on_event(rule: RuleSpec, state: UserState, event: Event, ctx: Context, effec
     elif isinstance(event, Search):
         category = state.profile.last_search_category
         if category is not None:
-            _on_search(rule, params, state, event, f"{rule.name}/{category}", effects)
+            _on_search(rule, params, state, event, _key(rule, category), effects)
     elif isinstance(event, Purchase):
         for category in {item.category for item in event.items}:
-            _walked_in(state, f"{rule.name}/{category}")
+            _walked_in(state, _key(rule, category))
     if len(state.interests) > _PRUNE_ABOVE:
         _prune(state, event.ts_ms, params)
 
