@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 from agents.errors import BrokerUnavailable, SettingsError
 from agents.producer import CLOSE_TIMEOUT_S, connect_producer
 from agents.settings import Settings
-from schemas.decoding import MAX_ID_LENGTH
+from schemas.limits import MAX_ID_LENGTH
 from schemas.events import InputTopic
 from schemas.timestamps import format_rfc3339
 

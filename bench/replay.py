@@ -1,9 +1,11 @@
 """Offline replay of generated recordings, in a child process per size: events/s and peak memory.
 
 Each size runs ``nudge replay FILE --offline`` on a recording of that many events from the
-same 10,000 users, with the shipped rules. The child's peak resident memory comes from the
-kernel (``wait4``), so it counts everything the replay held. Memory must follow the users, not
-the events: a recording four times longer must not need four times the memory.
+same 10,000 users, with the shipped rules. The child reports its own peak resident memory from
+the kernel (``VmHWM``), so it counts everything the replay held. Not ``wait4``'s: Linux carries
+a process's peak over ``exec``, so that would report the benchmark's own size whenever it is the
+larger. Memory must follow the users, not the events: a recording four times longer must not
+need four times the memory.
 """
 
 from __future__ import annotations
@@ -42,24 +44,31 @@ def run_replays(sizes: list[int]) -> list[ReplayRun]:
     return runs
 
 
+# `nudge replay`, then the child's own peak resident set, in kB, on stderr.
+_CHILD = """
+import sys
+from agents.cli import main
+code = main(sys.argv[1:])
+print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")), file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def _replay(recording: Path, out: Path, events: int) -> ReplayRun:
     env = {**os.environ, "NUDGE_PARTITIONS": str(PARTITIONS)}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "replay", str(recording), "--offline", "--out", str(out)],
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, "replay", str(recording), "--offline", "--out", str(out)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    assert child.stderr is not None
-    errors = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    errors = child.stderr.decode(errors="replace")
     if child.returncode != 0:
-        raise RuntimeError(f"the replay failed: {errors.decode(errors='replace')}")
-    reported = re.search(rb"offline in ([0-9.]+) s", errors)
-    if reported is None:
-        raise RuntimeError(f"no summary from the replay: {errors.decode(errors='replace')}")
-    seconds = float(reported.group(1))
+        raise RuntimeError(f"the replay failed: {errors}")
+    reported = re.search(r"offline in ([0-9.]+) s", errors)
+    peak = re.search(r"VmHWM:\s+([0-9]+) kB", errors)
+    if reported is None or peak is None:
+        raise RuntimeError(f"no summary from the replay: {errors}")
     with open(out, "rb") as lines:
         outputs = sum(1 for _ in lines)
-    return ReplayRun(events=events, seconds=seconds, peak_rss_mb=usage.ru_maxrss / 1024, outputs=outputs)
+    return ReplayRun(events=events, seconds=float(reported.group(1)), peak_rss_mb=int(peak.group(1)) / 1024, outputs=outputs)

@@ -36,22 +36,6 @@ from schemas.limits import (
 from schemas.timestamps import BadTimestamp, parse_rfc3339
 from schemas.wire import decode_valid
 
-__all__ = [
-    "MAX_CHANNEL_LENGTH",
-    "MAX_ID_LENGTH",
-    "MAX_ORDER_ITEMS",
-    "MAX_ORDER_TOTAL",
-    "MAX_PRICE",
-    "MAX_QUANTITY",
-    "MAX_TEXT_LENGTH",
-    "MAX_TS_MS",
-    "MIN_TS_MS",
-    "RejectReason",
-    "Rejection",
-    "decode_body",
-    "decode_event",
-]
-
 
 class RejectReason(StrEnum):
     """Why an input message was sent to dead letters."""

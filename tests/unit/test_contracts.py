@@ -42,7 +42,7 @@ from schemas import (
 )
 from schemas.contracts import SCHEMA_FOR_TOPIC, load_schema
 from tests.wire import click_value, consent_value, erasure_value, purchase_value
-from schemas.decoding import (
+from schemas.limits import (
     MAX_CHANNEL_LENGTH,
     MAX_ID_LENGTH,
     MAX_ORDER_ITEMS,

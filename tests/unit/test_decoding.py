@@ -26,7 +26,7 @@ from schemas import (
     Search,
     decode_event,
 )
-from schemas.decoding import MAX_CHANNEL_LENGTH, MAX_ORDER_ITEMS, MAX_TS_MS, MIN_TS_MS
+from schemas.limits import MAX_CHANNEL_LENGTH, MAX_ORDER_ITEMS, MAX_TS_MS, MIN_TS_MS
 from schemas.timestamps import format_rfc3339, parse_rfc3339
 
 KEY = b"u-1"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import gc
 import io
 from collections import defaultdict
 from pathlib import Path
@@ -303,6 +304,24 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def replay_file(path: Path, out: Path) -> ReplayReport:
     return replay_offline(path, out, book=default_rulebook(), partitions=PARTITIONS, profile_config=ProfileConfig())
+
+
+def test_a_replay_leaves_no_cycles_behind_since_it_runs_without_the_cycle_collector(tmp_path: Path):
+    """replay_offline turns the collector off; reference counting alone must free what it drops."""
+    path = tmp_path / "shop.jsonl"
+    write_recording(path, users=200, count=6_000, seed=5, start_ms=T0_MS, mean_gap_ms=30_000, partitions=PARTITIONS, bad_fraction=0.05)
+    with path.open("a") as lines:
+        lines.write("{oops\n[]\n")  # bad lines, reported and skipped
+    gc.collect()
+    gc.disable()
+    try:
+        report = replay_file(path, tmp_path / "out.jsonl")
+        assert not gc.isenabled()  # left as it found it
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert report.outputs["dead-letters"] > 0 and report.outputs["triggers"] > 0 and len(report.bad_lines) == 2
+    assert unreachable == 0
 
 
 def test_replaying_a_recording_twice_gives_the_same_bytes(recording: Path, tmp_path: Path):
