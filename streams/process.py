@@ -9,16 +9,17 @@ conversions) and timers to arm.
 
 from __future__ import annotations
 
+from typing import Callable
 
 from schemas.events import Consent, Event, Purchase
 from schemas.outputs import Output, Suppression, SuppressionReason
 from streams.config import ProfileConfig
 from streams.lifecycle import Stage
 from streams.population import Population
-from streams.profile import new_profile, update_profile
+from streams.profile import EVENT_KINDS, event_kind, new_profile, update_profile
 from streams.rules import abandoned_cart, abandoned_interest, attribution, guardrails, timed_promotion, win_back
 from streams.rules.base import Candidate, Context, Effects
-from streams.rules.spec import RuleBook, RuleKind
+from streams.rules.spec import RuleBook, RuleKind, RuleSpec
 from streams.state import UserState
 from streams.timers import Timer
 
@@ -50,12 +51,18 @@ class Core:
         self.profile_config = profile_config
         enabled = book.enabled
         self.rules_by_name = {rule.name: rule for rule in enabled}
-        self._event_rules = [
-            (rule, handler)
-            for rule in enabled
-            for handler in (_EVENT_HANDLERS.get(rule.kind),)
-            if handler is not None
-        ]
+        # Per kind of event, the rules that react to it: a rule called for nothing still reads
+        # the user's state, and that state is rarely in the CPU's cache.
+        self._event_rules: dict[str, list[tuple[RuleSpec, EventHandler]]] = {
+            kind: [
+                (rule, handler)
+                for rule in enabled
+                if rule.kind in _EVENT_HANDLERS
+                for handler, reacts_to in (_EVENT_HANDLERS[rule.kind],)
+                if reacts_to is None or kind in reacts_to
+            ]
+            for kind in EVENT_KINDS
+        }
         self._win_back = [rule for rule in enabled if rule.kind is RuleKind.WIN_BACK]
         self._ctx = Context(book, profile_config, Population(), 0)
 
@@ -80,7 +87,7 @@ class Core:
         ctx.population = population
         ctx.now_ms = event.ts_ms
         effects = Effects(step.schedule)
-        for rule, handler in self._event_rules:
+        for rule, handler in self._event_rules[event_kind(event)]:
             handler(rule, state, event, ctx, effects)
         if self._win_back and not isinstance(event, Consent):
             for rule in self._win_back:
@@ -144,8 +151,11 @@ def _by_priority(candidate: Candidate) -> tuple[int, str]:
     return -candidate.rule.priority, candidate.rule.name
 
 
-_EVENT_HANDLERS = {
-    RuleKind.ABANDONED_CART: abandoned_cart.on_event,
-    RuleKind.ABANDONED_INTEREST: abandoned_interest.on_event,
-    RuleKind.TIMED_PROMOTION: timed_promotion.on_event,
+EventHandler = Callable[[RuleSpec, UserState, Event, Context, Effects], None]
+
+# Each rule kind's event handler, and the kinds of event it reacts to (None: every kind).
+_EVENT_HANDLERS: dict[RuleKind, tuple[EventHandler, frozenset[str] | None]] = {
+    RuleKind.ABANDONED_CART: (abandoned_cart.on_event, abandoned_cart.REACTS_TO),
+    RuleKind.ABANDONED_INTEREST: (abandoned_interest.on_event, None),
+    RuleKind.TIMED_PROMOTION: (timed_promotion.on_event, timed_promotion.REACTS_TO),
 }

@@ -212,6 +212,8 @@ def new_profile(event: Event) -> Profile:
 
 _ACTION_NAMES = {action: action.value for action in ClickAction}  # plain str keys, resolved once
 _KIND_NAMES: dict[type, str] = {Search: "search", Purchase: "purchase", Consent: "consent"}
+EVENT_KINDS = frozenset(_ACTION_NAMES.values()) | frozenset(_KIND_NAMES.values())
+"""What ``event_kind`` can answer for the events the core processes (an erasure never gets here)."""
 _HOUR_KEYS = tuple(str(hour) for hour in range(HOURS_PER_WEEK))  # rhythm keys, built once
 
 

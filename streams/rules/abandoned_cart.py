@@ -17,6 +17,8 @@ from streams.state import UserState
 from streams.timers import Timer
 
 _CART_CHANGES = (ClickAction.ADD_TO_CART, ClickAction.REMOVE_FROM_CART)
+REACTS_TO = frozenset({"add_to_cart", "remove_from_cart", "purchase"})
+"""Only these events change a cart; the core calls ``on_event`` for nothing else."""
 
 
 def on_event(rule: RuleSpec, state: UserState, event: Event, ctx: Context, effects: Effects) -> None:

@@ -47,6 +47,10 @@ def next_local_hour_ms(now_ms: int, hour: int, utc_offset_min: int) -> int:
     return candidate - offset_ms
 
 
+REACTS_TO = frozenset({"view", "add_to_cart", "remove_from_cart", "search", "purchase"})
+"""A consent message is not activity: the offer waits for the user's next event."""
+
+
 def on_event(rule: RuleSpec, state: UserState, event: Event, ctx: Context, effects: Effects) -> None:
     params: TimedPromotionParams = rule.params  # type: ignore[assignment]
     ts_ms = event.ts_ms
