@@ -45,7 +45,7 @@ def open_recording(path: Path, mode: str) -> IO[str]:
     return io.TextIOWrapper(_gzip_sink(path), encoding="utf-8")
 
 
-def open_sink(path: Path) -> IO[bytes]:
+def open_sink(path: Path) -> io.BufferedIOBase:
     """``open_recording(path, "w")`` for bytes: for writers whose lines already are UTF-8 JSON."""
     return _gzip_sink(path) if path.suffix == ".gz" else open(path, "wb")
 

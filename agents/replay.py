@@ -9,13 +9,14 @@ event time of the decision, not the wall clock, so replaying twice gives the sam
 from __future__ import annotations
 
 import gc
+import io
 import logging
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, TextIO
+from typing import Callable, Iterable, TextIO
 
 import orjson
 from kafka.errors import KafkaError
@@ -86,7 +87,7 @@ def _replay_offline(path: Path, out: Path, *, book: RuleBook, partitions: int, p
     return report
 
 
-def _write(sink: IO[bytes], outputs: list[Output | DeadLetter], replay: OfflineReplay, report: ReplayReport) -> None:
+def _write(sink: io.BufferedIOBase, outputs: Iterable[Output | DeadLetter], replay: OfflineReplay, report: ReplayReport) -> None:
     for output in outputs:
         topic, key, value = _wire(output, replay)
         sink.write(orjson.dumps({"topic": topic, "key": key, "value": value}, option=orjson.OPT_APPEND_NEWLINE))

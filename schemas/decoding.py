@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Callable
 
 from schemas.events import (
     Click,
@@ -154,8 +154,7 @@ def _checked_text(value: Any, name: str, limit: int) -> str:
 
 def _number(body: dict[str, Any], name: str, maximum: float) -> float:
     value = body.get(name)
-    kind = type(value)
-    if (kind is float or kind is int) and 0 <= value <= maximum:  # the range test also rejects NaN
+    if (type(value) is float or type(value) is int) and 0 <= value <= maximum:  # the range test also rejects NaN
         return float(value)
     value = _required(body, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -281,7 +280,7 @@ def _erasure(body: dict[str, Any]) -> Erasure:
     return Erasure(event_id=event_id, user_id=user_id, ts_ms=ts_ms, utc_offset_min=offset_min)
 
 
-_DECODERS = {
+_DECODERS: dict[str, Callable[[dict[str, Any]], Event]] = {
     InputTopic.CLICKS.value: _click,
     InputTopic.SEARCHES.value: _search,
     InputTopic.PURCHASES.value: _purchase,

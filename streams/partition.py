@@ -126,9 +126,11 @@ class PartitionEngine:
         while (entry := timers.pop(limit_ms)) is not None:
             due_ms, first_due_ms, user_id, key = entry
             state = self.store.get(user_id)
-            timer = None if state is None else state.timers.get(key)
+            if state is None:
+                continue  # erased since it was queued
+            timer = state.timers.get(key)
             if timer is None:
-                continue  # cancelled or erased since it was queued
+                continue  # cancelled since it was queued
             if timer.due_ms > due_ms or (timer.due_ms == due_ms and timer.first_due_ms > first_due_ms):
                 timers.arm(user_id, timer)  # re-armed for later since: wait for its own turn
                 continue

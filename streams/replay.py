@@ -13,6 +13,7 @@ byte for byte: emission times are event times, never the wall clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from schemas.decoding import Rejection, decode_event
 from schemas.events import Event, InputTopic
@@ -70,7 +71,7 @@ class OfflineReplay:
         self.last_event_ms: int | None = None
         self.events = 0
 
-    def feed(self, message: Message) -> list[Output | DeadLetter]:
+    def feed(self, message: Message) -> Sequence[Output | DeadLetter]:
         key = message.key or b""
         number = self._partition_of.get(key)
         if number is None:
@@ -86,7 +87,7 @@ class OfflineReplay:
         # Any topic may still hold an earlier message further down the recording, so nothing is
         # released until the look-ahead is full; then the earliest head goes, one at a time.
         sync = part.sync
-        if type(decoded) is Rejection:
+        if isinstance(decoded, Rejection):
             sync.push(topic, UNTIMED, (message, decoded))
         else:
             sync.push(topic, decoded.ts_ms, decoded)
@@ -114,12 +115,12 @@ class OfflineReplay:
         user_id = output.trigger.user_id if isinstance(output, Suppression) else output.user_id
         return partition_for(user_id.encode(), self._partitions_count)
 
-    def _apply(self, part: _Partition, item: Event | tuple[Message, Rejection]) -> list[Output | DeadLetter]:
-        if type(item) is tuple:
+    def _apply(self, part: _Partition, item: Event | tuple[Message, Rejection]) -> Sequence[Output | DeadLetter]:
+        if isinstance(item, tuple):
             message, rejection = item
             return [DeadLetter(message.topic, part.number, message.offset, message.key, message.value, rejection.reason.value, rejection.detail)]
         self.events += 1
-        ts_ms = item.ts_ms  # type: ignore[union-attr]
+        ts_ms = item.ts_ms
         if self.last_event_ms is None or ts_ms > self.last_event_ms:
             self.last_event_ms = ts_ms
-        return part.engine.on_event(item)  # type: ignore[arg-type]
+        return part.engine.on_event(item)
