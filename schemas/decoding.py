@@ -12,8 +12,8 @@ from enum import StrEnum
 from typing import Any, Callable
 
 from schemas.events import (
+    CLICK_ACTIONS,
     Click,
-    ClickAction,
     Consent,
     Erasure,
     Event,
@@ -197,13 +197,10 @@ def _common(body: dict[str, Any]) -> tuple[str, str, int, int]:
     return event_id, user_id, ts_ms, offset_min
 
 
-_CLICK_ACTIONS = {action.value: action for action in ClickAction}
-
-
 def _click(body: dict[str, Any]) -> Click:
     event_id, user_id, ts_ms, offset_min = _common(body)
     action = _text(body, "action")
-    click_action = _CLICK_ACTIONS.get(action)
+    click_action = CLICK_ACTIONS.get(action)
     if click_action is None:
         raise _Invalid(RejectReason.UNKNOWN_TYPE, f"unknown click action {action!r}")
     return Click(

@@ -34,6 +34,10 @@ class ClickAction(StrEnum):
     REMOVE_FROM_CART = "remove_from_cart"  # took quantity units out of the cart
 
 
+CLICK_ACTIONS: dict[str, ClickAction] = {action.value: action for action in ClickAction}
+"""Each click action by its wire name: a dict lookup, where calling the enum costs ten times more."""
+
+
 @dataclass(slots=True)
 class Click:
     event_id: str

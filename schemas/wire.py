@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.events import Click, ClickAction, Consent, Erasure, Event, InputTopic, LineItem, Purchase, Search
+from schemas.events import CLICK_ACTIONS, Click, Consent, Erasure, Event, InputTopic, LineItem, Purchase, Search
 from schemas.limits import (
     MAX_CHANNEL_LENGTH,
     MAX_ID_LENGTH,
@@ -36,8 +36,7 @@ Total = Annotated[float, msgspec.Meta(ge=0, le=MAX_ORDER_TOTAL)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]  # a JSON true is not an int to msgspec either
 Action = Literal["view", "add_to_cart", "remove_from_cart"]
 
-_ACTIONS = {action.value: action for action in ClickAction}
-assert set(_ACTIONS) == set(Action.__args__)  # type: ignore[attr-defined]
+assert set(CLICK_ACTIONS) == set(Action.__args__)  # type: ignore[attr-defined]
 
 
 class _Click(msgspec.Struct):
@@ -57,7 +56,7 @@ class _Click(msgspec.Struct):
             self.user_id,
             ts_ms,
             offset_min,
-            _ACTIONS[self.action],
+            CLICK_ACTIONS[self.action],
             self.product_id,
             self.category,
             self.price,
