@@ -114,10 +114,7 @@ def read_recording(lines: Iterable[str]) -> Iterator[Recorded | BadLine]:
             if slow is not None:
                 yield slow
             continue
-        key = parsed.key
-        offset = parsed.offset
-        message = Message(parsed.topic, None if key is None else key.encode(), bytes(parsed.value), line_no - 1 if offset is None else offset)
-        yield Recorded(line_no, message, parsed.ts)
+        yield _recorded(line_no, parsed.topic, parsed.key, bytes(parsed.value), parsed.offset, parsed.ts)
 
 
 def _read_line(line: str, line_no: int) -> Recorded | BadLine | None:
@@ -146,9 +143,13 @@ def _read_line(line: str, line_no: int) -> Recorded | BadLine | None:
             return BadLine(line_no, "'value_base64' is not base64")
     else:
         return BadLine(line_no, "no 'value' (or 'value_base64')")
-    offset = _int_or_none(body.get("offset"))
+    return _recorded(line_no, topic, key, value, _int_or_none(body.get("offset")), _int_or_none(body.get("ts")))
+
+
+def _recorded(line_no: int, topic: str, key: str | None, value: bytes | None, offset: int | None, ts_ms: int | None) -> Recorded:
+    """A line's message; without a recorded offset, its place in the file stands in for one."""
     message = Message(topic, None if key is None else key.encode(), value, line_no - 1 if offset is None else offset)
-    return Recorded(line_no, message, _int_or_none(body.get("ts")))
+    return Recorded(line_no, message, ts_ms)
 
 
 def _int_or_none(value: object) -> int | None:
