@@ -131,8 +131,8 @@ class PartitionEngine:
             timer = state.timers.get(key)
             if timer is None:
                 continue  # cancelled since it was queued
-            if timer.due_ms > due_ms or (timer.due_ms == due_ms and timer.first_due_ms > first_due_ms):
-                timers.arm(user_id, timer)  # re-armed for later since: wait for its own turn
+            if timer.due_ms != due_ms or timer.first_due_ms != first_due_ms:
+                timers.arm(user_id, timer)  # re-armed since it was queued: wait for its own turn
                 continue
             self._keep(user_id, self.core.fire_timer(state, timer, population=self.population), outputs)
         return outputs
