@@ -258,7 +258,7 @@ def update_profile(
     if ts_ms >= profile.last_seen_ms:
         profile.last_seen_ms = ts_ms
         profile.utc_offset_min = event.utc_offset_min
-    session_id = None if isinstance(event, Purchase) else event.session_id
+    session_id = event.session_id if isinstance(event, (Click, Search)) else None  # purchases carry none
     if track_session(profile.session, user_id=profile.user_id, session_id=session_id, ts_ms=ts_ms, gap_ms=config.session_gap_ms):
         profile.pending_keywords = ()
     profile.rhythm.add(_HOUR_KEYS[hour_of_week(ts_ms, event.utc_offset_min)], 1.0, ts_ms=ts_ms, half_life_ms=config.rhythm_half_life_ms, cap=HOURS_PER_WEEK)
@@ -266,7 +266,7 @@ def update_profile(
         _apply_click(profile, event, config, population)
     elif isinstance(event, Search):
         _apply_search(profile, event, config, population)
-    else:
+    elif isinstance(event, Purchase):
         _apply_purchase(profile, event, config, population)
         _score_rfm(profile, population)
     last_seen_ms = profile.last_seen_ms

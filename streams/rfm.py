@@ -56,7 +56,7 @@ class RfmQuantiles:
         if self.customers < MIN_CUSTOMERS:
             return None
         if self._boundaries is None:
-            self._boundaries = RfmBoundaries(*(tuple(e.get() for e in estimators) for estimators in self._estimators))
+            self._boundaries = RfmBoundaries(*(tuple(_estimate(e) for e in estimators) for estimators in self._estimators))
         return self._boundaries
 
     def to_text(self) -> str:
@@ -68,6 +68,12 @@ class RfmQuantiles:
         quantiles = cls()
         quantiles.customers, quantiles._estimators = pickle.loads(base64.b64decode(text))
         return quantiles
+
+
+def _estimate(estimator: stats.Quantile) -> float:
+    value = estimator.get()
+    assert value is not None  # only None before a first value, and boundaries wait for MIN_CUSTOMERS
+    return value
 
 
 def score(value: float, bounds: tuple[float, ...]) -> int:

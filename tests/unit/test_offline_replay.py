@@ -21,7 +21,7 @@ from referencing import Registry, Resource
 from agents.generate import write_recording
 from agents.recording import open_recording, recording_line
 from agents.replay import ReplayReport, progress_printer, replay_offline
-from builders import MINUTE_MS, T0_MS, cart_book
+from builders import MINUTE_MS, T0_MS, cart_book, rule_book, win_back_rule
 from schemas.contracts import SCHEMA_FOR_TOPIC, load_schema
 from schemas.decoding import decode_event
 from schemas.outputs import Conversion, DeadLetter, Suppression, Trigger
@@ -34,6 +34,7 @@ from streams.rules.spec import RuleBook
 from tests.wire import click_value, consent_value, purchase_value
 
 PARTITIONS = 4
+DAY_MINUTES = 24 * 60
 # Users of the hand-written scenarios and the partition each lands on with 4 partitions.
 P0_USERS = ("u1", "cy")
 P2_USERS = ("u2", "u3")
@@ -173,28 +174,14 @@ def test_the_flush_fires_timers_due_after_the_last_event_up_to_the_longest_delay
     assert at(40) == at(10) + book.longest_delay_ms  # the last reminder is due at the horizon itself
 
 
-class _ShortFlushBook(RuleBook):
-    """A book whose flush horizon is shorter than its cart delay, so a timer can lie beyond it."""
-
-    @property
-    def longest_delay_ms(self) -> int:
-        return 10 * MINUTE_MS
-
-
-def test_the_flush_fires_nothing_beyond_the_last_event_plus_the_longest_delay():
-    cart = cart_book(delay_ms=30 * MINUTE_MS)
-    book = _ShortFlushBook(cart.rules, cart.guardrails)
-    replay, outputs = replay_all(
-        book,
-        messages_of(
-            [
-                ("clicks", "u1", click_value("u1", at(0), "add_to_cart")),  # due at 30: the horizon
-                ("clicks", "u5", click_value("u5", at(0) + 1, "add_to_cart")),  # due 1 ms past it
-                clicked("u2", 20, "add_to_cart"),  # the last event: horizon 20 + 10
-            ]
-        ),
-    )
-    assert [(t.user_id, t.ts_ms) for t in outputs] == [("u1", at(30))]
+@pytest.mark.parametrize("last_day, won_back", [(29, []), (31, ["u1"])])
+def test_the_flush_goes_no_further_than_the_last_event_plus_the_longest_delay(last_day, won_back):
+    """Beyond the horizon lie the daily sweeps that would find u1 silent for 30 days and win them
+    back. With the last event on day 29 the flush must stop short of them; on day 31 it reaches them."""
+    book = rule_book(cart_book(delay_ms=30 * MINUTE_MS).rules[0], win_back_rule())
+    assert book.longest_delay_ms == 30 * MINUTE_MS
+    _, outputs = replay_all(book, messages_of([clicked("u1", 0, "view"), clicked("u2", last_day * DAY_MINUTES, "view")]))
+    assert [t.user_id for t in outputs if t.rule == "win_back"] == won_back
 
 
 def test_finish_without_any_event_gives_nothing():
