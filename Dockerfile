@@ -1,6 +1,23 @@
 # Nudge worker / traffic generator image.
 #   docker build -t nudge .
 #   docker run --rm nudge --help          (ENTRYPOINT is the `nudge` CLI; CMD defaults to `worker`)
+# The wheel is built in a stage with a C compiler, so the core inside it is compiled (setup.py);
+# the image itself carries no compiler.
+FROM python:3.11-slim AS wheel
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+# Only what the package needs, so edits to tests, docs or deploy/ do not invalidate this layer.
+# README* is a glob so the COPY does not fail on a tree without a README (pyproject names one).
+COPY pyproject.toml setup.py README* /src/
+COPY schemas /src/schemas
+COPY streams /src/streams
+COPY agents /src/agents
+RUN pip wheel --no-deps --wheel-dir /wheels /src
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,14 +25,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Every dependency ships a manylinux wheel for CPython 3.11, so no compiler is needed.
-# Only what the package needs, so edits to tests, docs or deploy/ do not invalidate this layer.
-# README* is a glob so the COPY does not fail on a tree without a README (pyproject names one).
-COPY pyproject.toml README* /tmp/nudge-src/
-COPY schemas /tmp/nudge-src/schemas
-COPY streams /tmp/nudge-src/streams
-COPY agents /tmp/nudge-src/agents
-RUN pip install /tmp/nudge-src && rm -rf /tmp/nudge-src
+# Every dependency ships a manylinux wheel for CPython 3.11, so no compiler is needed here.
+COPY --from=wheel /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels
 
 RUN groupadd --system --gid 10001 nudge \
     && useradd --system --uid 10001 --gid nudge --home-dir /home/nudge --create-home nudge \

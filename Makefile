@@ -3,21 +3,27 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Installing compiles the core with mypyc (setup.py), so a change to it means installing again.
+CORE := $(shell find schemas streams -name '*.py')
 
 .PHONY: install demo test unit integration bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(CORE)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -c 'from schemas.compiled import BUILD; print("core:", BUILD)'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/nudge demo
 
+# The whole suite on the core as installed (compiled where a C compiler was at hand), then the
+# unit tests and the core's doctests again on its pure-Python source, the reference.
 test: $(STAMP)
 	$(BIN)/pytest
+	NUDGE_PURE_PYTHON=1 $(BIN)/pytest -m 'not integration' -q
 
 unit: $(STAMP)
 	$(BIN)/pytest -m 'not integration'
@@ -29,4 +35,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .nudge-data *.egg-info
+	rm -rf $(VENV) .nudge-data *.egg-info build
+	find . -name '*.so' -not -path './$(VENV)/*' -delete

@@ -13,14 +13,17 @@ from bench.end_to_end import EndToEndResult
 from bench.replay import ReplayRun
 from bench.stats import HistogramQuantile
 from bench.workload import USERS, event_time_span_h
+from schemas.compiled import BUILD
 
 
 def machine() -> str:
-    """Benchmarks mean little without the machine: core count above all, on a 2-core box."""
+    """Benchmarks mean little without the machine (core count above all, on a 2-core box) and the
+    build of the core: compiled, it runs the offline replay about 1.6 times as fast."""
     usable = len(os.sched_getaffinity(0))
     return (
         f"Machine: {os.cpu_count()} CPUs ({usable} usable), {_cpu_model()}\n"
-        f"Python {platform.python_version()} ({platform.python_implementation()}), {platform.platform()}"
+        f"Python {platform.python_version()} ({platform.python_implementation()}), {platform.platform()}\n"
+        f"Core: {BUILD}; NUDGE_PURE_PYTHON=1 runs its source"
     )
 
 

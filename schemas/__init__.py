@@ -1,6 +1,7 @@
 """The contracts: input events, the outputs (triggers, suppressions, conversions), dead letters,
 and decoding of raw bytes."""
 
+from schemas import compiled  # noqa: F401  first: it decides which build of the core's modules loads
 from schemas.decoding import RejectReason, Rejection, decode_event
 from schemas.events import (
     ALL_CHANNELS,

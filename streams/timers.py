@@ -87,7 +87,9 @@ class TimerQueue:
         while heap and heap[0][0] <= now_ms:
             entry = heapq.heappop(heap)
             slot = (entry[2], entry[3])
-            if queued.get(slot) is entry:
+            # Equal, not identical: compiled, an entry is a C struct boxed afresh on each read. An
+            # equal stale entry can lie in the heap only beside its live twin, and one of them fires.
+            if queued.get(slot) == entry:
                 del queued[slot]
                 return entry
             # else superseded: the key was queued again, for earlier, since
