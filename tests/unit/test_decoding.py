@@ -27,7 +27,7 @@ from schemas import (
     decode_event,
 )
 from schemas.limits import MAX_CHANNEL_LENGTH, MAX_ORDER_ITEMS, MAX_TS_MS, MIN_TS_MS
-from schemas.timestamps import format_rfc3339, parse_rfc3339
+from schemas.timestamps import BadTimestamp, format_rfc3339, parse_rfc3339, parse_rfc3339_slowly
 
 KEY = b"u-1"
 
@@ -388,3 +388,31 @@ def test_formatted_timestamps_agree_with_isoformat_and_parse_back() -> None:
         expected = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         assert format_rfc3339(epoch_ms, offset_min) == expected
         assert parse_rfc3339(expected) == (epoch_ms, offset_min)
+
+
+def _parsed(parse: Any, text: str) -> tuple[int, int] | str:
+    try:
+        return parse(text)
+    except BadTimestamp:
+        return "rejected"
+
+
+def test_the_field_by_field_parse_answers_as_datetime_for_timestamps_a_byte_or_three_off() -> None:
+    """The fast layout and every near miss: a digit, separator or zone changed, added or dropped."""
+    rng = random.Random(5)
+    layouts = ["2026-11-25T10:00:00.250+01:00", "2026-11-25T09:00:00Z", "2024-02-29T23:59:59.999-12:30", "2026-11-25T10:00:00+05:45"]
+    alphabet = "0123456789-+:.TZtz _\u00b2\uff10"
+    accepted = 0
+    for _ in range(30_000):
+        text = rng.choice(layouts)
+        for _ in range(rng.randint(0, 3)):
+            at = rng.randrange(len(text) + 1)
+            change = rng.choice(["replace", "insert", "delete"])
+            if change == "insert":
+                text = text[:at] + rng.choice(alphabet) + text[at:]
+            elif at < len(text):
+                text = text[:at] + (rng.choice(alphabet) if change == "replace" else "") + text[at + 1 :]
+        expected = _parsed(parse_rfc3339_slowly, text)
+        assert _parsed(parse_rfc3339, text) == expected, text
+        accepted += expected != "rejected"
+    assert accepted > 5_000
