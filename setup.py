@@ -12,9 +12,9 @@ from pathlib import Path
 
 from setuptools import setup
 
-# The records the core passes around, and the core itself. Not schemas' decoders (msgspec
-# structs, which mypyc cannot subclass) nor schemas/compiled.py, which must stay source.
-COMPILED_SCHEMAS = ["schemas/events.py", "schemas/outputs.py", "schemas/timestamps.py"]
+# The records the core passes around, decoding's fast path, and the core itself. Not the msgspec
+# structs (wire_structs.py), which mypyc cannot build, nor the slow decoder or schemas/compiled.py.
+COMPILED_SCHEMAS = ["schemas/events.py", "schemas/outputs.py", "schemas/timestamps.py", "schemas/wire.py"]
 
 
 def core_extensions() -> list:
