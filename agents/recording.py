@@ -19,14 +19,7 @@ from typing import IO, Annotated, Iterable, Iterator
 import msgspec
 import orjson
 
-from streams.replay import Message
-
-
-@dataclass(slots=True)  # not frozen: one is built per line
-class Recorded:
-    line_no: int
-    message: Message
-    ts_ms: int | None  # the recorded Kafka timestamp, for pacing a replay
+from streams.replay import Message, Recorded  # in the core, compiled: one is built per line
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,9 @@ def _replay_offline(path: Path, out: Path, *, book: RuleBook, partitions: int, p
                     report.bad_lines.append(item)
                     continue
                 report.messages += 1
-                _write(sink, replay.feed(item.message), replay, report)
+                outputs = replay.feed(item.message)
+                if outputs:  # most messages decide nothing yet
+                    _write(sink, outputs, replay, report)
             _write(sink, replay.finish(), replay, report)
     except OSError as exc:
         raise SettingsError(f"cannot replay {path} into {out}: {exc.strerror or exc}") from None

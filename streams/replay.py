@@ -37,6 +37,15 @@ class Message:
     offset: int  # where it came from: the recorded offset, or the line number
 
 
+@dataclass(slots=True)
+class Recorded:
+    """A message as a recording holds it (agents/recording.py reads them)."""
+
+    line_no: int
+    message: Message
+    ts_ms: int | None  # the recorded Kafka timestamp, for pacing a replay
+
+
 class _Partition:
     def __init__(self, number: int, book: RuleBook, profile_config: ProfileConfig, topics: list[str]) -> None:
         self.number = number
