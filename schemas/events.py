@@ -6,6 +6,11 @@ built per message, and a frozen dataclass takes five times as long to build (eac
 through ``object.__setattr__``), which showed in the replay's profile. The same holds for the
 records the core builds per event or per decision: timers, candidates and outputs.
 
+Those records spell out their ``__init__`` as well. Compiled (see setup.py), an ``__init__``
+the dataclass decorator generates still runs as interpreted Python, three times slower than a
+written one; the decorator still provides equality and ``repr``. tests/unit/test_records.py
+holds each written ``__init__`` to its fields.
+
 Times are epoch milliseconds (``ts_ms``) plus the sender's UTC offset in minutes, so rules can
 reason about a user's local clock without re-parsing text.
 """
@@ -51,6 +56,30 @@ class Click:
     quantity: int = 1
     session_id: str | None = None
 
+    def __init__(
+        self,
+        event_id: str,
+        user_id: str,
+        ts_ms: int,
+        utc_offset_min: int,
+        action: ClickAction,
+        product_id: str,
+        category: str,
+        price: float,
+        quantity: int = 1,
+        session_id: str | None = None,
+    ) -> None:
+        self.event_id = event_id
+        self.user_id = user_id
+        self.ts_ms = ts_ms
+        self.utc_offset_min = utc_offset_min
+        self.action = action
+        self.product_id = product_id
+        self.category = category
+        self.price = price
+        self.quantity = quantity
+        self.session_id = session_id
+
 
 @dataclass(slots=True)
 class Search:
@@ -62,6 +91,24 @@ class Search:
     category: str | None = None
     session_id: str | None = None
 
+    def __init__(
+        self,
+        event_id: str,
+        user_id: str,
+        ts_ms: int,
+        utc_offset_min: int,
+        query: str,
+        category: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        self.event_id = event_id
+        self.user_id = user_id
+        self.ts_ms = ts_ms
+        self.utc_offset_min = utc_offset_min
+        self.query = query
+        self.category = category
+        self.session_id = session_id
+
 
 @dataclass(slots=True)
 class LineItem:
@@ -69,6 +116,12 @@ class LineItem:
     category: str
     price: float
     quantity: int
+
+    def __init__(self, product_id: str, category: str, price: float, quantity: int) -> None:
+        self.product_id = product_id
+        self.category = category
+        self.price = price
+        self.quantity = quantity
 
 
 @dataclass(slots=True)
@@ -81,6 +134,26 @@ class Purchase:
     items: tuple[LineItem, ...]
     total: float
     coupon: str | None = None
+
+    def __init__(
+        self,
+        event_id: str,
+        user_id: str,
+        ts_ms: int,
+        utc_offset_min: int,
+        order_id: str,
+        items: tuple[LineItem, ...],
+        total: float,
+        coupon: str | None = None,
+    ) -> None:
+        self.event_id = event_id
+        self.user_id = user_id
+        self.ts_ms = ts_ms
+        self.utc_offset_min = utc_offset_min
+        self.order_id = order_id
+        self.items = items
+        self.total = total
+        self.coupon = coupon
 
 
 ALL_CHANNELS = "all"
@@ -98,6 +171,14 @@ class Consent:
     channel: str
     granted: bool
 
+    def __init__(self, event_id: str, user_id: str, ts_ms: int, utc_offset_min: int, channel: str, granted: bool) -> None:
+        self.event_id = event_id
+        self.user_id = user_id
+        self.ts_ms = ts_ms
+        self.utc_offset_min = utc_offset_min
+        self.channel = channel
+        self.granted = granted
+
 
 @dataclass(slots=True)
 class Erasure:
@@ -107,6 +188,12 @@ class Erasure:
     user_id: str
     ts_ms: int
     utc_offset_min: int
+
+    def __init__(self, event_id: str, user_id: str, ts_ms: int, utc_offset_min: int) -> None:
+        self.event_id = event_id
+        self.user_id = user_id
+        self.ts_ms = ts_ms
+        self.utc_offset_min = utc_offset_min
 
 
 Activity = Click | Search | Purchase

@@ -45,6 +45,16 @@ class Trigger:
     payload: dict[str, Any]
     reason: str
 
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(self, trigger_id: str, user_id: str, rule: str, ts_ms: int, channel: str, payload: dict[str, Any], reason: str) -> None:
+        self.trigger_id = trigger_id
+        self.user_id = user_id
+        self.rule = rule
+        self.ts_ms = ts_ms
+        self.channel = channel
+        self.payload = payload
+        self.reason = reason
+
     def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
         ts = format_rfc3339(self.ts_ms)
         return {
@@ -74,6 +84,11 @@ class Suppression:
 
     trigger: Trigger  # the trigger that would have been sent, with the id it would have had
     reason: SuppressionReason
+
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(self, trigger: Trigger, reason: SuppressionReason) -> None:
+        self.trigger = trigger
+        self.reason = reason
 
     def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
         trigger = self.trigger.to_wire(emitted_at_ms=emitted_at_ms)
@@ -106,6 +121,29 @@ class Conversion:
     value: float  # the order's total
     ts_ms: int  # the purchase's event time
     trigger_ts_ms: int
+
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(
+        self,
+        conversion_id: str,
+        user_id: str,
+        rule: str,
+        trigger_id: str,
+        group: ConversionGroup,
+        order_id: str,
+        value: float,
+        ts_ms: int,
+        trigger_ts_ms: int,
+    ) -> None:
+        self.conversion_id = conversion_id
+        self.user_id = user_id
+        self.rule = rule
+        self.trigger_id = trigger_id
+        self.group = group
+        self.order_id = order_id
+        self.value = value
+        self.ts_ms = ts_ms
+        self.trigger_ts_ms = trigger_ts_ms
 
     def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
         return {

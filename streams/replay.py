@@ -36,6 +36,13 @@ class Message:
     value: bytes | None  # the message's bytes, as a worker reads them; None: no value at all
     offset: int  # where it came from: the recorded offset, or the line number
 
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(self, topic: str, key: bytes | None, value: bytes | None, offset: int) -> None:
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.offset = offset
+
 
 @dataclass(slots=True)
 class Recorded:
@@ -44,6 +51,12 @@ class Recorded:
     line_no: int
     message: Message
     ts_ms: int | None  # the recorded Kafka timestamp, for pacing a replay
+
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(self, line_no: int, message: Message, ts_ms: int | None) -> None:
+        self.line_no = line_no
+        self.message = message
+        self.ts_ms = ts_ms
 
 
 class _Partition:

@@ -23,6 +23,17 @@ class Exposure:
     categories: tuple[str, ...] = ()  # a purchase converts only if it matches; both empty: any purchase
     products: tuple[str, ...] = ()
 
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(
+        self, rule: str, trigger_id: str, ts_ms: int, holdout: bool, categories: tuple[str, ...] = (), products: tuple[str, ...] = ()
+    ) -> None:
+        self.rule = rule
+        self.trigger_id = trigger_id
+        self.ts_ms = ts_ms
+        self.holdout = holdout
+        self.categories = categories
+        self.products = products
+
     def to_list(self) -> list[Any]:
         return [self.rule, self.trigger_id, self.ts_ms, self.holdout, list(self.categories), list(self.products)]
 
@@ -41,6 +52,21 @@ class InterestEpisode:
     products: dict[str, int] = field(default_factory=dict)  # views per product in this spell
     last_interest_ms: int | None = None  # the latest event that made (or renewed) the interest
     last_activity_ms: int = 0
+
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(
+        self,
+        views_ms: list[int] | None = None,
+        search_ms: int | None = None,
+        products: dict[str, int] | None = None,
+        last_interest_ms: int | None = None,
+        last_activity_ms: int = 0,
+    ) -> None:
+        self.views_ms = [] if views_ms is None else views_ms
+        self.search_ms = search_ms
+        self.products = {} if products is None else products
+        self.last_interest_ms = last_interest_ms
+        self.last_activity_ms = last_activity_ms
 
     def to_list(self) -> list[Any]:
         return [self.views_ms, self.search_ms, self.products, self.last_interest_ms, self.last_activity_ms]

@@ -17,6 +17,14 @@ class Timer:
     cause: str
     held_from_ms: int | None = None  # set on a timer re-armed to wait out quiet hours: when it first came due
 
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(self, key: str, rule: str, due_ms: int, cause: str, held_from_ms: int | None = None) -> None:
+        self.key = key
+        self.rule = rule
+        self.due_ms = due_ms
+        self.cause = cause
+        self.held_from_ms = held_from_ms
+
     @property
     def first_due_ms(self) -> int:
         return self.due_ms if self.held_from_ms is None else self.held_from_ms

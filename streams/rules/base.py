@@ -46,6 +46,31 @@ class Candidate:
     categories: tuple[str, ...] = ()  # what a purchase must match to convert; empty: any purchase
     products: tuple[str, ...] = ()
 
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(
+        self,
+        rule: RuleSpec,
+        key: str,
+        cause: str,
+        ts_ms: int,
+        payload: dict[str, Any],
+        reason: str,
+        once_key: str,
+        deadline_ms: int | None = None,
+        categories: tuple[str, ...] = (),
+        products: tuple[str, ...] = (),
+    ) -> None:
+        self.rule = rule
+        self.key = key
+        self.cause = cause
+        self.ts_ms = ts_ms
+        self.payload = payload
+        self.reason = reason
+        self.once_key = once_key
+        self.deadline_ms = deadline_ms
+        self.categories = categories
+        self.products = products
+
     def trigger(self, user_id: str) -> Trigger:
         return Trigger(
             trigger_id=trigger_id_for(user_id, self.rule.name, self.cause),
