@@ -9,6 +9,7 @@ one key. When the scale grows large the scores are re-based onto the latest time
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # Re-base once weights are stored 2**40 times larger than at the reference, long before a
@@ -51,8 +52,7 @@ class DecayedScores:
         current = scores.get(key)
         if current is None:
             if len(scores) >= cap:
-                low = min(scores.values())  # of the weakest, the last that top() would list goes
-                del scores[max([key for key, score in scores.items() if score == low])]
+                del scores[_weakest(scores)]
             current = 0.0
         scores[key] = current + weight * 2.0**exponent
 
@@ -85,6 +85,21 @@ class DecayedScores:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DecayedScores:
         return cls(ref_ms=data["ref_ms"], scores=dict(data["scores"]))
+
+
+def _weakest(scores: dict[str, float]) -> str:
+    """Of the weakest keys, the one ``top`` would list last: the largest. One pass, since a new
+    product at the cap evicts one on most views.
+
+    >>> _weakest({"a": 1.0, "c": 0.5, "b": 0.5})
+    'c'
+    """
+    weakest_key = ""
+    weakest = math.inf
+    for key, score in scores.items():
+        if score < weakest or (score == weakest and key > weakest_key):
+            weakest_key, weakest = key, score
+    return weakest_key
 
 
 def _strongest_first(item: tuple[str, float]) -> tuple[float, str]:

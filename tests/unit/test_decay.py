@@ -7,6 +7,7 @@ a weight read ``n`` half-lives later is ``weight / 2**n``.
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -168,6 +169,17 @@ def test_eviction_among_ties_does_not_depend_on_insertion_order():
         assert len(scores) == 2 and "c" in scores.scores
         kept.add(frozenset(scores.scores))
     assert len(kept) == 1
+
+
+def test_the_key_evicted_at_the_cap_is_the_one_top_lists_last():
+    rng = random.Random(7)
+    for _ in range(500):
+        scores = DecayedScores()
+        for n in range(8):  # few distinct weights, so ties are common
+            add(scores, f"k{rng.randrange(30)}", float(rng.randrange(1, 4)), T_MS + n, cap=8)
+        last = scores.top(len(scores))[-1]
+        add(scores, "newcomer", 100.0, T_MS + 9, cap=len(scores))
+        assert last not in scores.scores and "newcomer" in scores.scores
 
 
 def test_cap_of_one_keeps_only_the_latest_key():
