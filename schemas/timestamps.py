@@ -7,13 +7,12 @@ epoch milliseconds, and keeps the offset so rules can reason about the user's lo
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_DAY = _EPOCH.toordinal()
 _FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d.%03d"
-_DAYS_KEPT = 4096  # dates remembered: over ten years of them, for a recording that spans that
-_DAYS: dict[str, int] = {}
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class BadTimestamp(ValueError):
@@ -28,36 +27,39 @@ def parse_rfc3339(text: str) -> tuple[int, int]:
     >>> parse_rfc3339("2026-11-25T09:00:00Z")
     (1795597200000, 0)
     """
-    # The layout shops send, 2026-11-25T10:00:00[.250](Z|+01:00), read field by field: a third of
-    # the cost of datetime, and every input message has one. Anything else, and any field out of
-    # range, goes to datetime, which accepts or rejects it; tests hold both ways to one answer.
+    # The layout shops send, 2026-11-25T10:00:00[.250](Z|+01:00), read digit by digit: a tenth
+    # of the cost of datetime, and every input message has one. Anything else, and any field
+    # out of range, goes to datetime, which accepts or rejects it; tests hold both ways to one
+    # answer.
     size = len(text)
-    if size >= 20 and text[10] == "T" and text[13] == ":" and text[16] == ":" and text.isascii():
+    if size >= 20 and text[4] == "-" and text[7] == "-" and text[10] == "T" and text[13] == ":" and text[16] == ":":
         zone = 23 if text[19] == "." else 19
-        digits = text[11:13] + text[14:16] + text[17:19] + text[20:zone]
+        millisecond = _number(text, 20, 23) if zone == 23 else 0
+        offset_min = 0
         if size == zone + 1 and text[zone] == "Z":
-            offset_min = 0
+            zoned = True
         elif size == zone + 6 and (text[zone] == "+" or text[zone] == "-") and text[zone + 3] == ":":
-            digits += text[zone + 1 : zone + 3] + text[zone + 4 : zone + 6]
-            offset_min = -1
+            offset_hours, offset_minutes = _number(text, zone + 1, zone + 3), _number(text, zone + 4, zone + 6)
+            zoned = 0 <= offset_hours < 24 and 0 <= offset_minutes < 60
+            offset_min = offset_hours * 60 + offset_minutes
+            if text[zone] == "-":
+                offset_min = -offset_min
         else:
-            digits = ""
-        days = _DAYS.get(text[:10])
-        if days is None:
-            days = _days(text[:10])
-        if days is not None and len(digits) > 5 and digits.isdigit():
-            hour, minute, second = int(digits[0:2]), int(digits[2:4]), int(digits[4:6])
-            millisecond = int(digits[6:9]) if zone == 23 else 0
-            if offset_min < 0:
-                offset_hours, offset_minutes = int(digits[-4:-2]), int(digits[-2:])
-                offset_min = offset_hours * 60 + offset_minutes
-                if text[zone] == "-":
-                    offset_min = -offset_min
-            else:
-                offset_hours = offset_minutes = 0
-            if hour < 24 and minute < 60 and second < 60 and offset_hours < 24 and offset_minutes < 60:
-                epoch_s = days * 86_400 + hour * 3600 + minute * 60 + second - offset_min * 60
-                return epoch_s * 1000 + millisecond, offset_min
+            zoned = False
+        year, month, day = _number(text, 0, 4), _number(text, 5, 7), _number(text, 8, 10)
+        hour, minute, second = _number(text, 11, 13), _number(text, 14, 16), _number(text, 17, 19)
+        if (
+            zoned
+            and millisecond >= 0
+            and year >= 1
+            and 1 <= month <= 12
+            and 1 <= day <= _days_in_month(year, month)
+            and 0 <= hour < 24
+            and 0 <= minute < 60
+            and 0 <= second < 60
+        ):
+            epoch_s = _epoch_days(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_min * 60
+            return epoch_s * 1000 + millisecond, offset_min
     return parse_rfc3339_slowly(text)
 
 
@@ -76,19 +78,37 @@ def parse_rfc3339_slowly(text: str) -> tuple[int, int]:
     return epoch_s * 1000 + moment.microsecond // 1000, offset_s // 60
 
 
-def _days(day_text: str) -> int | None:
-    """Days from the epoch to a YYYY-MM-DD date, remembered for the next message of that day;
-    None for anything else (a week date, a day that does not exist)."""
-    if day_text[4:5] != "-" or day_text[7:8] != "-":
-        return None
-    try:
-        days = date.fromisoformat(day_text).toordinal() - _EPOCH_DAY
-    except ValueError:
-        return None
-    if len(_DAYS) >= _DAYS_KEPT:
-        _DAYS.clear()
-    _DAYS[day_text] = days
-    return days
+def _number(text: str, start: int, end: int) -> int:
+    """The number the ASCII digits ``text[start:end]`` spell; -1 if any is not one, or is missing."""
+    if end > len(text):
+        return -1
+    value = 0
+    for at in range(start, end):
+        digit = ord(text[at]) - 48
+        if digit < 0 or digit > 9:
+            return -1
+        value = value * 10 + digit
+    return value
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _MONTH_DAYS[month]
+
+
+def _epoch_days(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a valid date (H. Hinnant's days_from_civil, for years from 1).
+
+    >>> _epoch_days(1970, 1, 1), _epoch_days(2000, 3, 1), _epoch_days(1, 1, 1) == datetime(1, 1, 1).toordinal() - _EPOCH_DAY
+    (0, 11017, True)
+    """
+    shifted = year - 1 if month <= 2 else year  # years start in March, so a leap day ends one
+    era = shifted // 400
+    year_of_era = shifted - era * 400
+    day_of_year = (153 * (month + 9 if month <= 2 else month - 3) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
 
 
 def format_rfc3339(epoch_ms: int, utc_offset_min: int = 0) -> str:

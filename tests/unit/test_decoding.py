@@ -397,7 +397,7 @@ def _parsed(parse: Any, text: str) -> tuple[int, int] | str:
         return "rejected"
 
 
-def test_the_field_by_field_parse_answers_as_datetime_for_timestamps_a_byte_or_three_off() -> None:
+def test_the_digit_by_digit_parse_answers_as_datetime_for_timestamps_a_byte_or_three_off() -> None:
     """The fast layout and every near miss: a digit, separator or zone changed, added or dropped."""
     rng = random.Random(5)
     layouts = ["2026-11-25T10:00:00.250+01:00", "2026-11-25T09:00:00Z", "2024-02-29T23:59:59.999-12:30", "2026-11-25T10:00:00+05:45"]
@@ -416,3 +416,13 @@ def test_the_field_by_field_parse_answers_as_datetime_for_timestamps_a_byte_or_t
         assert _parsed(parse_rfc3339, text) == expected, text
         accepted += expected != "rejected"
     assert accepted > 5_000
+
+
+@pytest.mark.parametrize("year", ["0000", "0001", "0004", "1900", "1970", "2000", "2023", "2024", "2100", "9999"])
+def test_the_digit_by_digit_parse_knows_every_calendar_day_as_datetime_does(year: str) -> None:
+    """Every month and day number, real or not, around the leap-year rules and the calendar's ends."""
+    for month in range(14):
+        for day in range(33):
+            for clock in ("00:00:00Z", "23:59:59.999-12:30"):
+                text = f"{year}-{month:02d}-{day:02d}T{clock}"
+                assert _parsed(parse_rfc3339, text) == _parsed(parse_rfc3339_slowly, text), text
