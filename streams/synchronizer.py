@@ -17,6 +17,10 @@ Item = TypeVar("Item")
 UNTIMED = -1
 
 
+# Where a topic's queue is empty, its head time: later than any event time.
+_NOTHING_WAITING = 1 << 62
+
+
 class TimestampSynchronizer(Generic[Item]):
     """
     >>> sync = TimestampSynchronizer(["clicks", "purchases"])
@@ -30,14 +34,25 @@ class TimestampSynchronizer(Generic[Item]):
 
     def __init__(self, topics: Iterable[str]) -> None:
         # Topic order breaks event-time ties, so equal timestamps release the same way every run.
-        self._queues: dict[str, deque[tuple[int, Item]]] = {topic: deque() for topic in topics}
+        self._topics = list(topics)
+        self._numbers = {topic: number for number, topic in enumerate(self._topics)}
+        self._times: list[deque[int]] = [deque() for _ in self._topics]
+        self._items: list[deque[Item]] = [deque() for _ in self._topics]
+        # Each queue's head time, kept apart: choosing the earliest head then reads this short
+        # list, not the head entries, which a long look-ahead has long since left out of cache.
+        self._heads: list[int] = [_NOTHING_WAITING] * len(self._topics)
         self._pending = 0
 
     def __len__(self) -> int:
         return self._pending
 
     def push(self, topic: str, ts_ms: int, item: Item) -> None:
-        self._queues[topic].append((ts_ms, item))
+        number = self._numbers[topic]
+        times = self._times[number]
+        if not times:
+            self._heads[number] = ts_ms
+        times.append(ts_ms)
+        self._items[number].append(item)
         self._pending += 1
 
     def release(self, has_unread: Callable[[str], bool]) -> list[Item]:
@@ -48,35 +63,37 @@ class TimestampSynchronizer(Generic[Item]):
         earliest.
         """
         released: list[Item] = []
-        queues = self._queues.items()
-        while True:
-            best: deque[tuple[int, Item]] | None = None
-            best_ts = 0
-            for topic, queue in queues:
-                if queue:
-                    head_ts = queue[0][0]
-                    if best is None or head_ts < best_ts:
-                        best, best_ts = queue, head_ts
-                elif has_unread(topic):
-                    self._pending -= len(released)
+        heads = self._heads
+        while self._pending:
+            for number, head_ms in enumerate(heads):
+                if head_ms == _NOTHING_WAITING and has_unread(self._topics[number]):
                     return released
-            if best is None:
-                self._pending -= len(released)
-                return released
-            released.append(best.popleft()[1])
+            released.append(self._pop(self._earliest()))
+        return released
 
     def pop_earliest(self) -> Item:
         """The single earliest buffered item, whatever is unread: for a bounded look-ahead."""
-        best: deque[tuple[int, Item]] | None = None
-        best_ts = 0
-        for queue in self._queues.values():  # a plain loop: min() with a key showed in the replay's profile
-            if queue and (best is None or queue[0][0] < best_ts):
-                best, best_ts = queue, queue[0][0]
-        if best is None:
+        if not self._pending:
             raise IndexError("pop from an empty synchronizer")
-        self._pending -= 1
-        return best.popleft()[1]
+        return self._pop(self._earliest())
 
     def drain(self) -> list[Item]:
         """Everything buffered, in order: for end of input, or a topic that stalls too long."""
         return self.release(lambda topic: False)
+
+    def _earliest(self) -> int:
+        """The number of the topic whose head is earliest; the first such topic on a tie."""
+        heads = self._heads
+        best = 0
+        best_ms = heads[0]
+        for number in range(1, len(heads)):
+            if heads[number] < best_ms:
+                best, best_ms = number, heads[number]
+        return best
+
+    def _pop(self, number: int) -> Item:
+        times = self._times[number]
+        times.popleft()
+        self._heads[number] = times[0] if times else _NOTHING_WAITING
+        self._pending -= 1
+        return self._items[number].popleft()
