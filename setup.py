@@ -1,7 +1,7 @@
 """Compiles the core to C with mypyc where it can; the pure-Python source runs where it cannot.
 
 The core (``streams/`` and the records of ``schemas/``) is plain typed Python. mypyc turns each
-module into a C extension beside its source, which runs the offline replay about 1.6 times as
+module into a C extension beside its source, which runs the offline replay about twice as
 fast. Every extension is optional: on a machine with no C compiler or Python headers the build
 warns and installs the source alone, which gives the same answers, more slowly.
 ``NUDGE_PURE_PYTHON=1`` skips compiling. schemas/compiled.py decides at import time which runs.
