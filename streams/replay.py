@@ -4,10 +4,9 @@ Messages go to partitions as Kafka's default partitioner would put them, so each
 learns the population a worker's partition would. Within a partition, topics are merged by
 event time as a worker that has all of them at hand merges them (timestamp synchronization),
 over a window of ``lookahead`` messages per partition; within a topic, the recording's order is
-kept. At the end
-of input every partition's clock moves to the last event time plus the rule book's longest delay,
-so every timer the recording armed has its say. The same recording gives the same outputs,
-byte for byte: emission times are event times, never the wall clock.
+kept. At the end of input every partition's clock moves to the last event time plus the rule
+book's longest delay, so every timer the recording armed has its say. The same recording gives
+the same outputs, byte for byte: emission times are event times, never the wall clock.
 """
 
 from __future__ import annotations
