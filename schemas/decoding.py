@@ -7,6 +7,7 @@ here becomes a dead letter; the reason codes are a closed set because they label
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Callable
@@ -23,7 +24,12 @@ from schemas.events import (
     Search,
 )
 from schemas.limits import (
+    DEFAULT_MAX_FUTURE_SKEW_MS,
     MAX_CHANNEL_LENGTH,
+    MAX_DETAIL_LENGTH,
+    MAX_JSON_DEPTH,
+    MAX_KEY_BYTES,
+    MAX_MESSAGE_BYTES,
     MAX_ID_LENGTH,
     MAX_ORDER_ITEMS,
     MAX_ORDER_TOTAL,
@@ -33,6 +39,7 @@ from schemas.limits import (
     MAX_TS_MS,
     MIN_TS_MS,
 )
+from schemas.nesting import nests_deeper_than
 from schemas.timestamps import BadTimestamp, parse_rfc3339
 from schemas.wire import decode_valid
 
@@ -40,7 +47,7 @@ from schemas.wire import decode_valid
 class RejectReason(StrEnum):
     """Why an input message was sent to dead letters."""
 
-    BAD_JSON = "bad_json"  # not UTF-8 JSON at all
+    BAD_JSON = "bad_json"  # not UTF-8 JSON at all, or nested deeper than MAX_JSON_DEPTH
     NOT_AN_OBJECT = "not_an_object"  # JSON, but not an object
     MISSING_FIELD = "missing_field"  # a required field is absent or null
     WRONG_TYPE = "wrong_type"  # a field has the wrong JSON type
@@ -48,6 +55,9 @@ class RejectReason(StrEnum):
     ABSURD_VALUE = "absurd_value"  # well-typed but impossible (negative price, year 1900...)
     BAD_TIMESTAMP = "bad_timestamp"  # ts is not RFC 3339 with an offset
     KEY_MISMATCH = "key_mismatch"  # message key is not the user_id, so partitioning is wrong
+    TOO_LARGE = "too_large"  # value over MAX_MESSAGE_BYTES or key over MAX_KEY_BYTES: never parsed
+    FUTURE_TIMESTAMP = "future_timestamp"  # ts more than the allowed skew ahead of the Kafka timestamp
+    MALFORMED = "malformed"  # decoding failed in a way no check above foresaw; the detail names the error
 
 
 @dataclass(slots=True)
@@ -63,33 +73,62 @@ class _Invalid(Exception):
         self.detail = detail
 
 
-def decode_event(topic: str, raw: bytes | None, key: bytes | None) -> Event | Rejection:
-    """Decode one message of a logical input topic.
+def decode_event(
+    topic: str,
+    raw: bytes | None,
+    key: bytes | None,
+    *,
+    kafka_ts_ms: int | None = None,
+    max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
+) -> Event | Rejection:
+    """Decode one message of a logical input topic. It never raises: whatever goes wrong with a
+    message is that message's rejection, so one message can never stop a worker.
+
+    ``kafka_ts_ms`` is the message's Kafka timestamp: an event more than ``max_future_skew_ms``
+    ahead of it (0: no limit) is rejected, so a clock bug cannot move a partition's clock.
 
     >>> decode_event("searches", b'{"event_id": "e1", "user_id": "u1", '
     ...              b'"ts": "2026-11-25T10:00:00Z", "query": "red shoes"}', b"u1")
     Search(event_id='e1', user_id='u1', ts_ms=1795600800000, utc_offset_min=0, query='red shoes', category=None, session_id=None)
     >>> decode_event("clicks", b'{"oops"', b"u1").reason
     <RejectReason.BAD_JSON: 'bad_json'>
+    >>> decode_event("clicks", b"[" * 2000 + b"]" * 2000, b"u1").reason
+    <RejectReason.BAD_JSON: 'bad_json'>
     """
-    if raw is not None:
-        event = decode_valid(topic, raw, key)
-        if event is not None:
-            return event
-    return decode_slowly(topic, raw, key)
+    if raw is not None and len(raw) > MAX_MESSAGE_BYTES:
+        return Rejection(RejectReason.TOO_LARGE, f"value of {len(raw)} bytes is over the limit of {MAX_MESSAGE_BYTES}")
+    if key is not None and len(key) > MAX_KEY_BYTES:
+        return Rejection(RejectReason.TOO_LARGE, f"key of {len(key)} bytes is over the limit of {MAX_KEY_BYTES}")
+    try:
+        fast = None if raw is None else decode_valid(topic, raw, key)
+        decoded = decode_slowly(topic, raw, key) if fast is None else fast
+    except Exception as exc:  # a decoder bug must cost one message, never the worker: see the docstring
+        return Rejection(RejectReason.MALFORMED, bounded_detail(f"{type(exc).__name__}: {exc}"))
+    if isinstance(decoded, Rejection) or kafka_ts_ms is None or kafka_ts_ms <= 0 or max_future_skew_ms <= 0:
+        return decoded
+    ahead_ms = decoded.ts_ms - kafka_ts_ms
+    if ahead_ms > max_future_skew_ms:
+        return Rejection(
+            RejectReason.FUTURE_TIMESTAMP,
+            f"'ts' is {ahead_ms / 1000:.0f} s ahead of the message's Kafka timestamp; at most {max_future_skew_ms / 1000:.0f} s is allowed",
+        )
+    return decoded
+
+
+def bounded_detail(detail: str) -> str:
+    """A rejection's detail cut to MAX_DETAIL_LENGTH: it may quote the offending input.
+
+    >>> len(bounded_detail("x" * 5000)) == MAX_DETAIL_LENGTH
+    True
+    """
+    return detail if len(detail) <= MAX_DETAIL_LENGTH else detail[: MAX_DETAIL_LENGTH - 1] + "\u2026"
 
 
 def decode_slowly(topic: str, raw: bytes | None, key: bytes | None) -> Event | Rejection:
-    """``decode_event`` without its fast path: the reference the fast path is tested against."""
+    """``decode_event`` without its fast path and its size and time checks: the reference the
+    fast path is tested against. It finds the fault and names it."""
     try:
-        return decode_body(topic, _load_object(raw), key)
-    except _Invalid as exc:
-        return Rejection(exc.reason, exc.detail)
-
-
-def decode_body(topic: str, body: Any, key: bytes | None) -> Event | Rejection:
-    """``decode_event`` for a value already parsed from JSON (a recording line holds it so)."""
-    try:
+        body = _load_object(raw)
         if not isinstance(body, dict):
             raise _Invalid(RejectReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(body).__name__}")
         decoder = _DECODERS.get(topic)
@@ -100,12 +139,14 @@ def decode_body(topic: str, body: Any, key: bytes | None) -> Event | Rejection:
             raise _Invalid(RejectReason.KEY_MISMATCH, f"message key {key!r} is not user_id {event.user_id!r}")
         return event
     except _Invalid as exc:
-        return Rejection(exc.reason, exc.detail)
+        return Rejection(exc.reason, bounded_detail(exc.detail))
 
 
 def _load_object(raw: bytes | None) -> Any:
     if raw is None:
         raise _Invalid(RejectReason.BAD_JSON, "empty message")
+    if nests_deeper_than(raw, MAX_JSON_DEPTH):
+        raise _Invalid(RejectReason.BAD_JSON, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -125,6 +166,7 @@ def _required(body: dict[str, Any], name: str) -> Any:
 
 
 def _text(body: dict[str, Any], name: str, limit: int = MAX_TEXT_LENGTH) -> str:
+    """Free text (a search query): 1 to ``limit`` characters of any valid Unicode."""
     value = body.get(name)
     if type(value) is str and 0 < len(value) <= limit and value.isascii():
         return value
@@ -133,11 +175,23 @@ def _text(body: dict[str, Any], name: str, limit: int = MAX_TEXT_LENGTH) -> str:
     return _checked_text(value, name, limit)
 
 
-def _optional_text(body: dict[str, Any], name: str, limit: int) -> str | None:
+def _id(body: dict[str, Any], name: str, limit: int = MAX_ID_LENGTH) -> str:
+    """An identifier (ids, categories, channels): 1 to ``limit`` bytes of UTF-8, no control
+    characters. Bytes, not characters, and no characters JSON must escape six bytes wide, so the
+    records and messages built from ids have a size bound (schemas/limits.py)."""
     value = body.get(name)
-    if value is None or (type(value) is str and 0 < len(value) <= limit and value.isascii()):
+    if type(value) is str and 0 < len(value) <= limit and value.isascii() and value.isprintable():
         return value
-    return _checked_text(value, name, limit)
+    if value is None:
+        raise _Invalid(RejectReason.MISSING_FIELD, f"missing field {name!r}")
+    return _checked_id(value, name, limit)
+
+
+def _optional_id(body: dict[str, Any], name: str, limit: int = MAX_ID_LENGTH) -> str | None:
+    value = body.get(name)
+    if value is None or (type(value) is str and 0 < len(value) <= limit and value.isascii() and value.isprintable()):
+        return value
+    return _checked_id(value, name, limit)
 
 
 def _checked_text(value: Any, name: str, limit: int) -> str:
@@ -145,11 +199,28 @@ def _checked_text(value: Any, name: str, limit: int) -> str:
         raise _Invalid(RejectReason.WRONG_TYPE, f"{name!r} must be a string")
     if not value or len(value) > limit:
         raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} must have 1 to {limit} characters")
+    _encoded(value, name)
+    return value
+
+
+def _checked_id(value: Any, name: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(RejectReason.WRONG_TYPE, f"{name!r} must be a string")
+    if not value or len(_encoded(value, name)) > limit:
+        raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} must have 1 to {limit} bytes in UTF-8")
+    if _CONTROL.search(value):
+        raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} must not contain control characters")
+    return value
+
+
+def _encoded(value: str, name: str) -> bytes:
     try:
-        value.encode()
+        return value.encode()
     except UnicodeEncodeError:  # a lone surrogate escape: JSON allows it, UTF-8 cannot carry it
         raise _Invalid(RejectReason.ABSURD_VALUE, f"{name!r} is not valid Unicode text") from None
-    return value
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def _number(body: dict[str, Any], name: str, maximum: float) -> float:
@@ -183,8 +254,8 @@ def _quantity(body: dict[str, Any], default: int | None) -> int:
 
 
 def _common(body: dict[str, Any]) -> tuple[str, str, int, int]:
-    event_id = _text(body, "event_id", MAX_ID_LENGTH)
-    user_id = _text(body, "user_id", MAX_ID_LENGTH)
+    event_id = _id(body, "event_id")
+    user_id = _id(body, "user_id")
     ts = _required(body, "ts")
     if not isinstance(ts, str):
         raise _Invalid(RejectReason.WRONG_TYPE, "'ts' must be an RFC 3339 string")
@@ -209,11 +280,11 @@ def _click(body: dict[str, Any]) -> Click:
         ts_ms,
         offset_min,
         click_action,
-        _text(body, "product_id", MAX_ID_LENGTH),
-        _text(body, "category", MAX_ID_LENGTH),
+        _id(body, "product_id"),
+        _id(body, "category"),
         _number(body, "price", MAX_PRICE),
         _quantity(body, 1),
-        _optional_text(body, "session_id", MAX_ID_LENGTH),
+        _optional_id(body, "session_id"),
     )
 
 
@@ -225,8 +296,8 @@ def _search(body: dict[str, Any]) -> Search:
         ts_ms=ts_ms,
         utc_offset_min=offset_min,
         query=_text(body, "query"),
-        category=_optional_text(body, "category", MAX_ID_LENGTH),
-        session_id=_optional_text(body, "session_id", MAX_ID_LENGTH),
+        category=_optional_id(body, "category"),
+        session_id=_optional_id(body, "session_id"),
     )
 
 
@@ -234,8 +305,8 @@ def _line_item(value: Any) -> LineItem:
     if not isinstance(value, dict):
         raise _Invalid(RejectReason.WRONG_TYPE, "every entry of 'items' must be an object")
     return LineItem(
-        product_id=_text(value, "product_id", MAX_ID_LENGTH),
-        category=_text(value, "category", MAX_ID_LENGTH),
+        product_id=_id(value, "product_id"),
+        category=_id(value, "category"),
         price=_number(value, "price", MAX_PRICE),
         quantity=_quantity(value, None),
     )
@@ -253,10 +324,10 @@ def _purchase(body: dict[str, Any]) -> Purchase:
         user_id=user_id,
         ts_ms=ts_ms,
         utc_offset_min=offset_min,
-        order_id=_text(body, "order_id", MAX_ID_LENGTH),
+        order_id=_id(body, "order_id"),
         items=tuple(_line_item(item) for item in items),
         total=_number(body, "total", MAX_ORDER_TOTAL),
-        coupon=_optional_text(body, "coupon", MAX_ID_LENGTH),
+        coupon=_optional_id(body, "coupon"),
     )
 
 
@@ -267,7 +338,7 @@ def _consent(body: dict[str, Any]) -> Consent:
         user_id=user_id,
         ts_ms=ts_ms,
         utc_offset_min=offset_min,
-        channel=_text(body, "channel", MAX_CHANNEL_LENGTH),
+        channel=_id(body, "channel", MAX_CHANNEL_LENGTH),
         granted=_flag(body, "granted"),
     )
 

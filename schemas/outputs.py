@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from schemas.limits import DEAD_LETTER_PREFIX_BYTES, MAX_KEY_BYTES, MAX_MESSAGE_BYTES
 from schemas.timestamps import format_rfc3339
 
 # Fixed forever: changing it would change every trigger id and break consumers' de-duplication.
@@ -166,7 +167,12 @@ Output = Trigger | Suppression | Conversion
 
 @dataclass(slots=True)
 class DeadLetter:
-    """A rejected input message, kept byte for byte so it can be fixed and re-sent."""
+    """A rejected input message, kept byte for byte so it can be fixed and re-sent.
+
+    Byte for byte up to a bound: a too_large message keeps only its first bytes (and its length
+    and SHA-256, to tell which it was), so a dead letter always fits in one Kafka message, whatever
+    came in.
+    """
 
     source_topic: str
     partition: int
@@ -176,13 +182,41 @@ class DeadLetter:
     reason: str
     detail: str
 
+    @property
+    def kept_key(self) -> bytes | None:
+        """The key the dead letter is keyed by and carries: the original, or its first bytes."""
+        key = self.key
+        return key if key is None or len(key) <= MAX_KEY_BYTES else key[:MAX_KEY_BYTES]
+
     def to_wire(self, *, rejected_at_ms: int) -> dict[str, Any]:
+        """
+        >>> letter = DeadLetter("clicks", 0, 7, b"\\xff", b"x" * 600_000, "too_large", "too big")
+        >>> wire = letter.to_wire(rejected_at_ms=0)
+        >>> wire["key"], wire["key_base64"], wire["value_length"], wire["truncated"], len(base64.b64decode(wire["value_base64"]))
+        (None, '/w==', 600000, True, 4096)
+        """
+        key, value = self.kept_key, self.value
+        key_cut = self.key is not None and len(self.key) > MAX_KEY_BYTES
+        value_cut = value is not None and len(value) > MAX_MESSAGE_BYTES
+        if value is not None and value_cut:
+            value = value[:DEAD_LETTER_PREFIX_BYTES]
+        text_key: str | None = None
+        if key is not None and not key_cut:
+            try:
+                text_key = key.decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # kept exactly in key_base64 instead
+        original = self.value
         return {
             "source_topic": self.source_topic,
             "partition": self.partition,
             "offset": self.offset,
-            "key": None if self.key is None else self.key.decode("utf-8", "replace"),
-            "value_base64": None if self.value is None else base64.b64encode(self.value).decode("ascii"),
+            "key": text_key,
+            "key_base64": None if key is None or text_key is not None else base64.b64encode(key).decode("ascii"),
+            "value_base64": None if value is None else base64.b64encode(value).decode("ascii"),
+            "value_length": None if original is None else len(original),
+            "value_sha256": None if original is None else hashlib.sha256(original).hexdigest(),
+            "truncated": key_cut or value_cut,
             "reason": self.reason,
             "detail": self.detail,
             "rejected_at": format_rfc3339(rejected_at_ms),

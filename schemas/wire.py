@@ -72,14 +72,15 @@ def decode_valid(topic: str, raw: bytes, key: bytes | None) -> Event | None:
     True
     """
     decoding = _BY_TOPIC.get(topic)
-    # ASCII without \u escapes: every string is plain ASCII, so lengths and encodings need no care.
-    if decoding is None or not raw.isascii() or b"\\u" in raw:
+    # ASCII without escapes or DEL: every string is plain printable ASCII, so lengths are bytes and
+    # no id can hold a control character (JSON has them only escaped).
+    if decoding is None or not raw.isascii() or b"\\" in raw or b"\x7f" in raw:
         return None
     decoder, event = decoding
     try:
         wire = decoder.decode(raw)
         ts_ms, offset_min = parse_rfc3339(wire.ts)
-    except (msgspec.MsgspecError, ValueError):  # BadTimestamp is a ValueError
+    except (msgspec.MsgspecError, ValueError, RecursionError):  # BadTimestamp is a ValueError; RecursionError: deep unknown fields
         return None
     if not MIN_TS_MS <= ts_ms < MAX_TS_MS or key != wire.user_id.encode():
         return None

@@ -570,6 +570,32 @@ def test_value_just_beyond_the_limit_fails_both(topic: str, path: Path, keyword:
     assert _reason(topic, body) is RejectReason.ABSURD_VALUE
 
 
+def _id_params() -> list[Any]:
+    """Every identifier field: the string limits of at most 256 (ids) or 64 (channels)."""
+    return [
+        pytest.param(topic, path, int(limit), id=f"{topic}:{'.'.join(map(str, path))}")
+        for topic in TOPICS
+        for (path, keyword), limit in EXPECTED_LIMITS[topic].items()
+        if keyword == "maxLength" and path != ("query",)
+    ]
+
+
+@pytest.mark.parametrize("topic, path, limit", _id_params())
+def test_an_identifier_with_a_control_character_fails_both(topic: str, path: Path, limit: int) -> None:
+    for value in ("a\nb", "tab\there", "del\x7f", "\x00"):
+        body = _with(topic, path, value)
+        assert not _schema_accepts(topic, body), value
+        assert _reason(topic, body) is RejectReason.ABSURD_VALUE, value
+
+
+@pytest.mark.parametrize("topic, path, limit", _id_params())
+def test_an_identifier_is_bounded_in_utf8_bytes_which_the_schema_states_and_the_decoder_checks(topic: str, path: Path, limit: int) -> None:
+    node = _property(load_schema(SCHEMA_FOR_TOPIC[topic]), path)
+    assert f"at most {limit} bytes of UTF-8" in node["description"]
+    assert _decoder_accepts(topic, _with(topic, path, "\u00e9" * (limit // 2)))  # two bytes each: at the limit
+    assert _reason(topic, _with(topic, path, "\u00e9" * (limit // 2) + "x")) is RejectReason.ABSURD_VALUE
+
+
 # -- timestamps ---------------------------------------------------------------------------------
 
 # The schema is allowed to be stricter than the decoder (it cannot express the UTC range exactly,
