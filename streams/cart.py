@@ -9,6 +9,10 @@ from schemas.events import LineItem
 
 Cart = dict[str, "CartLine"]
 
+# Distinct products a cart holds; a new product beyond it pushes out the line added longest ago,
+# so a cart (and the reminder that lists it) has a size bound however many products are added.
+MAX_CART_LINES = 50
+
 
 @dataclass(slots=True)
 class CartLine:
@@ -22,7 +26,8 @@ class CartLine:
 
 
 def add_to_cart(cart: Cart, *, product_id: str, category: str, price: float, quantity: int) -> None:
-    """
+    """Add units of a product; a product new to a full cart pushes out the oldest line.
+
     >>> cart = {}
     >>> add_to_cart(cart, product_id="p1", category="shoes", price=50.0, quantity=1)
     >>> add_to_cart(cart, product_id="p1", category="shoes", price=45.0, quantity=2)
@@ -31,6 +36,8 @@ def add_to_cart(cart: Cart, *, product_id: str, category: str, price: float, qua
     """
     line = cart.get(product_id)
     if line is None:
+        if len(cart) >= MAX_CART_LINES:
+            del cart[next(iter(cart))]
         cart[product_id] = CartLine(product_id, category, price, quantity)
     else:
         line.quantity += quantity

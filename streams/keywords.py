@@ -11,10 +11,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from streams.jsonsize import json_size
+
 MAX_KEYWORDS_PER_QUERY = 5
 MIN_KEYWORD_LENGTH = 2
+MAX_KEYWORD_LENGTH = 32  # a longer "word" is a code or noise, not something shoppers type to mean a category
 MAX_KEYWORDS = 2_000  # per partition; once full, only known keywords keep learning
 MAX_CATEGORIES_PER_KEYWORD = 3
+# Bytes the map's keywords and category names may take in JSON, so the population record has a
+# size bound (schemas/limits.py); once full, only what it already holds keeps learning.
+MAX_MAP_BYTES = 256 * 1024
 
 _WORD = re.compile(r"\w+")
 
@@ -27,7 +33,7 @@ def keywords(query: str) -> tuple[str, ...]:
     """
     seen: dict[str, None] = {}
     for word in _WORD.findall(query.casefold()):
-        if len(word) >= MIN_KEYWORD_LENGTH:
+        if MIN_KEYWORD_LENGTH <= len(word) <= MAX_KEYWORD_LENGTH:
             seen[word] = None
             if len(seen) == MAX_KEYWORDS_PER_QUERY:
                 break
@@ -44,21 +50,33 @@ class KeywordMap:
     ('shoes', None)
     """
 
-    __slots__ = ("votes",)
+    __slots__ = ("votes", "size_bytes")
 
     def __init__(self, votes: dict[str, dict[str, int]] | None = None) -> None:
         self.votes: dict[str, dict[str, int]] = {} if votes is None else votes
+        self.size_bytes = sum(json_size(word) + sum(json_size(name) for name in counts) for word, counts in self.votes.items())
 
     def learn(self, words: tuple[str, ...], category: str) -> None:
         votes = self.votes
+        category_bytes = json_size(category)
         for word in words:
             counts = votes.get(word)
             if counts is None:
-                if len(votes) >= MAX_KEYWORDS:
+                word_bytes = json_size(word)
+                if len(votes) >= MAX_KEYWORDS or self.size_bytes + word_bytes + category_bytes > MAX_MAP_BYTES:
                     continue
                 counts = votes[word] = {}
-            if category not in counts and len(counts) >= MAX_CATEGORIES_PER_KEYWORD:
-                del counts[min(counts.items(), key=lambda item: (item[1], item[0]))[0]]
+                self.size_bytes += word_bytes
+            if category not in counts:
+                if len(counts) >= MAX_CATEGORIES_PER_KEYWORD:
+                    weakest = min(counts.items(), key=lambda item: (item[1], item[0]))[0]
+                    if self.size_bytes - json_size(weakest) + category_bytes > MAX_MAP_BYTES:
+                        continue
+                    del counts[weakest]
+                    self.size_bytes -= json_size(weakest)
+                elif self.size_bytes + category_bytes > MAX_MAP_BYTES:
+                    continue
+                self.size_bytes += category_bytes
             counts[category] = counts.get(category, 0) + 1
 
     def category_for(self, words: tuple[str, ...]) -> str | None:

@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.jsonsize import json_size
 from streams.keywords import KeywordMap
 from streams.rfm import RfmQuantiles
 
 MAX_PRICED_CATEGORIES = 1_000  # per partition; further categories go unpriced
+# Bytes the price table's category names may take in JSON, so the population record has a size
+# bound (schemas/limits.py) whatever names shops send: a thousand names of 256 bytes would not fit.
+MAX_PRICED_NAME_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -35,12 +39,17 @@ class Population:
     keywords: KeywordMap = field(default_factory=KeywordMap)
     last_sweep_ms: int | None = None  # event time of the latest daily sweep
     changed: bool = False  # set by every update; the owner clears it once the population is saved
+    priced_name_bytes: int = field(default=-1, compare=False)  # JSON bytes of the names in ``prices``; -1: not counted yet
 
     def add_price(self, category: str, price: float) -> None:
         entry = self.prices.get(category)
         if entry is None:
-            if len(self.prices) >= MAX_PRICED_CATEGORIES:
+            if self.priced_name_bytes < 0:
+                self.priced_name_bytes = sum(json_size(name) for name in self.prices)
+            size = json_size(category)
+            if len(self.prices) >= MAX_PRICED_CATEGORIES or self.priced_name_bytes + size > MAX_PRICED_NAME_BYTES:
                 return
+            self.priced_name_bytes += size
             entry = self.prices[category] = CategoryPrice()
         entry.add(price)
         self.changed = True

@@ -20,7 +20,7 @@ from streams.profile import EVENT_KINDS, event_kind, new_profile, update_profile
 from streams.rules import abandoned_cart, abandoned_interest, attribution, guardrails, timed_promotion, win_back
 from streams.rules.base import Candidate, Context, Effects
 from streams.rules.spec import RuleBook, RuleKind, RuleSpec
-from streams.state import UserState
+from streams.state import MAX_SENT_TIMES, UserState
 from streams.timers import Timer
 
 _ON_TIMER = {
@@ -139,7 +139,11 @@ class Core:
             state.fired[candidate.once_key] = candidate.ts_ms
             if verdict.suppressed is None:
                 step.outputs.append(trigger)
-                state.sent_ms.append(candidate.ts_ms)
+                sent = state.sent_ms
+                sent.append(candidate.ts_ms)
+                if len(sent) > MAX_SENT_TIMES:  # the cap's own pruning keeps it short; without a cap, this does
+                    sent.sort()
+                    del sent[:-MAX_SENT_TIMES]
                 attribution.expose(state, candidate, trigger, holdout=False, window_ms=window_ms)
                 continue
             step.outputs.append(Suppression(trigger, verdict.suppressed))

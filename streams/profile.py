@@ -35,6 +35,9 @@ _EPOCH_HOUR_OF_WEEK = 72
 BARGAIN_INDEX = 0.9
 PREMIUM_INDEX = 1.1
 BARGAIN_COUPON_SHARE = 0.5
+# Channels a profile keeps a consent record for, "all" included (see _set_consent for what a new
+# channel beyond it does).
+MAX_CONSENT_CHANNELS = 16
 
 
 @dataclass(slots=True)
@@ -364,10 +367,40 @@ def _score_rfm(profile: Profile, population: Population) -> None:
 
 
 def _set_consent(profile: Profile, consent: Consent) -> None:
-    """Keep the latest word per channel in event time, so a late message cannot undo a newer one."""
-    current = profile.consents.get(consent.channel)
-    if current is None or consent.ts_ms >= current[1]:
-        profile.consents[consent.channel] = [consent.granted, consent.ts_ms]
+    """Keep the latest word per channel in event time, so a late message cannot undo a newer one.
+
+    At most MAX_CONSENT_CHANNELS channels are kept. A channel new to a full profile pushes out the
+    oldest opt-in, which only makes the profile more careful (that channel falls back to "all" or
+    the default). If every record is an opt-out, none is dropped: a new opt-out becomes an opt-out
+    of "all" (no message goes out without consent), and a new opt-in is not kept.
+
+    >>> from schemas.events import Consent
+    >>> profile = Profile("u1", 0, 0)
+    >>> for n in range(MAX_CONSENT_CHANNELS + 1):
+    ...     _set_consent(profile, Consent(f"e{n}", "u1", n, 0, f"channel-{n}", False))
+    >>> len(profile.consents), profile.consent_for("channel-99", default=True)
+    (16, False)
+    """
+    consents = profile.consents
+    channel = consent.channel
+    current = consents.get(channel)
+    if current is not None:
+        if consent.ts_ms >= current[1]:
+            consents[channel] = [consent.granted, consent.ts_ms]
+        return
+    if len(consents) < MAX_CONSENT_CHANNELS:
+        consents[channel] = [consent.granted, consent.ts_ms]
+        return
+    grants = [(ts_ms, name) for name, (granted, ts_ms) in consents.items() if granted and name != ALL_CHANNELS]
+    if grants:
+        del consents[min(grants)[1]]
+        consents[channel] = [consent.granted, consent.ts_ms]
+    elif not consent.granted:
+        every = consents.get(ALL_CHANNELS)
+        if every is None or consent.ts_ms >= every[1]:
+            if every is None:
+                del consents[min((ts_ms, name) for name, (_, ts_ms) in consents.items())[1]]
+            consents[ALL_CHANNELS] = [False, consent.ts_ms]
 
 
 def _top(scores: DecayedScores, now_ms: int, half_life_ms: int) -> list[dict[str, Any]]:

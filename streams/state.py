@@ -9,7 +9,9 @@ from streams.profile import Profile
 from streams.timers import Timer
 
 MAX_EXPOSURES = 16  # triggers (and holdout records) remembered for conversion attribution
+MAX_EXPOSURE_PRODUCTS = 10  # products an exposure matches purchases on (a cart's latest lines)
 MAX_PRODUCTS_PER_EPISODE = 10
+MAX_SENT_TIMES = 64  # send times kept for the frequency cap, the latest; a cap above it is not kept to
 
 
 @dataclass(slots=True)

@@ -19,6 +19,13 @@ from streams.timers import Timer
 
 # Episodes kept per user before stale ones are swept out.
 _PRUNE_ABOVE = 8
+# Spells of interest a user may have open at once, over every rule; a new one beyond it drops the
+# spell touched longest ago, with its pending reminder. A user who browses a hundred categories in
+# half an hour is a crawler, and their record must still fit in one Kafka message.
+MAX_INTEREST_EPISODES = 16
+# Per-category once-per marks kept per rule; beyond it the oldest goes (it could let that
+# category fire again within once_per). Marks older than once_per go anyway: they decide nothing.
+MAX_FIRED_CATEGORIES = 16
 # Timer keys ("<rule>/<category>") built once and shared: the same string object every time, so
 # looking one up in a user's timers and episodes matches by identity, without comparing text
 # stored in some other corner of memory. Categories are input, so the cache is bounded.
@@ -55,6 +62,8 @@ def on_event(rule: RuleSpec, state: UserState, event: Event, ctx: Context, effec
             _walked_in(state, _key(rule, category))
     if len(state.interests) > _PRUNE_ABOVE:
         _prune(state, event.ts_ms, params)
+    if len(state.fired) > _PRUNE_ABOVE:
+        _forget_old_marks(rule, state, event.ts_ms, params)
 
 
 def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
@@ -131,6 +140,10 @@ def _episode(state: UserState, key: str, ts_ms: int, params: AbandonedInterestPa
     """The spell this event belongs to: the current one, or a fresh one after a quiet window."""
     episode = state.interests.get(key)
     if episode is None or (key not in state.timers and ts_ms - episode.last_activity_ms > params.window_ms):
+        if episode is None and len(state.interests) >= MAX_INTEREST_EPISODES:
+            _prune(state, ts_ms, params)
+            if len(state.interests) >= MAX_INTEREST_EPISODES:
+                _walked_in(state, min(state.interests.items(), key=lambda item: (item[1].last_activity_ms, item[0]))[0])
         episode = state.interests[key] = InterestEpisode(last_activity_ms=ts_ms)
     return episode
 
@@ -165,3 +178,14 @@ def _prune(state: UserState, now_ms: int, params: AbandonedInterestParams) -> No
     ]
     for key in stale:
         del state.interests[key]
+
+
+def _forget_old_marks(rule: RuleSpec, state: UserState, now_ms: int, params: AbandonedInterestParams) -> None:
+    """Drop this rule's once-per marks that no longer decide anything, then the oldest past the cap."""
+    prefix = rule.name + "/"
+    fired = state.fired
+    marks = sorted((fired_ms, key) for key, fired_ms in fired.items() if key.startswith(prefix))
+    excess = len(marks) - MAX_FIRED_CATEGORIES
+    for index, (fired_ms, key) in enumerate(marks):
+        if index < excess or now_ms - fired_ms >= params.once_per_ms:
+            del fired[key]

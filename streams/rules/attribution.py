@@ -11,14 +11,15 @@ from __future__ import annotations
 from schemas.events import Purchase
 from schemas.outputs import Conversion, ConversionGroup, Trigger, trigger_id_for
 from streams.rules.base import Candidate
-from streams.state import MAX_EXPOSURES, Exposure, UserState
+from streams.state import MAX_EXPOSURE_PRODUCTS, MAX_EXPOSURES, Exposure, UserState
 
 
 def expose(state: UserState, candidate: Candidate, trigger: Trigger, *, holdout: bool, window_ms: int) -> None:
     exposures = state.exposures
     since_ms = trigger.ts_ms - window_ms
     exposures[:] = [exposure for exposure in exposures if exposure.ts_ms > since_ms][-(MAX_EXPOSURES - 1) :]
-    exposures.append(Exposure(trigger.rule, trigger.trigger_id, trigger.ts_ms, holdout, candidate.categories, candidate.products))
+    products = candidate.products[-MAX_EXPOSURE_PRODUCTS:]  # a big cart's latest lines: the record stays bounded
+    exposures.append(Exposure(trigger.rule, trigger.trigger_id, trigger.ts_ms, holdout, candidate.categories, products))
 
 
 def convert(state: UserState, purchase: Purchase, *, window_ms: int) -> Conversion | None:

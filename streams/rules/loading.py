@@ -52,6 +52,7 @@ from streams.rules.spec import (
     TimedPromotionParams,
     WinBackParams,
 )
+from streams.state import MAX_SENT_TIMES
 
 PRICE_SENSITIVITIES = ("bargain_hunter", "regular", "premium")
 DEFAULT_RULES = "default.yaml"  # shipped next to this module as package data
@@ -243,13 +244,15 @@ def _strings(node: Node, path: str, *, choices: Sequence[str] | None = None) -> 
     return tuple(_choice(item, item_path, choices) for item, item_path in items)
 
 
-def _int(node: Node, path: str, *, minimum: int | None = None) -> int:
+def _int(node: Node, path: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     value = _scalar(node, path, "a whole number")
     if not _INT.fullmatch(value):
         _fail(node, path, f"expected a whole number, got {value!r}")
     number = int(value)
     if minimum is not None and number < minimum:
         _fail(node, path, f"must be at least {minimum}, got {value!r}")
+    if maximum is not None and number > maximum:
+        _fail(node, path, f"must be at most {maximum}, got {value!r}")
     return number
 
 
@@ -403,7 +406,8 @@ def _guardrails(node: Node, path: str) -> Guardrails:
         cap_keys = ("max_triggers", "window")
         cap = _mapping(fields["frequency_cap"], cap_path, allowed=cap_keys, expected="a mapping or off")
         if "max_triggers" in cap:
-            frequency_cap = _int(cap["max_triggers"], _join(cap_path, "max_triggers"), minimum=1)
+            # A user's record keeps the latest MAX_SENT_TIMES send times, so a cap can count no more.
+            frequency_cap = _int(cap["max_triggers"], _join(cap_path, "max_triggers"), minimum=1, maximum=MAX_SENT_TIMES)
         if "window" in cap:
             frequency_window_ms = _duration_ms(cap["window"], _join(cap_path, "window"))
 
