@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--interest-half-life", type=int, metavar="SECONDS", help="event time in which interest scores halve (default 86400)"
     )
     worker.add_argument("--consent-default", choices=["granted", "denied"], help="consent for a channel never spoken about")
+    _skew_option(worker)
     worker.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
     generate = commands.add_parser("generate", help="produce synthetic shop traffic")
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", metavar="FILE", help="offline: where every trigger, suppression, conversion and dead letter goes")
     replay.add_argument("--rules", metavar="PATH", help="offline: the rules file (default: the shipped one)")
     replay.add_argument("--partitions", type=int, help="partitions of the topics (default 4): offline, how users are split; into Kafka, what the topics must have")
+    _skew_option(replay, prefix="offline: ")
     pace = replay.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0, help="into Kafka: original gaps divided by this (default %(default)s)")
     pace.add_argument("--max-speed", action="store_true", help="into Kafka: as fast as possible")
@@ -89,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _broker_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", help="kafka://HOST:PORT (default kafka://127.0.0.1:9092, the local broker)")
+
+
+def _skew_option(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
+    parser.add_argument(
+        "--max-future-skew",
+        type=int,
+        metavar="SECONDS",
+        help=f"{prefix}dead-letter an event whose ts is further ahead of its Kafka timestamp (default 3600; 0: no limit)",
+    )
 
 
 def _topic_options(parser: argparse.ArgumentParser) -> None:
@@ -120,6 +131,7 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = Non
         "rules": getattr(args, "rules", None),
         "interest_half_life_s": getattr(args, "interest_half_life", None),
         "consent_default": getattr(args, "consent_default", None),
+        "max_future_skew_s": getattr(args, "max_future_skew", None),
         "log_level": getattr(args, "log_level", None),
     }
     return Settings.load(os.environ if environ is None else environ, **flags)
@@ -247,7 +259,12 @@ def _replay(args: argparse.Namespace) -> int:
             raise SettingsError("an offline replay needs --out FILE for its outputs")
         settings = settings_from(args)
         report = replay_offline(
-            path, Path(args.out), book=load_rules(settings), partitions=settings.partitions, profile_config=profile_config(settings)
+            path,
+            Path(args.out),
+            book=load_rules(settings),
+            partitions=settings.partitions,
+            profile_config=profile_config(settings),
+            max_future_skew_ms=settings.max_future_skew_s * 1000,
         )
         rate = report.messages / report.elapsed_s if report.elapsed_s > 0 else 0.0
         outputs = ", ".join(f"{count} {topic}" for topic, count in sorted(report.outputs.items())) or "no outputs"

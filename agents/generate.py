@@ -130,7 +130,10 @@ def _pace(
         if stop.is_set():
             break
         raw = json.dumps(value, separators=(",", ":")).encode() if isinstance(value, dict) else value
-        producer.send(topics[topic], value=raw, key=user_id.encode()).add_errback(failures.append)
+        # Stamped with its simulated time, as a shop on that clock would stamp it (and as a
+        # recording of it would hold it), so a worker's check of event time against the
+        # Kafka timestamp holds however fast event time runs.
+        producer.send(topics[topic], value=raw, key=user_id.encode(), timestamp_ms=event_ms).add_errback(failures.append)
         sent += 1
         if time.monotonic() >= next_progress_s:
             _raise_if_failed(failures, settings)

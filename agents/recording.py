@@ -141,8 +141,8 @@ def _read_line(line: str, line_no: int) -> Recorded | BadLine | None:
 
 def _recorded(line_no: int, topic: str, key: str | None, value: bytes | None, offset: int | None, ts_ms: int | None) -> Recorded:
     """A line's message; without a recorded offset, its place in the file stands in for one."""
-    message = Message(topic, None if key is None else key.encode(), value, line_no - 1 if offset is None else offset)
-    return Recorded(line_no, message, ts_ms)
+    message = Message(topic, None if key is None else key.encode(), value, line_no - 1 if offset is None else offset, ts_ms)
+    return Recorded(line_no, message)
 
 
 def _int_or_none(value: object) -> int | None:

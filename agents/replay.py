@@ -26,6 +26,7 @@ from agents.producer import CLOSE_TIMEOUT_S, connect_producer
 from agents.recording import BadLine, Recorded, open_recording, open_sink, read_recording
 from agents.settings import Settings
 from agents.topics import CONVERSIONS, DEAD_LETTERS, SUPPRESSIONS, TRIGGERS
+from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS
 from schemas.outputs import Conversion, DeadLetter, Output, Suppression, Trigger
 from schemas.timestamps import BadTimestamp, parse_rfc3339
 from streams.config import ProfileConfig
@@ -48,7 +49,9 @@ class ReplayReport:
     elapsed_s: float = 0.0
 
 
-def replay_offline(path: Path, out: Path, *, book: RuleBook, partitions: int, profile_config: ProfileConfig) -> ReplayReport:
+def replay_offline(
+    path: Path, out: Path, *, book: RuleBook, partitions: int, profile_config: ProfileConfig, max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS
+) -> ReplayReport:
     """Replay with Python's cycle collector off.
 
     A replay builds up every user's state and keeps it, and the collector re-scans that growing
@@ -59,15 +62,17 @@ def replay_offline(path: Path, out: Path, *, book: RuleBook, partitions: int, pr
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _replay_offline(path, out, book=book, partitions=partitions, profile_config=profile_config)
+        return _replay_offline(path, out, book=book, partitions=partitions, profile_config=profile_config, max_future_skew_ms=max_future_skew_ms)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _replay_offline(path: Path, out: Path, *, book: RuleBook, partitions: int, profile_config: ProfileConfig) -> ReplayReport:
+def _replay_offline(
+    path: Path, out: Path, *, book: RuleBook, partitions: int, profile_config: ProfileConfig, max_future_skew_ms: int
+) -> ReplayReport:
     report = ReplayReport()
-    replay = OfflineReplay(book, partitions=partitions, profile_config=profile_config)
+    replay = OfflineReplay(book, partitions=partitions, profile_config=profile_config, max_future_skew_ms=max_future_skew_ms)
     started = time.perf_counter()
     try:
         with open_recording(path, "r") as source, open_sink(out) as sink:
@@ -103,8 +108,8 @@ def _wire(output: Output | DeadLetter, replay: OfflineReplay) -> tuple[str, str 
         return SUPPRESSIONS, output.trigger.user_id, output.to_wire(emitted_at_ms=output.trigger.ts_ms)
     if isinstance(output, Conversion):
         return CONVERSIONS, output.user_id, output.to_wire(emitted_at_ms=output.ts_ms)
-    key = None if output.key is None else output.key.decode("utf-8", "replace")
-    return DEAD_LETTERS, key, output.to_wire(rejected_at_ms=replay.last_event_ms or 0)
+    wire = output.to_wire(rejected_at_ms=replay.last_event_ms or 0)
+    return DEAD_LETTERS, wire["key"], wire
 
 
 def replay_to_broker(
@@ -144,7 +149,11 @@ def replay_to_broker(
                         if ahead_s > 0 and stop.wait(ahead_s):
                             break
                 message = item.message
-                producer.send(settings.topic(message.topic), key=message.key, value=message.value).add_errback(failures.append)
+                # The recorded Kafka timestamp goes with it: a worker checks an event's time
+                # against it, as the offline replay does, so both take the same messages.
+                producer.send(
+                    settings.topic(message.topic), key=message.key, value=message.value, timestamp_ms=message.timestamp_ms
+                ).add_errback(failures.append)
                 report.messages += 1
                 now = time.monotonic()
                 if progress is not None and now >= next_progress:
@@ -169,8 +178,8 @@ def replay_to_broker(
 
 def _time_of(item: Recorded) -> int | None:
     """When the message happened: the recorded Kafka timestamp, else the event's own time."""
-    if item.ts_ms is not None:
-        return item.ts_ms
+    if item.message.timestamp_ms is not None:
+        return item.message.timestamp_ms
     try:
         value = orjson.loads(item.message.value or b"")
     except orjson.JSONDecodeError:

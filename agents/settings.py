@@ -30,6 +30,7 @@ class Settings:
     interest_half_life_s: int = 86_400  # interest scores halve in this much event time
     consent_default: str = "granted"  # granted | denied: consent on a channel the user never spoke about
     idle_advance_ms: int = 1000  # a partition quiet this long lets its clock follow the wall clock
+    max_future_skew_s: int = 3600  # an event further ahead of its Kafka timestamp is dead-lettered; 0: no limit
     batch_size: int = 1000  # most events one agent step takes
     batch_within_ms: int = 50  # longest wait to fill a batch
     embedded_broker: str = "auto"  # auto | on | off: the work-arounds for the embedded broker (Tansu)
@@ -49,6 +50,8 @@ class Settings:
             raise SettingsError(f"NUDGE_EMBEDDED_BROKER must be auto, on or off, got {self.embedded_broker!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"NUDGE_LOG_LEVEL must be debug, info, warning or error, got {self.log_level!r}")
+        if self.max_future_skew_s < 0:
+            raise SettingsError(f"NUDGE_MAX_FUTURE_SKEW_S must be 0 (no limit) or more, got {self.max_future_skew_s}")
         if self.batch_size < 1 or self.batch_within_ms < 1 or self.idle_advance_ms < 1:
             raise SettingsError("NUDGE_BATCH_SIZE, NUDGE_BATCH_WITHIN_MS and NUDGE_IDLE_ADVANCE_MS must be positive")
 

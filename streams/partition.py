@@ -83,14 +83,18 @@ class PartitionEngine:
         return len(self._timers)
 
     def on_event(self, event: Event) -> list[Output]:
-        outputs = self.advance(event.ts_ms)
         user_id = event.user_id
-        state = self.store.get(user_id)
         if isinstance(event, Erasure):
+            # Applied at the partition's clock, which it never moves: its time is when the
+            # erasure was asked for, and a partition whose event time lags (a catch-up, a
+            # replay) would otherwise fire everyone else's timers at once.
+            state = self.store.get(user_id)
             if state is not None:
                 self.segments.subtract(segments_of(state.profile))
                 del self.store[user_id]
-            return outputs
+            return []
+        outputs = self.advance(event.ts_ms)
+        state = self.store.get(user_id)
         before = () if state is None else segments_of(state.profile)
         step = self.core.process_event(state, event, population=self.population, now_ms=self.clock_ms)
         self._count(before, segments_of(step.state.profile))

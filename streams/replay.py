@@ -1,6 +1,7 @@
 """Offline replay: a recording through the core in-process, with no broker and no wall clock.
 
-Messages go to partitions as Kafka's default partitioner would put them, so each partition
+Messages are checked as a worker checks them, an event's time against the recorded Kafka
+timestamp included. They go to partitions as Kafka's default partitioner would put them, so each partition
 learns the population a worker's partition would. Within a partition, topics are merged by
 event time as a worker that has all of them at hand merges them (timestamp synchronization),
 over a window of ``lookahead`` messages per partition; within a topic, the recording's order is
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from schemas.decoding import Rejection, decode_event
-from schemas.events import Event, InputTopic
+from schemas.events import Erasure, Event, InputTopic
+from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS
 from schemas.outputs import DeadLetter, Output, Suppression
 from streams.config import ProfileConfig
 from streams.partition import PartitionEngine
@@ -34,13 +36,15 @@ class Message:
     key: bytes | None
     value: bytes | None  # the message's bytes, as a worker reads them; None: no value at all
     offset: int  # where it came from: the recorded offset, or the line number
+    timestamp_ms: int | None = None  # the recorded Kafka timestamp; None: the line had none
 
     # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
-    def __init__(self, topic: str, key: bytes | None, value: bytes | None, offset: int) -> None:
+    def __init__(self, topic: str, key: bytes | None, value: bytes | None, offset: int, timestamp_ms: int | None = None) -> None:
         self.topic = topic
         self.key = key
         self.value = value
         self.offset = offset
+        self.timestamp_ms = timestamp_ms
 
 
 @dataclass(slots=True)
@@ -49,13 +53,11 @@ class Recorded:
 
     line_no: int
     message: Message
-    ts_ms: int | None  # the recorded Kafka timestamp, for pacing a replay
 
     # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
-    def __init__(self, line_no: int, message: Message, ts_ms: int | None) -> None:
+    def __init__(self, line_no: int, message: Message) -> None:
         self.line_no = line_no
         self.message = message
-        self.ts_ms = ts_ms
 
 
 class _Partition:
@@ -80,8 +82,17 @@ class OfflineReplay:
     [60000]
     """
 
-    def __init__(self, book: RuleBook, *, partitions: int, profile_config: ProfileConfig | None = None, lookahead: int = LOOKAHEAD) -> None:
+    def __init__(
+        self,
+        book: RuleBook,
+        *,
+        partitions: int,
+        profile_config: ProfileConfig | None = None,
+        lookahead: int = LOOKAHEAD,
+        max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
+    ) -> None:
         self._book = book
+        self._max_future_skew_ms = max_future_skew_ms
         self._profile_config = profile_config or ProfileConfig()
         self._partitions_count = partitions
         self._lookahead = lookahead
@@ -101,7 +112,9 @@ class OfflineReplay:
         if part is None:
             part = self._partitions[number] = _Partition(number, self._book, self._profile_config, self._topics)
         topic = message.topic
-        decoded = decode_event(topic, message.value, message.key)
+        decoded = decode_event(
+            topic, message.value, message.key, kafka_ts_ms=message.timestamp_ms, max_future_skew_ms=self._max_future_skew_ms
+        )
         # An unknown topic's message is a dead letter (untimed, so released at once) in any queue.
         if topic not in self._topic_set:
             topic = self._topics[0]
@@ -142,6 +155,8 @@ class OfflineReplay:
             return [DeadLetter(message.topic, part.number, message.offset, message.key, message.value, rejection.reason.value, rejection.detail)]
         self.events += 1
         ts_ms = item.ts_ms
-        if self.last_event_ms is None or ts_ms > self.last_event_ms:
+        # An erasure is stamped when it was asked for, not when anything happened: like the
+        # engine's clock, the end-of-input horizon does not follow it.
+        if (self.last_event_ms is None or ts_ms > self.last_event_ms) and not isinstance(item, Erasure):
             self.last_event_ms = ts_ms
         return part.engine.on_event(item)

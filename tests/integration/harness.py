@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agents.broker import free_port
 from agents.settings import Settings
+from schemas.timestamps import parse_rfc3339
 from tests.wire import click_value, purchase_value
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,7 +140,9 @@ class WorkerProcess:
 
 
 class Shop:
-    """Produces wire-format events the way a shop would: JSON values keyed by user_id."""
+    """Produces wire-format events the way a shop would: JSON values keyed by user_id, each
+    stamped with its event time as its Kafka timestamp, as a shop's producer on that clock does
+    (a worker dead-letters an event far ahead of its timestamp; these scenarios run in event time)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -148,7 +151,8 @@ class Shop:
 
     def send(self, topic: str, user: str, value: dict[str, Any] | bytes) -> None:
         raw = value if isinstance(value, bytes) else json.dumps(value).encode()
-        self.producer.send(self.settings.topic(topic), key=user.encode(), value=raw)
+        stamp = parse_rfc3339(value["ts"])[0] if isinstance(value, dict) and isinstance(value.get("ts"), str) else None
+        self.producer.send(self.settings.topic(topic), key=user.encode(), value=raw, timestamp_ms=stamp)
         self.sent.append((topic, user, raw))
 
     def click(

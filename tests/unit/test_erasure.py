@@ -119,3 +119,16 @@ def test_erasing_twice_is_harmless():
     assert engine.store == {}
     assert nonzero(engine) == {}
     assert engine.segments["lifecycle:new"] == 0
+
+
+def test_an_erasure_stamped_far_ahead_never_moves_the_partition_clock():
+    """`nudge forget` stamps the erasure with the wall clock; in a partition whose event time lags
+    (a catch-up, a replay), applying it at that time used to fire everyone else's timers at once."""
+    engine = new_engine()
+    engine.on_event(add("u1", T0_MS, "p1", 10.0))
+    engine.on_event(view("u2", T0_MS + MINUTE_MS))
+    assert engine.on_event(erasure("u2", T0_MS + 2 * 86_400_000)) == []  # two days ahead of the partition
+    assert engine.clock_ms == T0_MS + MINUTE_MS
+    assert engine.advance(T0_MS + DELAY_MS - 1) == []  # u1's reminder is still pending, not fired early
+    [trigger] = engine.advance(T0_MS + DELAY_MS)
+    assert (trigger.user_id, trigger.ts_ms) == ("u1", T0_MS + DELAY_MS)

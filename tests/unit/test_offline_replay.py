@@ -25,6 +25,7 @@ from builders import MINUTE_MS, T0_MS, cart_book, rule_book, win_back_rule
 from schemas.contracts import SCHEMA_FOR_TOPIC, load_schema
 from schemas.decoding import decode_event
 from schemas.outputs import Conversion, DeadLetter, Suppression, Trigger
+from schemas.timestamps import format_rfc3339
 from streams.config import ProfileConfig
 from streams.partition import PartitionEngine
 from streams.partitioning import partition_for
@@ -188,6 +189,25 @@ def test_finish_without_any_event_gives_nothing():
     replay = OfflineReplay(cart_book(), partitions=PARTITIONS)
     assert replay.finish() == []
     assert replay.last_event_ms is None
+
+
+def test_a_far_future_event_is_a_dead_letter_offline_as_live_and_never_moves_the_clock():
+    """Judged against the recording's Kafka timestamps, as a worker judges it: an event dated 2056
+    used to move its partition's clock 30 years ahead and fire every cart in it at once."""
+    add, far_view, buy = messages_of([clicked("u1", 0, "add_to_cart"), clicked("u3", 30 * 525_600, "view"), bought("u1", 2, "p1")])
+    stamped = [Message(m.topic, m.key, m.value, m.offset, timestamp_ms=at(n)) for n, m in enumerate((add, far_view, buy))]
+    replay, outputs = replay_all(cart_book(), stamped)
+    assert [(o.reason, o.key) for o in outputs if isinstance(o, DeadLetter)] == [("future_timestamp", b"u3")]
+    assert [o for o in outputs if isinstance(o, Trigger)] == []  # u1 bought: no reminder
+    assert replay.last_event_ms == at(2)
+
+
+def test_an_erasure_stamped_far_ahead_does_not_move_the_end_of_input_horizon():
+    later = at(10 * DAY_MINUTES)
+    erase = ("erasures", "u3", {"event_id": "x", "user_id": "u3", "ts": format_rfc3339(later)})
+    replay, outputs = replay_all(cart_book(delay_ms=30 * MINUTE_MS), messages_of([clicked("u1", 0, "add_to_cart"), erase]))
+    assert replay.last_event_ms == at(0)
+    assert [(t.user_id, t.ts_ms) for t in outputs if isinstance(t, Trigger)] == [("u1", at(30))]
 
 
 # --- merging topics --------------------------------------------------------------------------

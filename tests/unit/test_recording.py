@@ -29,8 +29,7 @@ def test_a_recorded_message_comes_back_with_every_field():
     line = recording_line(topic="clicks", key=b"u1", raw=orjson.dumps(CLICK), partition=3, offset=41, ts_ms=T0_MS + 7)
     assert read_one(line) == Recorded(
         line_no=1,
-        message=Message(topic="clicks", key=b"u1", value=orjson.dumps(CLICK), offset=41),
-        ts_ms=T0_MS + 7,
+        message=Message(topic="clicks", key=b"u1", value=orjson.dumps(CLICK), offset=41, timestamp_ms=T0_MS + 7),
     )
 
 
@@ -39,7 +38,7 @@ def test_a_message_without_key_partition_offset_or_ts_comes_back_with_none_and_t
     assert orjson.loads(line) == {"topic": "erasures", "partition": None, "offset": None, "key": None, "ts": None, "value": {"user_id": "u1"}}
     item = read_one(line)
     assert isinstance(item, Recorded)
-    assert (item.message.key, item.message.value, item.message.offset, item.ts_ms) == (None, b'{"user_id":"u1"}', 0, None)
+    assert (item.message.key, item.message.value, item.message.offset, item.message.timestamp_ms) == (None, b'{"user_id":"u1"}', 0, None)
 
 
 @pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
@@ -68,7 +67,7 @@ def test_a_file_round_trips_through_open_recording(tmp_path: Path, name: str):
         ("purchases", b"u2", 0),
         ("clicks", b"u1", 1),
     ]
-    assert [item.ts_ms for item in items] == [T0_MS, T0_MS + 1000, T0_MS + 2000]
+    assert [item.message.timestamp_ms for item in items] == [T0_MS, T0_MS + 1000, T0_MS + 2000]
     assert [item.message.value for item in items] == [orjson.dumps(CLICK), orjson.dumps(PURCHASE), NOT_JSON_BYTES]
 
 
@@ -81,7 +80,7 @@ def test_bytes_that_are_not_json_go_to_value_base64_and_come_back_as_they_were(r
     item = read_one(line)
     assert isinstance(item, Recorded)
     assert item.message.value == raw
-    assert (item.message.offset, item.ts_ms) == (9, 5)
+    assert (item.message.offset, item.message.timestamp_ms) == (9, 5)
 
 
 def test_value_base64_holding_json_keeps_its_exact_bytes():
@@ -100,9 +99,9 @@ def test_lines_from_other_tools_need_only_topic_key_and_value():
     ]
     items = list(read_recording(lines))
     assert items == [
-        Recorded(1, Message("clicks", b"u1", orjson.dumps(CLICK), 0), None),
-        Recorded(3, Message("purchases", b"u2", orjson.dumps(PURCHASE), 2), None),  # a ts that is not epoch ms is dropped
-        Recorded(4, Message("clicks", None, b"null", 3), None),  # the JSON value null, not a missing value
+        Recorded(1, Message("clicks", b"u1", orjson.dumps(CLICK), 0)),
+        Recorded(3, Message("purchases", b"u2", orjson.dumps(PURCHASE), 2)),  # a ts that is not epoch ms is dropped
+        Recorded(4, Message("clicks", None, b"null", 3)),  # the JSON value null, not a missing value
     ]
 
 
@@ -156,4 +155,4 @@ def test_a_value_comes_back_as_the_recording_writes_it_whatever_the_line_holds_b
     odd = read_one('{"topic": "clicks", "key": "u1", "offset": "seven", "ts": true, "value": ' + spaced + "}")
     assert isinstance(usual, Recorded) and isinstance(odd, Recorded)
     assert usual.message.value == odd.message.value == spaced.encode()
-    assert (odd.message.offset, odd.ts_ms) == (0, None)
+    assert (odd.message.offset, odd.message.timestamp_ms) == (0, None)
