@@ -19,7 +19,6 @@ from faust.web import Request, Response, View
 from agents import codecs
 from agents.metrics import CONTENT_TYPE, Metrics
 from agents.pipeline import Incoming, Outcome, Pipeline
-from agents.records import encode_population, encode_record
 from agents.settings import Settings
 from agents.topics import (
     CONVERSIONS,
@@ -133,6 +132,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         has_unread=has_unread,
         idle_advance_ms=settings.idle_advance_ms,
         input_topics=list(names),
+        max_future_skew_ms=settings.max_future_skew_s * 1000,
     )
     lock = asyncio.Lock()
 
@@ -141,12 +141,10 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             outputs[out.topic].send_soon(key=out.key, value=out.value, partition=out.partition)
         if outcome.outputs:
             await app.producer.flush()
-        for user_id, record in outcome.changed.items():
-            users.send_changelog(record.partition, user_id, encode_record(record), value_serializer="raw")
-        for user_id, partition in outcome.erased.items():
-            users.send_changelog(partition, user_id, None, value_serializer="raw")  # tombstone: compaction forgets
-        for partition, population in outcome.populations.items():
-            populations.send_changelog(partition, str(partition), encode_population(population), value_serializer="raw")
+        for partition, user_id, record in pipeline.user_writes(outcome):  # record None: a tombstone, compaction forgets
+            users.send_changelog(partition, user_id, record, value_serializer="raw")
+        for partition, population in pipeline.population_writes(outcome):
+            populations.send_changelog(partition, str(partition), population, value_serializer="raw")
 
     @app.agent(source, name="process-events")
     async def process_events(stream: faust.StreamT) -> None:

@@ -64,7 +64,25 @@ class Metrics:
             "Events held for timestamp synchronization, waiting for another topic to catch up",
             registry=self.registry,
         )
-
+        self.sync_stalls = Counter(
+            "nudge_sync_stalls",
+            "Times a partition waited the longest allowed for a topic that had unread data and delivered none, by topic",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.sync_forced = Counter(
+            "nudge_sync_forced_releases",
+            "Events released while a topic still held unread data: after a stall, at the wall clock's pace (stall), "
+            "or past the most a partition holds (lookahead)",
+            ["cause"],
+            registry=self.registry,
+        )
+        self.oversized = Counter(
+            "nudge_oversized",
+            "Records and outputs over their size bound, not written (bounds hold by construction: a non-zero count is a bug)",
+            ["what"],
+            registry=self.registry,
+        )
         self.erasures = Counter(
             "nudge_erasures", "Erasure requests applied (right to be forgotten)", registry=self.registry
         )

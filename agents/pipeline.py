@@ -9,7 +9,7 @@ durable, and a redelivered input is recognised by the offsets kept in the user's
 
 from __future__ import annotations
 
-import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, MutableMapping
@@ -17,20 +17,31 @@ from typing import Any, Callable, Iterable, Iterator, MutableMapping
 import orjson
 
 from agents.metrics import Metrics
-from agents.records import UserRecord
+from agents.records import UserRecord, encode_population, encode_record
 from schemas.decoding import Rejection, decode_event
 from schemas.events import Erasure, Event
+from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS, MAX_OUTPUT_BYTES, MAX_POPULATION_RECORD_BYTES, MAX_USER_RECORD_BYTES
 from schemas.outputs import DeadLetter, Output, Suppression, Trigger
 from streams.config import ProfileConfig
 from streams.partition import PartitionEngine
 from streams.population import Population
+from streams.replay import LOOKAHEAD
 from streams.rules.spec import RuleBook
 from streams.state import UserState
 from streams.synchronizer import UNTIMED, TimestampSynchronizer
 
-# How long a partition may hold events back waiting for a topic that never delivers its unread
-# data (Kafka Streams' max.task.idle.ms); past it, order is given up rather than liveness.
+log = logging.getLogger(__name__)
+
+# How long a partition may hold events back waiting for a topic that has unread data and delivers
+# none of it (Kafka Streams' max.task.idle.ms). Past it, the partition gives up on that topic only
+# at the pace of the wall clock: events are released up to the partition's clock when the wait
+# began plus the wall time since, as an idle partition's clock advances. Releasing everything it
+# held instead once moved a catching-up partition's clock hours ahead and fired thousands of
+# timers that the stalled topic's purchases should have cancelled.
 MAX_SYNC_WAIT_S = 2.0
+# Events a partition holds for synchronization at most; past it, the earliest goes, as the offline
+# replay's look-ahead does. Memory stays bounded however long a topic stalls.
+MAX_HELD_EVENTS = LOOKAHEAD
 
 
 @dataclass(slots=True)
@@ -122,7 +133,11 @@ class _Partition:
         # The idle clock runs from the event time and wall time of the latest arrival.
         self.anchor_event_ms = self.engine.clock_ms
         self.anchor_wall_s = wall_s
-        self.waiting_since_wall_s: float | None = None  # when events were first held back
+        # A stall: events held, nothing released since this wall time, when the clock stood at
+        # ``stall_base_ms`` (or, with no clock yet, the earliest held event's time).
+        self.stalled_since_wall_s: float | None = None
+        self.stall_base_ms = 0
+        self.stall_reported = False
 
 
 class Pipeline:
@@ -137,10 +152,12 @@ class Pipeline:
         has_unread: Callable[[str, int, int | None], bool],
         idle_advance_ms: int,
         input_topics: Iterable[str],
+        max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
     ) -> None:
         """``has_unread(topic, partition, last_offset_seen)`` asks the consumer whether a topic
         partition holds data this pipeline has not been given yet. ``populations`` is keyed by
         the partition number as text."""
+        self._max_future_skew_ms = max_future_skew_ms
         self._table = table
         self._populations = populations
         self._book = book
@@ -189,36 +206,38 @@ class Pipeline:
     def take(self, batch: Iterable[Incoming], *, wall_s: float) -> Outcome:
         outcome = Outcome()
         touched: set[int] = set()
+        skew_ms = self._max_future_skew_ms
         for message in batch:
             self._event_counters[message.topic].inc()
             self._seen[(message.topic, message.partition)] = message.offset
             part = self._partition(message.partition, wall_s)
-            decoded = decode_event(message.topic, message.value, message.key)
+            kafka_ts_ms = round(message.timestamp_s * 1000) if message.timestamp_s > 0 else None
+            decoded = decode_event(message.topic, message.value, message.key, kafka_ts_ms=kafka_ts_ms, max_future_skew_ms=skew_ms)
             ts_ms = UNTIMED if isinstance(decoded, Rejection) else decoded.ts_ms
             part.sync.push(message.topic, ts_ms, (message, decoded))
             part.anchor_wall_s = wall_s
             touched.add(message.partition)
         for number in touched:
             part = self._partitions[number]
-            released = part.sync.release(lambda topic, n=number: self._has_unread(topic, n, self._seen.get((topic, n))))
-            self._apply(part, released, outcome, wall_s)
-            if not part.sync:
-                part.waiting_since_wall_s = None
-            elif released or part.waiting_since_wall_s is None:
-                part.waiting_since_wall_s = wall_s  # the wait that counts is one without progress
+            forced = []
+            while len(part.sync) > MAX_HELD_EVENTS:
+                forced.append(part.sync.pop_earliest())
+            if forced:
+                self._metrics.sync_forced.labels("lookahead").inc(len(forced))
+                self._apply(part, forced, outcome, wall_s)
+            self._release(part, outcome, wall_s)
         self._count_waiting()
         self._collect_populations(outcome)
         return outcome
 
     def tick(self, *, wall_s: float) -> Outcome:
-        """Move quiet partitions' clocks with the wall clock, and stop waiting on stalled topics."""
+        """Move quiet partitions' clocks with the wall clock, and release at the wall clock's pace
+        what stalled topics hold back."""
         outcome = Outcome()
         for part in self._partitions.values():
             part.users.collect_into(outcome)
-            waiting_since = part.waiting_since_wall_s
-            if waiting_since is not None and wall_s - waiting_since >= MAX_SYNC_WAIT_S:
-                self._apply(part, part.sync.drain(), outcome, wall_s)
-                part.waiting_since_wall_s = None
+            if part.sync:
+                self._release(part, outcome, wall_s)
             idle_s = wall_s - part.anchor_wall_s
             if part.sync or part.anchor_event_ms is None or idle_s < self._idle_advance_s:
                 continue
@@ -227,6 +246,76 @@ class Pipeline:
         self._count_waiting()
         self._collect_populations(outcome)
         return outcome
+
+    def _release(self, part: _Partition, outcome: Outcome, wall_s: float) -> None:
+        """Release what timestamp synchronization allows; after a stall of MAX_SYNC_WAIT_S, also
+        what the wall clock allows (see MAX_SYNC_WAIT_S), and no more."""
+        number = part.number
+        unread = lambda topic: self._has_unread(topic, number, self._seen.get((topic, number)))  # noqa: E731
+        released = part.sync.release(unread)
+        if released:
+            self._apply(part, released, outcome, wall_s)
+            self._end_stall(part, wall_s)
+        if not part.sync:
+            return
+        if part.stalled_since_wall_s is None:
+            part.stalled_since_wall_s = wall_s
+            clock_ms = part.engine.clock_ms
+            part.stall_base_ms = clock_ms if clock_ms is not None else part.sync.earliest_ms() or 0
+            return
+        waited_s = wall_s - part.stalled_since_wall_s
+        if waited_s < MAX_SYNC_WAIT_S:
+            return
+        if not part.stall_reported:
+            part.stall_reported = True
+            topics = part.sync.stalled_topics(unread)
+            for topic in topics:
+                self._metrics.sync_stalls.labels(topic).inc()
+            log.warning(
+                "partition %d: %s has unread data but delivered none for %.1f s; releasing held events at the wall clock's pace",
+                number,
+                ", ".join(topics) or "a topic",
+                waited_s,
+            )
+        forced = part.sync.release(unread, until_ms=part.stall_base_ms + round(waited_s * 1000))
+        if forced:
+            self._metrics.sync_forced.labels("stall").inc(len(forced))
+            self._apply(part, forced, outcome, wall_s)
+
+    def _end_stall(self, part: _Partition, wall_s: float) -> None:
+        if part.stall_reported:
+            log.info("partition %d: held events flow again after %.1f s", part.number, wall_s - (part.stalled_since_wall_s or wall_s))
+        part.stalled_since_wall_s = None
+        part.stall_reported = False
+
+    def user_writes(self, outcome: Outcome) -> Iterator[tuple[int, str, bytes | None]]:
+        """``(partition, user, record)`` for the users table changelog: every changed user once,
+        every erased one as a tombstone (None).
+
+        Records are bounded by construction (capped collections, bounded ids); one over
+        MAX_USER_RECORD_BYTES anyway would be refused by the producer and crash the worker on
+        every restart, so it is counted and logged instead, and that user's last good record
+        stays the one a restart restores."""
+        for user_id, record in outcome.changed.items():
+            value = encode_record(record)
+            if self._within(len(value) + len(user_id.encode()), MAX_USER_RECORD_BYTES, "user_record", record.partition):
+                yield record.partition, user_id, value
+        for user_id, partition in outcome.erased.items():
+            yield partition, user_id, None
+
+    def population_writes(self, outcome: Outcome) -> Iterator[tuple[int, bytes]]:
+        """``(partition, record)`` for the population table changelog, bounded as ``user_writes``."""
+        for partition, population in outcome.populations.items():
+            value = encode_population(population)
+            if self._within(len(value), MAX_POPULATION_RECORD_BYTES, "population_record", partition):
+                yield partition, value
+
+    def _within(self, size: int, bound: int, what: str, partition: int) -> bool:
+        if size <= bound:
+            return True
+        self._metrics.oversized.labels(what).inc()
+        log.error("partition %d: a %s of %d bytes is over its bound of %d and was not written (a bug: please report it)", partition, what, size, bound)
+        return False
 
     def _collect_populations(self, outcome: Outcome) -> None:
         for number, part in self._partitions.items():
@@ -280,7 +369,8 @@ class Pipeline:
                 topic, user_id = "conversions", output.user_id
                 metrics.conversions.labels(output.rule, output.group.value).inc()
             value = orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
-            outcome.outputs.append(Outgoing(topic, part.number, user_id.encode(), value))
+            if self._within(len(value) + len(user_id.encode()), MAX_OUTPUT_BYTES, topic, part.number):
+                outcome.outputs.append(Outgoing(topic, part.number, user_id.encode(), value))
 
     def _dead_letter(self, message: Incoming, rejection: Rejection, outcome: Outcome, wall_s: float) -> None:
         self._metrics.dead_letters.labels(rejection.reason.value).inc()
@@ -293,8 +383,8 @@ class Pipeline:
             reason=rejection.reason.value,
             detail=rejection.detail,
         )
-        value = json.dumps(letter.to_wire(rejected_at_ms=int(wall_s * 1000)), separators=(",", ":")).encode()
-        outcome.outputs.append(Outgoing("dead-letters", message.partition, message.key, value))
+        value = orjson.dumps(letter.to_wire(rejected_at_ms=int(wall_s * 1000)))
+        outcome.outputs.append(Outgoing("dead-letters", message.partition, letter.kept_key, value))
 
     def _partition(self, number: int, wall_s: float) -> _Partition:
         part = self._partitions.get(number)

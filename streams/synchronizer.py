@@ -55,21 +55,40 @@ class TimestampSynchronizer(Generic[Item]):
         self._items[number].append(item)
         self._pending += 1
 
-    def release(self, has_unread: Callable[[str], bool]) -> list[Item]:
+    def release(self, has_unread: Callable[[str], bool], *, until_ms: int | None = None) -> list[Item]:
         """Items that are safe to process now, in order.
 
         ``has_unread(topic)`` says whether the topic holds data not yet pushed here: while it
         does and nothing of it is buffered, nothing may pass, since its next record could be the
-        earliest.
+        earliest. ``until_ms`` gives up on such a stalled topic only as far as that event time:
+        earlier items pass, later ones keep waiting, so a stall never lets the clock run ahead of
+        what the caller chose to allow.
+
+        >>> sync = TimestampSynchronizer(["clicks", "purchases"])
+        >>> for ts in (10, 20, 30): sync.push("clicks", ts, ts)
+        >>> sync.release(lambda topic: topic == "purchases", until_ms=20), len(sync)
+        ([10, 20], 1)
         """
         released: list[Item] = []
         heads = self._heads
         while self._pending:
+            earliest = self._earliest()
             for number, head_ms in enumerate(heads):
                 if head_ms == _NOTHING_WAITING and has_unread(self._topics[number]):
-                    return released
-            released.append(self._pop(self._earliest()))
+                    if until_ms is None or heads[earliest] > until_ms:
+                        return released
+                    break
+            released.append(self._pop(earliest))
         return released
+
+    def stalled_topics(self, has_unread: Callable[[str], bool]) -> list[str]:
+        """The topics holding the others back: unread data, none of it buffered."""
+        return [topic for number, topic in enumerate(self._topics) if self._heads[number] == _NOTHING_WAITING and has_unread(topic)]
+
+    def earliest_ms(self) -> int | None:
+        """The earliest event time at the head of a queue, untimed items aside; None if there is none."""
+        timed = [head_ms for head_ms in self._heads if 0 <= head_ms < _NOTHING_WAITING]
+        return min(timed) if timed else None
 
     def pop_earliest(self) -> Item:
         """The single earliest buffered item, whatever is unread: for a bounded look-ahead."""
@@ -78,7 +97,7 @@ class TimestampSynchronizer(Generic[Item]):
         return self._pop(self._earliest())
 
     def drain(self) -> list[Item]:
-        """Everything buffered, in order: for end of input, or a topic that stalls too long."""
+        """Everything buffered, in order: for the end of input."""
         return self.release(lambda topic: False)
 
     def _earliest(self) -> int:

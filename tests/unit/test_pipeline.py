@@ -12,8 +12,9 @@ from typing import Any
 
 from builders import T0_MS, cart_book
 from agents.metrics import Metrics
-from agents.pipeline import MAX_SYNC_WAIT_S, Incoming, Outcome, Pipeline
+from agents.pipeline import MAX_HELD_EVENTS, MAX_SYNC_WAIT_S, Incoming, Outcome, Pipeline
 from agents.records import UserRecord, decode_population, encode_population
+from schemas.limits import MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES
 from schemas.events import InputTopic
 from schemas.timestamps import format_rfc3339
 from streams.config import ProfileConfig
@@ -209,6 +210,33 @@ def test_malformed_input_becomes_a_dead_letter_with_original_bytes_and_reason():
     assert table["u1"].offsets == {"clicks": 15}
 
 
+def test_poison_messages_cost_themselves_only_and_never_move_the_clock():
+    """Oversized, deeply nested, far-future and huge-key messages in the middle of a batch: each is
+    one bounded dead letter, the events after them are applied, and the clock stays put."""
+    pipeline, table, metrics, _ = make_pipeline()
+    huge = click_bytes("u1", T0_MS)[:-1] + b', "note": "' + b"x" * MAX_MESSAGE_BYTES + b'"}'
+    future = json.dumps(click_value("u1", T0_MS + 30 * 365 * 86_400_000, "add_to_cart")).encode()
+    batch = [
+        msg("clicks", 0, click_bytes("u1", T0_MS)),
+        msg("clicks", 1, huge),
+        msg("clicks", 2, b"[" * 2000 + b"]" * 2000),
+        msg("clicks", 3, future),
+        msg("clicks", 4, click_bytes("u1", T0_MS + 1000, action="view"), key=b"k" * (MAX_KEY_BYTES + 1)),
+        msg("clicks", 5, click_bytes("u1", T0_MS + 2000, action="view")),
+    ]
+    outcome = pipeline.take(batch, wall_s=WALL_S)
+
+    assert done_ids(outcome) == [("clicks", n) for n in range(6)]
+    letters = [out for out in outcome.outputs if out.topic == "dead-letters"]
+    bodies = [json.loads(out.value) for out in letters]
+    assert [body["reason"] for body in bodies] == ["too_large", "bad_json", "future_timestamp", "too_large"]
+    assert all(len(out.value) + len(out.key or b"") < MAX_OUTPUT_BYTES for out in letters)
+    assert letters[3].key == b"k" * MAX_KEY_BYTES  # keyed by the kept prefix, never the whole key
+    assert pipeline.clock_ms(0) == T0_MS + 2000
+    assert table["u1"].state.profile.counts == {"add_to_cart": 1, "view": 1}
+    assert sample(metrics, "nudge_dead_letters_total", reason="future_timestamp") == 1
+
+
 # --- timestamp synchronization ------------------------------------------------------------------
 
 
@@ -257,34 +285,70 @@ def test_the_buyer_gets_no_reminder_even_when_clicks_were_read_far_ahead():
     assert triggers_of(outcome) == []
 
 
-def test_tick_after_max_sync_wait_without_progress_drains_held_events():
+def test_a_stalled_topic_is_given_up_on_only_at_the_wall_clock_s_pace():
+    """A topic that says it has data and delivers none holds the partition back for MAX_SYNC_WAIT_S;
+    then events are released up to the clock when the wait began plus the wall time since, never
+    beyond: releasing all it held once moved a catching-up partition's clock hours ahead."""
     pipeline, table, metrics, unread = make_pipeline()
-    unread.pending.add(("purchases", 0))  # a topic that says it has data but never delivers it
+    unread.pending.add(("purchases", 0))  # says it has data, never delivers it
     pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
-    pipeline.take([msg("searches", 0, search_bytes("u1", T0_MS - 1000))], wall_s=WALL_S + 0.5)
+    pipeline.take(
+        [msg("searches", 0, search_bytes("u1", T0_MS - 1000)), msg("clicks", 1, click_bytes("u2", T0_MS + 3_600_000), user="u2")],
+        wall_s=WALL_S + 0.5,
+    )
 
     # The second batch released nothing, so the wait is still counted from the first.
     early = pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S - 0.25)
     assert early.done == []
-    assert "u1" not in table
-    assert sample(metrics, "nudge_waiting_events") == 2
+    assert sample(metrics, "nudge_waiting_events") == 3
 
-    drained = pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S)
-    assert done_ids(drained) == [("searches", 0), ("clicks", 0)]  # event-time order
-    assert set(drained.changed) == {"u1"}
+    given_up = pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S)
+    assert done_ids(given_up) == [("searches", 0), ("clicks", 0)]  # event-time order, the hour-ahead click still held
     assert table["u1"].offsets == {"clicks": 0, "searches": 0}
-
-
-def test_waiting_gauge_is_zero_after_tick_drains_held_events():
-    # Known bug: Pipeline.tick() drains held events but never updates nudge_waiting_events,
-    # so the gauge reports events as held until the next take() (forever if input stops).
-    pipeline, _, metrics, unread = make_pipeline()
-    unread.pending.add(("purchases", 0))
-    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    assert pipeline.clock_ms(0) == T0_MS
     assert sample(metrics, "nudge_waiting_events") == 1
-    drained = pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S)
-    assert done_ids(drained) == [("clicks", 0)]
+    assert sample(metrics, "nudge_sync_stalls_total", topic="purchases") == 1
+    assert sample(metrics, "nudge_sync_forced_releases_total", cause="stall") == 2
+
+    # Ten more wall seconds move the limit ten seconds of event time: still not an hour.
+    assert pipeline.tick(wall_s=WALL_S + 10).done == []
+    assert pipeline.clock_ms(0) == T0_MS
+
+    # The topic delivers: order is back, the held click goes, and the stall was counted once.
+    unread.pending.clear()
+    resumed = pipeline.take([msg("purchases", 0, purchase_bytes("u1", T0_MS + 60_000))], wall_s=WALL_S + 11)
+    assert done_ids(resumed) == [("purchases", 0), ("clicks", 1)]
     assert sample(metrics, "nudge_waiting_events") == 0
+    assert sample(metrics, "nudge_sync_stalls_total", topic="purchases") == 1
+
+
+def test_a_live_partition_stalled_by_a_topic_that_never_delivers_keeps_flowing_after_the_wait():
+    """Live, event time keeps pace with the wall clock, so once the wait is over, releasing at the
+    wall clock's pace lets the partition run on time, however long the stall lasts."""
+    pipeline, _, _, unread = make_pipeline()
+    unread.pending.add(("purchases", 0))
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS, action="view"))], wall_s=WALL_S)
+    released = []
+    for second in range(1, 11):
+        if second == MAX_SYNC_WAIT_S:
+            assert released == []  # nothing before the wait is over
+        outcome = pipeline.take([msg("clicks", second, click_bytes("u1", T0_MS + second * 1000, action="view"))], wall_s=WALL_S + second)
+        released += done_ids(outcome)
+        released += done_ids(pipeline.tick(wall_s=WALL_S + second + 0.25))
+    assert released == [("clicks", offset) for offset in range(0, 11)]
+    assert pipeline.clock_ms(0) == T0_MS + 10_000
+
+
+def test_a_partition_holds_at_most_max_held_events_and_lets_the_earliest_go():
+    pipeline, table, metrics, unread = make_pipeline()
+    unread.pending.add(("purchases", 0))
+    # Searches run an hour behind clicks: the earliest held events are searches, whatever came first.
+    batch = [msg("clicks", n, click_bytes("u1", T0_MS + 3_600_000 + n, action="view")) for n in range(MAX_HELD_EVENTS)]
+    batch += [msg("searches", n, search_bytes("u1", T0_MS + n)) for n in range(3)]
+    outcome = pipeline.take(batch, wall_s=WALL_S)
+    assert done_ids(outcome) == [("searches", 0), ("searches", 1), ("searches", 2)]
+    assert sample(metrics, "nudge_waiting_events") == MAX_HELD_EVENTS
+    assert sample(metrics, "nudge_sync_forced_releases_total", cause="lookahead") == 3
 
 
 # --- idle advance -------------------------------------------------------------------------------
@@ -510,3 +574,16 @@ def test_a_restored_population_is_what_the_partition_learns_on_from():
     outcome = pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS, action="view", price=50.0))], wall_s=WALL_S)
     assert outcome.populations[0] is restored
     assert restored.average_price("shoes") == 75.0
+
+
+def test_a_record_over_its_bound_is_counted_and_not_written_so_the_producer_never_sees_it(monkeypatch):
+    """Bounds hold by construction (tests/unit/test_record_bounds.py); should one ever fail, the
+    worker must not hand the producer a record it refuses, which crashed it on every restart."""
+    import agents.pipeline
+
+    pipeline, _, metrics, _ = make_pipeline()
+    outcome = pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS)), msg("clicks", 1, click_bytes("u2", T0_MS), user="u2")], wall_s=WALL_S)
+    assert [user for _, user, _ in pipeline.user_writes(outcome)] == ["u1", "u2"]
+    monkeypatch.setattr(agents.pipeline, "MAX_USER_RECORD_BYTES", 10)
+    assert list(pipeline.user_writes(outcome)) == []
+    assert sample(metrics, "nudge_oversized_total", what="user_record") == 2
