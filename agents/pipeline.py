@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 # held instead once moved a catching-up partition's clock hours ahead and fired thousands of
 # timers that the stalled topic's purchases should have cancelled.
 MAX_SYNC_WAIT_S = 2.0
+# The most one look at a stalled partition adds to its wait: a longer gap since the last look was
+# the worker itself not running (blocked on a frozen broker, paused, swapped out), and a topic
+# cannot be blamed for data the worker was in no state to fetch. The tick looks every 0.25 s.
+MAX_WAIT_STEP_S = 0.5
 # Events a partition holds for synchronization at most; past it, the earliest goes, as the offline
 # replay's look-ahead does. Memory stays bounded however long a topic stalls.
 MAX_HELD_EVENTS = LOOKAHEAD
@@ -133,10 +137,13 @@ class _Partition:
         # The idle clock runs from the event time and wall time of the latest arrival.
         self.anchor_event_ms = self.engine.clock_ms
         self.anchor_wall_s = wall_s
-        # A stall: events held, nothing released since this wall time, when the clock stood at
-        # ``stall_base_ms`` (or, with no clock yet, the earliest held event's time).
-        self.stalled_since_wall_s: float | None = None
+        # A stall: events held and nothing released since the clock stood at ``stall_base_ms``
+        # (or, with no clock yet, the earliest held event's time); ``stall_waited_s`` of running
+        # time have passed since, counted up to the last look at ``stall_seen_wall_s``.
+        self.stalled = False
         self.stall_base_ms = 0
+        self.stall_waited_s = 0.0
+        self.stall_seen_wall_s = 0.0
         self.stall_reported = False
 
 
@@ -248,22 +255,26 @@ class Pipeline:
         return outcome
 
     def _release(self, part: _Partition, outcome: Outcome, wall_s: float) -> None:
-        """Release what timestamp synchronization allows; after a stall of MAX_SYNC_WAIT_S, also
-        what the wall clock allows (see MAX_SYNC_WAIT_S), and no more."""
+        """Release what timestamp synchronization allows; after a stall of MAX_SYNC_WAIT_S of
+        running time, also what the wall clock allows (see MAX_SYNC_WAIT_S), and no more."""
         number = part.number
         unread = lambda topic: self._has_unread(topic, number, self._seen.get((topic, number)))  # noqa: E731
         released = part.sync.release(unread)
         if released:
             self._apply(part, released, outcome, wall_s)
-            self._end_stall(part, wall_s)
+            self._end_stall(part)
         if not part.sync:
             return
-        if part.stalled_since_wall_s is None:
-            part.stalled_since_wall_s = wall_s
+        if not part.stalled:
             clock_ms = part.engine.clock_ms
+            part.stalled = True
             part.stall_base_ms = clock_ms if clock_ms is not None else part.sync.earliest_ms() or 0
+            part.stall_waited_s = 0.0
+            part.stall_seen_wall_s = wall_s
             return
-        waited_s = wall_s - part.stalled_since_wall_s
+        part.stall_waited_s += min(max(wall_s - part.stall_seen_wall_s, 0.0), MAX_WAIT_STEP_S)
+        part.stall_seen_wall_s = wall_s
+        waited_s = part.stall_waited_s
         if waited_s < MAX_SYNC_WAIT_S:
             return
         if not part.stall_reported:
@@ -282,10 +293,10 @@ class Pipeline:
             self._metrics.sync_forced.labels("stall").inc(len(forced))
             self._apply(part, forced, outcome, wall_s)
 
-    def _end_stall(self, part: _Partition, wall_s: float) -> None:
+    def _end_stall(self, part: _Partition) -> None:
         if part.stall_reported:
-            log.info("partition %d: held events flow again after %.1f s", part.number, wall_s - (part.stalled_since_wall_s or wall_s))
-        part.stalled_since_wall_s = None
+            log.info("partition %d: held events flow again after a stall of %.1f s", part.number, part.stall_waited_s)
+        part.stalled = False
         part.stall_reported = False
 
     def user_writes(self, outcome: Outcome) -> Iterator[tuple[int, str, bytes | None]]:

@@ -16,7 +16,12 @@ DELIVERY_TIMEOUT_MS = 20_000
 CLOSE_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 5
 
 
-def connect_producer(settings: Settings, *, client_id: str, in_order: bool = False) -> KafkaProducer:
+# What a replay may send in one request: a recording holds whatever its broker accepted, and the
+# broker a replay goes to enforces its own limit (kafka-python's default is 1 MiB).
+LARGEST_REPLAYED_MESSAGE = 16 * 1024 * 1024
+
+
+def connect_producer(settings: Settings, *, client_id: str, in_order: bool = False, max_request_size: int = 1_048_576) -> KafkaProducer:
     """``in_order`` keeps one request in flight per broker, so a retried batch cannot overtake the
     next one and every key's messages land in the order they were sent."""
     try:
@@ -30,6 +35,7 @@ def connect_producer(settings: Settings, *, client_id: str, in_order: bool = Fal
             max_block_ms=BROKER_TIMEOUT_MS,
             request_timeout_ms=BROKER_TIMEOUT_MS,
             delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+            max_request_size=max_request_size,
         )
     except (KafkaConnectionError, KafkaTimeoutError) as exc:  # 3.x has no NoBrokersAvailable
         raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.broker}") from exc

@@ -3,7 +3,8 @@
 One message per line: ``{"topic", "partition", "offset", "key", "ts", "value"}``, where ``topic``
 is the logical name (no prefix), ``ts`` the Kafka timestamp in epoch milliseconds and ``value``
 the message's JSON. A message whose bytes were not JSON keeps them in ``value_base64`` instead,
-so malformed input can be recorded and replayed too. Lines from other tools need only
+and a key that is not UTF-8 is kept in ``key_base64``, so malformed input can be recorded and
+replayed too, byte for byte. Lines from other tools need only
 ``topic``, ``key`` and ``value``.
 """
 
@@ -19,6 +20,8 @@ from typing import IO, Annotated, Iterable, Iterator
 import msgspec
 import orjson
 
+from schemas.limits import MAX_JSON_DEPTH
+from schemas.nesting import nests_deeper_than
 from streams.replay import Message, Recorded  # in the core, compiled: one is built per line
 
 
@@ -62,16 +65,23 @@ def recording_line(
         "topic": topic,
         "partition": partition,
         "offset": offset,
-        "key": None if key is None else key.decode("utf-8", "replace"),
+        "key": None,
         "ts": ts_ms,
     }
+    if key is not None:
+        try:
+            body["key"] = key.decode("utf-8")
+        except UnicodeDecodeError:
+            body["key_base64"] = base64.b64encode(key).decode("ascii")
     if raw is None:
         body["value_base64"] = None  # a message with no value at all (a tombstone)
         return orjson.dumps(body).decode()
     try:
+        if nests_deeper_than(raw, MAX_JSON_DEPTH):
+            raise ValueError("nested too deep to read back")  # kept exactly in base64, as malformed input is
         body["value"] = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        body["value_base64"] = base64.b64encode(raw or b"").decode("ascii")
+    except ValueError:  # orjson.JSONDecodeError is one
+        body["value_base64"] = base64.b64encode(raw).decode("ascii")
     return orjson.dumps(body).decode()
 
 
@@ -81,6 +91,7 @@ class _Line(msgspec.Struct):
     topic: Annotated[str, msgspec.Meta(min_length=1)]
     value: msgspec.Raw
     key: str | None = None
+    key_base64: str | None = None
     offset: int | None = None
     ts: int | None = None
 
@@ -102,12 +113,18 @@ def read_recording(lines: Iterable[str]) -> Iterator[Recorded | BadLine]:
     for line_no, line in enumerate(lines, start=1):
         try:
             parsed = _LINE.decode(line)
-        except (msgspec.MsgspecError, ValueError):
+        except (msgspec.MsgspecError, ValueError, RecursionError):  # RecursionError: a value nested very deep
             slow = _read_line(line, line_no)
             if slow is not None:
                 yield slow
             continue
-        yield _recorded(line_no, parsed.topic, parsed.key, bytes(parsed.value), parsed.offset, parsed.ts)
+        if parsed.key_base64 is not None:  # a key that is not UTF-8: rare, so the careful path
+            slow = _read_line(line, line_no)
+            if slow is not None:
+                yield slow
+            continue
+        key = None if parsed.key is None else parsed.key.encode()
+        yield _recorded(line_no, parsed.topic, key, bytes(parsed.value), parsed.offset, parsed.ts)
 
 
 def _read_line(line: str, line_no: int) -> Recorded | BadLine | None:
@@ -121,12 +138,21 @@ def _read_line(line: str, line_no: int) -> Recorded | BadLine | None:
     topic = body.get("topic")
     if not isinstance(topic, str) or not topic:
         return BadLine(line_no, "no 'topic'")
-    key = body.get("key")
-    if key is not None and not isinstance(key, str):
+    text_key = body.get("key")
+    if text_key is not None and not isinstance(text_key, str):
         return BadLine(line_no, "'key' must be a string or null")
+    key = None if text_key is None else text_key.encode()
+    if isinstance(body.get("key_base64"), str):
+        try:
+            key = base64.b64decode(body["key_base64"], validate=True)
+        except ValueError:
+            return BadLine(line_no, "'key_base64' is not base64")
     value: bytes | None
     if "value" in body:
-        value = bytes(_VALUE_ONLY.decode(line).value)
+        try:
+            value = bytes(_VALUE_ONLY.decode(line).value)
+        except RecursionError:  # `nudge record` writes such a value in value_base64, exactly
+            return BadLine(line_no, "'value' is nested too deep to read; write it as 'value_base64'")
     elif "value_base64" in body and body["value_base64"] is None:
         value = None
     elif isinstance(body.get("value_base64"), str):
@@ -139,9 +165,9 @@ def _read_line(line: str, line_no: int) -> Recorded | BadLine | None:
     return _recorded(line_no, topic, key, value, _int_or_none(body.get("offset")), _int_or_none(body.get("ts")))
 
 
-def _recorded(line_no: int, topic: str, key: str | None, value: bytes | None, offset: int | None, ts_ms: int | None) -> Recorded:
+def _recorded(line_no: int, topic: str, key: bytes | None, value: bytes | None, offset: int | None, ts_ms: int | None) -> Recorded:
     """A line's message; without a recorded offset, its place in the file stands in for one."""
-    message = Message(topic, None if key is None else key.encode(), value, line_no - 1 if offset is None else offset, ts_ms)
+    message = Message(topic, key, value, line_no - 1 if offset is None else offset, ts_ms)
     return Recorded(line_no, message)
 
 

@@ -22,7 +22,7 @@ import orjson
 from kafka.errors import KafkaError
 
 from agents.errors import BrokerUnavailable, SettingsError
-from agents.producer import CLOSE_TIMEOUT_S, connect_producer
+from agents.producer import CLOSE_TIMEOUT_S, LARGEST_REPLAYED_MESSAGE, connect_producer
 from agents.recording import BadLine, Recorded, open_recording, open_sink, read_recording
 from agents.settings import Settings
 from agents.topics import CONVERSIONS, DEAD_LETTERS, SUPPRESSIONS, TRIGGERS
@@ -128,7 +128,7 @@ def replay_to_broker(
     total = _count_lines(path)
     report = ReplayReport()
     failures: list[Exception] = []
-    producer = connect_producer(settings, client_id="nudge-replay", in_order=True)
+    producer = connect_producer(settings, client_id="nudge-replay", in_order=True, max_request_size=LARGEST_REPLAYED_MESSAGE)
     started = time.monotonic()
     first_ms: int | None = None
     next_progress = started

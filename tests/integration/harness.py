@@ -91,6 +91,9 @@ class WorkerProcess:
             raise AssertionError(f"worker exited with {self._proc.returncode}: {self.log_path.read_text()[-3000:]}")
         return b"[^Worker]: Ready" in self.log_path.read_bytes()
 
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no final commit, no flush."""
         if self._proc is not None:

@@ -88,6 +88,16 @@ def msg(topic: str, offset: int, value: bytes | None, *, user: str = "u1", parti
     )
 
 
+def ticking(pipeline: Pipeline, *, since_s: float, until_s: float) -> list[Outcome]:
+    """The worker's timer: a tick every 0.25 s of wall time after ``since_s``, up to ``until_s``."""
+    outcomes = []
+    wall_s = since_s
+    while wall_s + 0.25 <= until_s + 1e-9:
+        wall_s += 0.25
+        outcomes.append(pipeline.tick(wall_s=wall_s))
+    return outcomes
+
+
 def done_ids(outcome: Outcome) -> list[tuple[str, int]]:
     return [(m.topic, m.offset) for m in outcome.done]
 
@@ -287,19 +297,19 @@ def test_the_buyer_gets_no_reminder_even_when_clicks_were_read_far_ahead():
 
 def test_a_stalled_topic_is_given_up_on_only_at_the_wall_clock_s_pace():
     """A topic that says it has data and delivers none holds the partition back for MAX_SYNC_WAIT_S;
-    then events are released up to the clock when the wait began plus the wall time since, never
+    then events are released up to the clock when the wait began plus the time waited since, never
     beyond: releasing all it held once moved a catching-up partition's clock hours ahead."""
     pipeline, table, metrics, unread = make_pipeline()
     unread.pending.add(("purchases", 0))  # says it has data, never delivers it
     pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
     pipeline.take(
         [msg("searches", 0, search_bytes("u1", T0_MS - 1000)), msg("clicks", 1, click_bytes("u2", T0_MS + 3_600_000), user="u2")],
-        wall_s=WALL_S + 0.5,
+        wall_s=WALL_S + 0.25,
     )
 
     # The second batch released nothing, so the wait is still counted from the first.
-    early = pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S - 0.25)
-    assert early.done == []
+    early = ticking(pipeline, since_s=WALL_S + 0.25, until_s=WALL_S + MAX_SYNC_WAIT_S - 0.25)
+    assert [outcome.done for outcome in early] == [[]] * len(early)
     assert sample(metrics, "nudge_waiting_events") == 3
 
     given_up = pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S)
@@ -310,16 +320,29 @@ def test_a_stalled_topic_is_given_up_on_only_at_the_wall_clock_s_pace():
     assert sample(metrics, "nudge_sync_stalls_total", topic="purchases") == 1
     assert sample(metrics, "nudge_sync_forced_releases_total", cause="stall") == 2
 
-    # Ten more wall seconds move the limit ten seconds of event time: still not an hour.
-    assert pipeline.tick(wall_s=WALL_S + 10).done == []
+    # Ten more seconds move the limit ten seconds of event time: still not an hour.
+    assert all(outcome.done == [] for outcome in ticking(pipeline, since_s=WALL_S + MAX_SYNC_WAIT_S, until_s=WALL_S + 12))
     assert pipeline.clock_ms(0) == T0_MS
 
     # The topic delivers: order is back, the held click goes, and the stall was counted once.
     unread.pending.clear()
-    resumed = pipeline.take([msg("purchases", 0, purchase_bytes("u1", T0_MS + 60_000))], wall_s=WALL_S + 11)
+    resumed = pipeline.take([msg("purchases", 0, purchase_bytes("u1", T0_MS + 60_000))], wall_s=WALL_S + 12.1)
     assert done_ids(resumed) == [("purchases", 0), ("clicks", 1)]
     assert sample(metrics, "nudge_waiting_events") == 0
     assert sample(metrics, "nudge_sync_stalls_total", topic="purchases") == 1
+
+
+def test_time_the_worker_was_not_running_does_not_count_towards_the_wait():
+    """A worker blocked for seconds (a frozen broker holds its sends, a paused process) cannot
+    blame a topic for data it was in no state to fetch: right after it wakes, it waits on."""
+    pipeline, _, metrics, unread = make_pipeline()
+    unread.pending.add(("purchases", 0))
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    assert pipeline.tick(wall_s=WALL_S + 10).done == []  # the first look after a ten-second freeze
+    assert pipeline.tick(wall_s=WALL_S + 10.25).done == []
+    assert sample(metrics, "nudge_sync_stalls_total", topic="purchases") == 0
+    given_up = ticking(pipeline, since_s=WALL_S + 10.25, until_s=WALL_S + 10 + MAX_SYNC_WAIT_S)
+    assert [done_ids(outcome) for outcome in given_up if outcome.done] == [[("clicks", 0)]]
 
 
 def test_a_live_partition_stalled_by_a_topic_that_never_delivers_keeps_flowing_after_the_wait():
@@ -334,7 +357,8 @@ def test_a_live_partition_stalled_by_a_topic_that_never_delivers_keeps_flowing_a
             assert released == []  # nothing before the wait is over
         outcome = pipeline.take([msg("clicks", second, click_bytes("u1", T0_MS + second * 1000, action="view"))], wall_s=WALL_S + second)
         released += done_ids(outcome)
-        released += done_ids(pipeline.tick(wall_s=WALL_S + second + 0.25))
+        for outcome in ticking(pipeline, since_s=WALL_S + second, until_s=WALL_S + second + 0.75):
+            released += done_ids(outcome)
     assert released == [("clicks", offset) for offset in range(0, 11)]
     assert pipeline.clock_ms(0) == T0_MS + 10_000
 
@@ -421,7 +445,8 @@ def test_idle_advance_does_not_move_a_partition_that_still_holds_events():
     unread.pending.add(("purchases", 0))
     pipeline.take([msg("clicks", 1, click_bytes("u2", T0_MS + 10, action="view"), user="u2")], wall_s=WALL_S + 0.25)
     # Idle for 1.75 s, past the 1 s deadline, but a purchase may still come first: no advance.
-    assert triggers_of(pipeline.tick(wall_s=WALL_S + 0.25 + MAX_SYNC_WAIT_S - 0.25)) == []
+    waiting = ticking(pipeline, since_s=WALL_S + 0.25, until_s=WALL_S + MAX_SYNC_WAIT_S)
+    assert [triggers_of(outcome) for outcome in waiting] == [[]] * len(waiting)
     # Once the wait is given up, the held view is applied and the clock follows the wall again.
     outcome = pipeline.tick(wall_s=WALL_S + 0.25 + MAX_SYNC_WAIT_S)
     assert done_ids(outcome) == [("clicks", 1)]

@@ -156,3 +156,26 @@ def test_a_value_comes_back_as_the_recording_writes_it_whatever_the_line_holds_b
     assert isinstance(usual, Recorded) and isinstance(odd, Recorded)
     assert usual.message.value == odd.message.value == spaced.encode()
     assert (odd.message.offset, odd.message.timestamp_ms) == (0, None)
+
+
+@pytest.mark.parametrize("depth", [33, 900, 1020, 3000])
+def test_a_deeply_nested_value_is_recorded_in_base64_and_comes_back_exactly(depth: int):
+    """Parsers recurse one level per bracket: such a value, written as JSON, could not be read back."""
+    raw = b"[" * depth + b"]" * depth
+    line = recording_line(topic="clicks", key=b"u1", raw=raw)
+    assert '"value_base64"' in line
+    assert read_one(line).message.value == raw
+
+
+@pytest.mark.parametrize("depth", [1020, 3000])
+def test_a_foreign_line_nested_too_deep_to_read_is_a_bad_line_not_a_crash(depth: int):
+    line = '{"topic": "clicks", "key": "u1", "value": ' + "[" * depth + "]" * depth + "}"
+    [item] = read_recording([line])
+    assert isinstance(item, BadLine) and item.line_no == 1
+
+
+def test_a_key_that_is_not_utf8_is_recorded_in_base64_and_comes_back_exactly():
+    line = recording_line(topic="clicks", key=b"\xff\xfeu1", raw=b"{oops", ts_ms=5)
+    assert '"key":null' in line and '"key_base64":"//51MQ=="' in line
+    item = read_one(line)
+    assert (item.message.key, item.message.value, item.message.timestamp_ms) == (b"\xff\xfeu1", b"{oops", 5)
