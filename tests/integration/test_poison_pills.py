@@ -18,8 +18,9 @@ import os
 import signal
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from kafka import KafkaProducer
@@ -36,7 +37,7 @@ from schemas.timestamps import format_rfc3339, parse_rfc3339
 from streams.cart import MAX_CART_LINES
 from streams.config import DAY_MS, ProfileConfig
 from streams.rules.loading import default_rulebook
-from tests.integration.harness import WorkerProcess, committed_total, read_topic, wait_for
+from tests.integration.harness import WorkerProcess, canonical, committed_total, due_by, read_topic, wait_for
 
 START_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z
 COMPARED = ("triggers", "suppressions", "conversions", "dead-letters")
@@ -121,19 +122,6 @@ def produce(recording: Path, settings: Settings) -> int:
     return sent
 
 
-def canonical(topic: str, value: dict[str, Any]) -> str:
-    """An output without what legitimately differs: wall-clock times, and a dead letter's place."""
-    body = {key: item for key, item in value.items() if key not in ("emitted_at", "rejected_at", "offset", "partition", "source_topic")}
-    if "trigger" in body:
-        body["trigger"] = {key: item for key, item in body["trigger"].items() if key != "emitted_at"}
-    return json.dumps([topic, body], sort_keys=True)
-
-
-def due_by(value: dict[str, Any], last_ms: int) -> bool:
-    ts = value.get("ts")
-    return ts is None or parse_rfc3339(ts)[0] <= last_ms
-
-
 def offline(recording: Path, tmp_path: Path, partitions: int) -> tuple[Counter[str], int]:
     out = tmp_path / "offline.jsonl"
     report = replay_offline(recording, out, book=default_rulebook(), partitions=partitions, profile_config=ProfileConfig())
@@ -175,27 +163,53 @@ def all_committed(settings: Settings, sent: int) -> bool:
     return committed_total(settings, list(input_topics(settings).values())) == sent
 
 
-def test_a_worker_survives_every_poison_pill_and_agrees_with_the_offline_replay(settings: Settings, tmp_path: Path) -> None:
-    recording = tmp_path / "poisoned.jsonl"
-    build_recording(recording, partitions=settings.partitions, count=3_000, seed=21, mean_gap_ms=1_000, poison=True)
+@dataclass
+class Run:
+    """What a worker did with a recording, beside what the offline replay did with it."""
+
+    sent: int
+    metrics: dict[str, float]  # the worker's, once every offset was committed
+    found: Counter[str]  # its outputs due by the last event, canonical
+    expected: Counter[str]  # the offline replay's
+    letters: list[dict[str, Any]]  # every dead letter it wrote
+    offline_letters: int
+
+
+def run_worker_on(recording: Path, settings: Settings, tmp_path: Path, *, meanwhile: Callable[[WorkerProcess], None] = lambda worker: None) -> Run:
+    """Replay the recording offline, produce it into the broker, let a worker take all of it
+    (``meanwhile`` acts on the way), and read back everything it wrote."""
     expected, offline_letters = offline(recording, tmp_path, settings.partitions)
     last_ms = last_valid_event_ms(recording)
-    expected_due = Counter({item: n for item, n in expected.items() if due_by(json.loads(item)[1], last_ms)})
-
     ensure_topics(settings, all_topics(settings))
     sent = produce(recording, settings)
     worker = WorkerProcess(settings, log_path=tmp_path / "worker.log").start()
     try:
-        wait_for(lambda: all_committed(settings, sent), timeout_s=90, what="every input offset committed")
+        meanwhile(worker)
+        wait_for(lambda: all_committed(settings, sent), timeout_s=120, what="every input offset committed")
         metrics = worker.metrics()
         assert worker.alive()
     finally:
         worker.stop()
-
     found, letters = live(settings, last_ms)
+    assert b"Traceback" not in (tmp_path / "worker.log").read_bytes()
+    expected_due = Counter({item: n for item, n in expected.items() if due_by(json.loads(item)[1], last_ms)})
+    return Run(sent, metrics, found, expected_due, letters, offline_letters)
+
+
+def assert_same_outputs(run: Run) -> None:
+    only_live, only_offline = run.found - run.expected, run.expected - run.found
+    assert not only_live and not only_offline, f"{sum(only_live.values())} only live, {sum(only_offline.values())} only offline"
+
+
+def test_a_worker_survives_every_poison_pill_and_agrees_with_the_offline_replay(settings: Settings, tmp_path: Path) -> None:
+    recording = tmp_path / "poisoned.jsonl"
+    build_recording(recording, partitions=settings.partitions, count=3_000, seed=21, mean_gap_ms=1_000, poison=True)
+    run = run_worker_on(recording, settings, tmp_path)
+
+    letters, metrics = run.letters, run.metrics
     dead = sum(value for name, value in metrics.items() if name.startswith("nudge_dead_letters_total{"))
     taken = sum(value for name, value in metrics.items() if name.startswith("nudge_events_total{"))
-    assert taken == sent and dead == len(letters) == offline_letters  # valid + dead-lettered == sent, on both sides
+    assert taken == run.sent and dead == len(letters) == run.offline_letters  # valid + dead-lettered == sent, on both sides
     reasons = Counter(letter["reason"] for letter in letters)
     assert reasons["too_large"] == 3 and reasons["future_timestamp"] == 1 and reasons["bad_json"] >= 3
     oversized = [letter for letter in letters if letter["reason"] == "too_large" and letter["value_length"] > MAX_MESSAGE_BYTES]
@@ -203,8 +217,7 @@ def test_a_worker_survives_every_poison_pill_and_agrees_with_the_offline_replay(
     assert all(letter["truncated"] and len(base64.b64decode(letter["value_base64"])) == DEAD_LETTER_PREFIX_BYTES for letter in oversized)
     assert any(letter["key_base64"] == base64.b64encode(b"\xff\xfevictim").decode() for letter in letters)
     assert metrics.get("nudge_oversized_total{what=user_record}", 0) == 0
-    assert b"Traceback" not in (tmp_path / "worker.log").read_bytes()
-    assert found == expected_due, f"{sum((found - expected_due).values())} only live, {sum((expected_due - found).values())} only offline"
+    assert_same_outputs(run)
 
 
 def test_a_frozen_broker_during_catch_up_releases_nothing_early(tmp_path: Path) -> None:
@@ -214,36 +227,27 @@ def test_a_frozen_broker_during_catch_up_releases_nothing_early(tmp_path: Path) 
     clocks of a catching-up partition jumped hours ahead and fired the timers the held purchases
     should have cancelled. Only time the worker runs counts now, so it waits on, and the outputs
     are the offline replay's."""
+    frozen: dict[str, float] = {}
     broker = EmbeddedBroker().start()
+
+    def freeze(worker: WorkerProcess) -> None:
+        wait_for(lambda: worker.events_taken() >= sent // 4, timeout_s=60, what="a quarter of the backlog taken")
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGSTOP)
+        try:
+            time.sleep(4.0)  # the freeze itself: nothing to poll for while the broker is stopped
+            frozen.update(worker.metrics())
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)
+
     try:
         settings = Settings(broker=broker.url, partitions=2, data_dir=tmp_path / "data")
         recording = tmp_path / "backlog.jsonl"
-        build_recording(recording, partitions=settings.partitions, count=30_000, seed=8, mean_gap_ms=20_000, poison=False, pad=2_000)
-        expected, _ = offline(recording, tmp_path, settings.partitions)
-        last_ms = last_valid_event_ms(recording)
-        expected_due = Counter({item: n for item, n in expected.items() if due_by(json.loads(item)[1], last_ms)})
-
-        ensure_topics(settings, all_topics(settings))
-        sent = produce(recording, settings)
-        worker = WorkerProcess(settings, log_path=tmp_path / "worker.log").start()
-        try:
-            wait_for(lambda: worker.events_taken() >= sent // 4, timeout_s=60, what="a quarter of the backlog taken")
-            assert broker.pid is not None
-            os.kill(broker.pid, signal.SIGSTOP)
-            try:
-                time.sleep(4.0)  # the stall itself: nothing to poll for while the broker is frozen
-                stalled = worker.metrics()
-            finally:
-                os.kill(broker.pid, signal.SIGCONT)
-            wait_for(lambda: all_committed(settings, sent), timeout_s=120, what="every input offset committed")
-            metrics = worker.metrics()
-            assert worker.alive()
-        finally:
-            worker.stop()
-        found, _ = live(settings, last_ms)
+        sent = build_recording(recording, partitions=settings.partitions, count=30_000, seed=8, mean_gap_ms=20_000, poison=False, pad=2_000)
+        run = run_worker_on(recording, settings, tmp_path, meanwhile=freeze)
     finally:
         broker.stop()
 
-    assert stalled["nudge_waiting_events{}"] > 0, "the freeze must find events held, or this test tests nothing"
-    assert not [name for name, value in metrics.items() if name.startswith(("nudge_sync_stalls_total{", "nudge_sync_forced_releases_total{")) and value]
-    assert found == expected_due, f"{sum((found - expected_due).values())} only live, {sum((expected_due - found).values())} only offline"
+    assert frozen["nudge_waiting_events{}"] > 0, "the freeze must find events held, or this test tests nothing"
+    assert not [name for name, value in run.metrics.items() if name.startswith(("nudge_sync_stalls_total{", "nudge_sync_forced_releases_total{")) and value]
+    assert_same_outputs(run)

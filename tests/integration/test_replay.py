@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from kafka import KafkaAdminClient
 
@@ -27,24 +26,10 @@ from agents.topics import all_topics
 from schemas.timestamps import parse_rfc3339
 from streams.config import ProfileConfig
 from streams.rules.loading import default_rulebook
-from tests.integration.harness import REPO, WorkerProcess, read_topic, wait_for
+from tests.integration.harness import REPO, WorkerProcess, canonical, due_by, read_topic, wait_for
 
 START_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z
 COMPARED = ("triggers", "suppressions", "conversions", "dead-letters")
-
-
-def canonical(topic: str, value: dict[str, Any]) -> str:
-    """An output without what legitimately differs between runs: wall-clock times, and for a
-    dead letter where the replay put it (a recording's offsets are not the broker's)."""
-    body = {key: item for key, item in value.items() if key not in ("emitted_at", "rejected_at", "offset", "partition")}
-    if "trigger" in body:
-        body["trigger"] = {key: item for key, item in body["trigger"].items() if key != "emitted_at"}
-    return json.dumps([topic, body], sort_keys=True)
-
-
-def due_by(value: dict[str, Any], last_ms: int) -> bool:
-    ts = value.get("ts")
-    return ts is None or parse_rfc3339(ts)[0] <= last_ms
 
 
 def offline_outputs(recording: Path, out: Path, partitions: int) -> tuple[set[str], int]:
