@@ -3,6 +3,11 @@
 Thin glue: every decision is made by agents/pipeline.py and the core; this module moves bytes
 between Kafka and the pipeline and carries out the pipeline's outcome in the order that makes
 output at-least-once (see agents/pipeline.py).
+
+Records reach the agent a fetch at a time (agents/batch_delivery.py) and a step's messages leave
+as one record batch per partition (agents/output_producer.py): Faust's per-message path cost
+several times what Nudge's own processing does. Faust still runs the app, the agent, the
+changelogged tables and their recovery, the group's assignment and rebalancing, and the web views.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from faust.types import TP
 from faust.web import Request, Response, View
 
 from agents import codecs
+from agents.batch_delivery import BatchTransport, RecordBatch, commit_offsets, committed_offset
 from agents.metrics import CONTENT_TYPE, Metrics
+from agents.output_producer import OutputProducer
 from agents.pipeline import Incoming, Outcome, Pipeline
 from agents.settings import Settings
 from agents.topics import (
@@ -37,19 +44,26 @@ from streams.rules.spec import RuleBook
 from streams.segments import ALL_SEGMENTS, resolve_segment
 
 TICK_INTERVAL_S = 0.25
+# Offsets are committed at most this often (and at every rebalance and shutdown): a commit is a
+# round trip to the group coordinator, and Kafka's own consumers commit every few seconds.
+COMMIT_INTERVAL_S = 1.0
+# Steps waiting for the agent: the fetcher runs this far ahead of processing, no further.
+BATCHES_BUFFERED = 2
 
 
 class NudgeApp(faust.App):
-    """A Faust app that can swap in the consumer with the embedded broker's work-arounds."""
+    """A Faust app whose consumer delivers the input topics a fetch at a time (batch_topics to
+    deliver_batch), with the embedded broker's work-arounds when asked."""
 
     def __init__(self, *args: Any, embedded_broker: bool = False, **kwargs: Any) -> None:
         self._embedded_broker = embedded_broker
+        self.batch_topics: frozenset[str] = frozenset()
+        self.deliver_batch: Any = None
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> Any:
-        if not self._embedded_broker:
-            return super()._new_transport()
-        return EmbeddedTransport(self.conf.broker_consumer, self)
+        transport = EmbeddedTransport if self._embedded_broker else BatchTransport
+        return transport(self.conf.broker_consumer, self)
 
 
 def advertised_host(bind_host: str) -> str:
@@ -100,15 +114,18 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
     metrics = Metrics()
     names = input_topics(settings)
     logical_of = {name: logical for logical, name in names.items()}
-    source = app.topic(*names.values(), key_serializer="raw", value_serializer="raw")
-    outputs = {
-        name: app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
-        for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS)
-    }
+    # Subscribed through the conductor, so Faust assigns their partitions (and the tables' with
+    # them), but never consumed through it: the consumer hands their records over in batches.
+    app.topics.add(app.topic(*names.values(), key_serializer="raw", value_serializer="raw"))
+    app.batch_topics = frozenset(names.values())
     users = _table(app, settings, USERS_TABLE, codecs.USER_RECORD)
     # One record per partition, keyed by the partition number and written to that partition.
     populations = _table(app, settings, POPULATION_TABLE, codecs.POPULATION)
     config = profile_config(settings)
+    users_changelog = changelog_topic(settings, USERS_TABLE)
+    populations_changelog = changelog_topic(settings, POPULATION_TABLE)
+    output_topic = {name: settings.topic(name) for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS)}
+    producer = app.service(OutputProducer(bootstrap_servers=settings.bootstrap_servers, client_id=f"{faust_app_id(settings)}-outputs"))
 
     def has_unread(topic: str, partition: int, last_seen: int | None) -> bool:
         tp = TP(names[topic], partition)
@@ -120,7 +137,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             return True
         if last_seen is None:
             # Nothing read since assignment: the consumer started at the committed offset.
-            last_seen = (app.consumer._committed_offset.get(tp) or 0) - 1
+            last_seen = (committed_offset(app.consumer, tp) or 0) - 1
         return last_seen + 1 < highwater
 
     pipeline = Pipeline(
@@ -135,52 +152,81 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         max_future_skew_ms=settings.max_future_skew_s * 1000,
     )
     lock = asyncio.Lock()
+    durable: list[asyncio.Future[Any]] = []  # changelog writes sent and not yet known durable
+    committable: dict[TP, int] = {}  # offsets whose effects are sent, to commit once durable
+    last_commit = [time.monotonic()]
 
     async def carry_out(outcome: Outcome) -> None:
-        for out in outcome.outputs:
-            outputs[out.topic].send_soon(key=out.key, value=out.value, partition=out.partition)
-        if outcome.outputs:
-            await app.producer.flush()
-        for partition, user_id, record in pipeline.user_writes(outcome):  # record None: a tombstone, compaction forgets
-            users.send_changelog(partition, user_id, record, value_serializer="raw")
-        for partition, population in pipeline.population_writes(outcome):
-            populations.send_changelog(partition, str(partition), population, value_serializer="raw")
-
-    @app.agent(source, name="process-events")
-    async def process_events(stream: faust.StreamT) -> None:
-        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_ms / 1000):
-            started = time.perf_counter()
-            batch = [
-                Incoming(
-                    topic=logical_of[event.message.topic],
-                    partition=event.message.partition,
-                    offset=event.message.offset,
-                    key=event.message.key,
-                    value=event.message.value,
-                    timestamp_s=event.message.timestamp,
-                    handle=event,
-                )
-                for event in events
-            ]
-            async with lock:
-                outcome = pipeline.take(batch, wall_s=time.time())
-                await carry_out(outcome)
-                acknowledge(outcome)
-            metrics.batch_duration.observe(time.perf_counter() - started)
-
-    def acknowledge(outcome: Outcome) -> None:
-        now = time.time()
+        """Outputs first, acknowledged; then the changelog; the offsets commit once both are durable."""
+        outputs = [(output_topic[out.topic], out.partition, out.key, out.value) for out in outcome.outputs]
+        if outputs:
+            await asyncio.gather(*await producer.send(outputs))
+        state = [(users_changelog, partition, user_id.encode(), record) for partition, user_id, record in pipeline.user_writes(outcome)]
+        state += [(populations_changelog, partition, str(partition).encode(), value) for partition, value in pipeline.population_writes(outcome)]
+        if state:
+            durable.extend(await producer.send(state))
+        for (topic, partition), offset in outcome.next_offsets().items():
+            tp = TP(names[topic], partition)
+            if offset > committable.get(tp, -1):
+                committable[tp] = offset
         observe = metrics.latency.observe
+        now_ms = time.time() * 1000
         for message in outcome.done:
-            observe(max(0.0, now - message.timestamp_s))
-            message.handle.ack()
+            if message.timestamp_ms > 0:
+                observe(max(0.0, now_ms - message.timestamp_ms) / 1000)
+
+    async def commit(*, only: set[TP] | None = None) -> None:
+        """Commit what is durable: every changelog write sent so far first, then the offsets."""
+        if durable:
+            pending = list(durable)
+            durable.clear()
+            await asyncio.gather(*pending)
+        assignment = app.consumer.assignment()
+        offsets = {tp: offset for tp, offset in committable.items() if tp in assignment and (only is None or tp in only)}
+        for tp in offsets:
+            del committable[tp]
+        offsets = {tp: offset for tp, offset in offsets.items() if offset > (committed_offset(app.consumer, tp) or 0)}
+        await commit_offsets(app.consumer, offsets)
+        last_commit[0] = time.monotonic()
+
+    async def process(records: RecordBatch) -> None:
+        started = time.perf_counter()
+        batch = [
+            Incoming(logical_of[tp.topic], tp.partition, record.offset, record.key, record.value, record.timestamp)
+            for tp, tp_records in records.items()
+            for record in tp_records
+        ]
+        async with lock:
+            outcome = pipeline.take(batch, wall_s=time.time())
+            await carry_out(outcome)
+        metrics.batch_duration.observe(time.perf_counter() - started)
+
+    batches = app.channel(maxsize=BATCHES_BUFFERED)
+
+    async def deliver_batch(records: RecordBatch) -> None:
+        await batches.send(value=records)
+
+    app.deliver_batch = deliver_batch
+
+    @app.agent(batches, name="process-events")
+    async def process_events(stream: faust.StreamT) -> None:
+        async for records in stream:
+            await process(records)
 
     @app.timer(interval=TICK_INTERVAL_S)
     async def advance_idle_partitions() -> None:
         async with lock:
             outcome = pipeline.tick(wall_s=time.time())
             await carry_out(outcome)
-            acknowledge(outcome)
+            if committable and time.monotonic() - last_commit[0] >= COMMIT_INTERVAL_S:
+                await commit()
+
+    @app.on_partitions_revoked.connect
+    async def commit_before_giving_up(sender: faust.App, revoked: set[TP], **kwargs: Any) -> None:
+        """Finish the step under way and commit what it made durable while the partitions are
+        still ours; what is still held is dropped and read again by their next owner."""
+        async with lock:
+            await commit(only=set(revoked))
 
     @users.on_recover
     async def own_recovered_partitions() -> None:

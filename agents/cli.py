@@ -32,9 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a Faust worker: profiles, rules, triggers, /metrics")
     _broker_option(worker)
     _topic_options(worker)
-    worker.add_argument("--web-port", type=int, help="port of /metrics and the HTTP views (default 6066)")
+    worker.add_argument("--web-port", type=int, help="port of /metrics and the HTTP views (default 6066; 0: any free port)")
     worker.add_argument("--web-host", help="address the web server binds (default 127.0.0.1)")
-    worker.add_argument("--data-dir", help="Faust's local data directory (default .nudge-data)")
+    worker.add_argument("--data-dir", help="the worker's local data directory, one per worker (default .nudge-data)")
     worker.add_argument("--rules", metavar="PATH", help="the rules file (YAML; default: the one shipped with Nudge)")
     worker.add_argument(
         "--interest-half-life", type=int, metavar="SECONDS", help="event time in which interest scores halve (default 86400)"

@@ -23,6 +23,8 @@ import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from agents.batch_delivery import BatchConsumer, BatchTransport
+
 _FETCH_TIMEOUT_S = 10.0
 FETCH_MAX_WAIT_MS = 50
 
@@ -73,10 +75,10 @@ class EmbeddedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return await true_end_offsets(servers, reported)
 
 
-class EmbeddedConsumer(faust_aiokafka.Consumer):
+class EmbeddedConsumer(BatchConsumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return EmbeddedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class EmbeddedTransport(faust_aiokafka.Transport):
+class EmbeddedTransport(BatchTransport):
     Consumer = EmbeddedConsumer

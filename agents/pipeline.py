@@ -55,8 +55,16 @@ class Incoming:
     offset: int
     key: bytes | None
     value: bytes | None
-    timestamp_s: float  # the Kafka message timestamp, for the latency metric
-    handle: Any = None  # what the caller acknowledges once the message's effects are durable
+    timestamp_ms: int  # the Kafka message timestamp (0 or less: none), for the skew check and latency
+
+    # Written out, not left to @dataclass: one is built per message.
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, timestamp_ms: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.timestamp_ms = timestamp_ms
 
 
 @dataclass(slots=True)
@@ -73,7 +81,18 @@ class Outcome:
     changed: dict[str, UserRecord] = field(default_factory=dict)  # user -> record to write once
     erased: dict[str, int] = field(default_factory=dict)  # user -> partition, to write a tombstone for
     populations: dict[int, Population] = field(default_factory=dict)  # partition -> population to write
-    done: list[Incoming] = field(default_factory=list)  # to acknowledge after the writes
+    done: list[Incoming] = field(default_factory=list)  # applied: to commit once the writes are durable
+
+    def next_offsets(self) -> dict[tuple[str, int], int]:
+        """Per logical topic and partition, the offset after the last message applied: what may be
+        committed once the writes are durable. Within a topic partition messages are released in
+        offset order, so every earlier one was applied too (or in an earlier step)."""
+        offsets: dict[tuple[str, int], int] = {}
+        for message in self.done:
+            key = (message.topic, message.partition)
+            if message.offset >= offsets.get(key, 0):
+                offsets[key] = message.offset + 1
+        return offsets
 
 
 class _PartitionUsers(MutableMapping[str, UserState]):
@@ -218,7 +237,7 @@ class Pipeline:
             self._event_counters[message.topic].inc()
             self._seen[(message.topic, message.partition)] = message.offset
             part = self._partition(message.partition, wall_s)
-            kafka_ts_ms = round(message.timestamp_s * 1000) if message.timestamp_s > 0 else None
+            kafka_ts_ms = message.timestamp_ms if message.timestamp_ms > 0 else None
             decoded = decode_event(message.topic, message.value, message.key, kafka_ts_ms=kafka_ts_ms, max_future_skew_ms=skew_ms)
             ts_ms = UNTIMED if isinstance(decoded, Rejection) else decoded.ts_ms
             part.sync.push(message.topic, ts_ms, (message, decoded))

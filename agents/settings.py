@@ -24,7 +24,7 @@ class Settings:
     app_id: str = "nudge"  # Faust app id: consumer group and changelog topic prefix
     partitions: int = 4  # partitions of every Nudge topic; the ceiling on useful workers
     web_host: str = "127.0.0.1"  # where /metrics and the HTTP views listen
-    web_port: int = 6066
+    web_port: int = 6066  # 0: any free port, chosen when the worker starts
     data_dir: Path = Path(".nudge-data")  # Faust's local data directory
     rules: str = ""  # the rules file (YAML); empty: the default shipped in streams/rules/default.yaml
     interest_half_life_s: int = 86_400  # interest scores halve in this much event time
@@ -40,8 +40,8 @@ class Settings:
         _check_broker_url(self.broker)
         if not 1 <= self.partitions <= 1024:
             raise SettingsError(f"NUDGE_PARTITIONS must be between 1 and 1024, got {self.partitions}")
-        if not 0 < self.web_port < 65536:
-            raise SettingsError(f"NUDGE_WEB_PORT must be a TCP port, got {self.web_port}")
+        if not 0 <= self.web_port < 65536:
+            raise SettingsError(f"NUDGE_WEB_PORT must be a TCP port (0: any free one), got {self.web_port}")
         if self.interest_half_life_s <= 0:
             raise SettingsError("NUDGE_INTEREST_HALF_LIFE_S must be positive")
         if self.consent_default not in ("granted", "denied"):

@@ -206,5 +206,5 @@ def _incoming_batches(messages: list[WireMessage]) -> list[list[Incoming]]:
         partition = partition_for(message.key, PARTITIONS)
         offset = next_offset.get((message.topic, partition), 0)
         next_offset[(message.topic, partition)] = offset + 1
-        incoming.append(Incoming(message.topic, partition, offset, message.key, message.value, timestamp_s=0.0))
+        incoming.append(Incoming(message.topic, partition, offset, message.key, message.value, timestamp_ms=0))
     return [incoming[start : start + BATCH_SIZE] for start in range(0, len(incoming), BATCH_SIZE)]

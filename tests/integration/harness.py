@@ -62,7 +62,10 @@ def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, inter
 
 
 class WorkerProcess:
-    """One ``nudge worker`` process; its log is kept beside the test's data for post-mortems."""
+    """One ``nudge worker`` process; its log is kept beside the test's data for post-mortems.
+
+    Each worker has a data directory of its own, named after its log (a worker restarted with the
+    same log takes up the same directory), as several workers on one host must."""
 
     def __init__(self, settings: Settings, *, log_path: Path) -> None:
         self.settings = settings
@@ -71,7 +74,7 @@ class WorkerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        settings = dataclasses.replace(self.settings, web_port=self.web_port)
+        settings = dataclasses.replace(self.settings, web_port=self.web_port, data_dir=self.settings.data_dir / self.log_path.stem)
         env = {**os.environ, "PYTHONPATH": str(REPO), **settings.to_environ()}
         log = open(self.log_path, "ab")
         self._proc = subprocess.Popen(

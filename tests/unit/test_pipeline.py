@@ -84,7 +84,7 @@ def msg(topic: str, offset: int, value: bytes | None, *, user: str = "u1", parti
         offset=offset,
         key=user.encode() if key is None else key,
         value=value,
-        timestamp_s=WALL_S,
+        timestamp_ms=int(WALL_S * 1000),
     )
 
 

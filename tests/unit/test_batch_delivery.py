@@ -1,0 +1,77 @@
+"""Pins the Faust and aiokafka internals agents/batch_delivery.py and agents/app.py lean on.
+
+The worker replaces Faust's per-message fetch loop for its input topics and commits their offsets
+itself. Each private name below is part of that; if an upgrade renames or reshapes one, this
+fails here, with the name, instead of the worker failing in production.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import faust
+from aiokafka import AIOKafkaProducer
+from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.consumer import ThreadDelegateConsumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from agents.batch_delivery import BatchConsumer, BatchTransport
+from agents.embedded_compat import EmbeddedConsumer, EmbeddedTransport
+from agents.pipeline import Incoming, Outcome
+
+
+def parameters(function: object) -> list[str]:
+    return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+
+def test_the_fetch_loop_this_worker_replaces_is_faust_s_drain_messages_called_by_its_fetcher():
+    assert inspect.iscoroutinefunction(FaustConsumer._drain_messages)
+    assert parameters(FaustConsumer._drain_messages) == ["self", "fetcher"]
+    fetcher_source = inspect.getsource(faust.transport.consumer.Fetcher._fetcher.fun)  # a mode ServiceTask
+    assert "consumer._drain_messages(self)" in fetcher_source
+
+
+def test_the_internals_the_batch_loop_reads_are_where_it_expects_them():
+    assert inspect.iscoroutinefunction(FaustConsumer._wait_next_records)
+    assert parameters(FaustConsumer._wait_next_records) == ["self", "timeout"]
+    # _wait_next_records returns the fetched record map and the active partitions, in that order.
+    assert "return records, active_partitions" in inspect.getsource(FaustConsumer._wait_next_records)
+    init = inspect.getsource(FaustConsumer.__init__)
+    assert "self._buffered_partitions = set()" in init
+    assert "self._committed_offset" in init
+    assert FaustConsumer.flow_active is True
+    assert inspect.iscoroutinefunction(FaustConsumer.perform_seek)
+    assert parameters(faust_aiokafka.Consumer._to_message) == ["self", "tp", "record"]
+
+
+def test_committing_goes_through_the_consumer_thread_as_faust_s_own_commits_do():
+    assert inspect.iscoroutinefunction(ThreadDelegateConsumer._commit)
+    assert parameters(ThreadDelegateConsumer._commit) == ["self", "offsets"]
+    assert "self._committed_offset.update(committable_offsets)" in inspect.getsource(FaustConsumer._commit_offsets)
+
+
+def test_every_transport_the_worker_uses_delivers_in_batches():
+    assert BatchTransport.Consumer is BatchConsumer
+    assert EmbeddedTransport.Consumer is EmbeddedConsumer and issubclass(EmbeddedConsumer, BatchConsumer)
+    assert issubclass(BatchConsumer, faust_aiokafka.Consumer)
+
+
+def test_revocation_signals_the_app_after_it_has_stopped_the_flow_and_before_the_rejoin():
+    source = inspect.getsource(faust.App._on_partitions_revoked)
+    assert source.index("consumer.stop_flow") < source.index("self.on_partitions_revoked.send")
+
+
+def test_the_producer_s_batch_interface_is_aiokafka_s_public_one():
+    assert parameters(AIOKafkaProducer.create_batch) == ["self"]
+    assert parameters(AIOKafkaProducer.send_batch) == ["self", "batch", "topic", "partition"]
+
+
+def test_a_step_commits_the_offset_after_the_last_message_it_applied_per_topic_partition():
+    outcome = Outcome()
+    outcome.done = [
+        Incoming("clicks", 0, 7, b"u", b"{}", 0),
+        Incoming("clicks", 0, 9, b"u", b"{}", 0),
+        Incoming("purchases", 0, 3, b"u", b"{}", 0),
+        Incoming("clicks", 1, 0, b"u", b"{}", 0),
+    ]
+    assert outcome.next_offsets() == {("clicks", 0): 10, ("purchases", 0): 4, ("clicks", 1): 1}
