@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only core|e2e|replay]``: print Nudge's benchmark tables.
+"""``python -m bench [--quick] [--only core|e2e|replay|peers]``: print Nudge's benchmark tables.
 
 Progress goes to stderr and the tables to stdout, so ``python -m bench > bench.txt`` keeps a
 clean record.
@@ -17,6 +17,8 @@ from agents.errors import NudgeError
 from bench import report
 from bench.core import run_core
 from bench.end_to_end import run_end_to_end
+from bench.peers import run_peers
+from bench.reading import ReaderFailed
 from bench.replay import run_replays
 from bench.worker import WorkerFailed
 from bench.workload import wire_messages
@@ -29,18 +31,24 @@ class Sizes:
     live_rate: float  # events per wall second in the live phase
     live_s: float
     replay_events: tuple[int, ...]  # recordings replayed offline, shortest first
+    peers_events: int  # the backlog every reader of the side-by-side catch-up reads
 
 
-# Each default run stays well under two minutes on a 2-core machine.
-FULL = Sizes(core_events=200_000, e2e_events=50_000, live_rate=1000.0, live_s=10.0, replay_events=(250_000, 1_000_000))
+# Each default run stays well under two minutes on a 2-core machine, but the peers, which take
+# up to three: the one-event-at-a-time Faust agent needs over a minute for its 100,000 events.
+FULL = Sizes(
+    core_events=200_000, e2e_events=50_000, live_rate=1000.0, live_s=10.0, replay_events=(250_000, 1_000_000), peers_events=100_000
+)
 # For a smoke test: every code path, in a fraction of the time.
-QUICK = Sizes(core_events=20_000, e2e_events=5_000, live_rate=500.0, live_s=3.0, replay_events=(5_000, 20_000))
+QUICK = Sizes(
+    core_events=20_000, e2e_events=5_000, live_rate=500.0, live_s=3.0, replay_events=(5_000, 20_000), peers_events=10_000
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Nudge's throughput and latency benchmarks.")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--only", choices=["core", "e2e", "replay"], help="run one benchmark (default: all)")
+    parser.add_argument("--only", choices=["core", "e2e", "replay", "peers"], help="run one benchmark (default: all)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     # SIGTERM would end the interpreter without unwinding; as SystemExit it runs every cleanup,
@@ -60,10 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(report.end_to_end_table(result), end="\n\n", flush=True)
         if args.only in (None, "replay"):
             _progress(f"replay: generating recordings of {', '.join(f'{n:,}' for n in sizes.replay_events)} events, replaying each offline")
-            print(report.replay_table(run_replays(list(sizes.replay_events))), flush=True)
+            print(report.replay_table(run_replays(list(sizes.replay_events))), end="\n\n", flush=True)
+        if args.only in (None, "peers"):
+            _progress(f"peers: broker, {sizes.peers_events:,} backlog events, then five readers in turn")
+            peers = run_peers(events=sizes.peers_events, progress=lambda reader: _progress(f"peers: {reader}"))
+            print(report.peers_table(peers), flush=True)
     except KeyboardInterrupt:
         return 130
-    except (NudgeError, WorkerFailed) as exc:
+    except (NudgeError, WorkerFailed, ReaderFailed) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -10,10 +10,13 @@ from typing import Sequence
 
 from bench.core import CoreResult
 from bench.end_to_end import EndToEndResult
+from bench.peers import PARTITIONS, PeersResult
+from bench.reading import ReaderRun
 from bench.replay import ReplayRun
 from bench.stats import HistogramQuantile
 from bench.workload import USERS, event_time_span_h
 from schemas.compiled import BUILD
+from schemas.events import InputTopic
 
 
 def machine() -> str:
@@ -105,6 +108,50 @@ def replay_table(runs: list[ReplayRun]) -> str:
         + "\nevents/s covers reading the recording, the core and writing every output; memory is the"
         + "\nchild's peak resident set: it follows the users, not the length of the recording."
     )
+
+
+def peers_table(result: PeersResult) -> str:
+    """Each reader's rate beside Nudge's ratio to it: on a machine whose speed drifts, only
+    ratios between rates measured in the same run carry over to another run or host."""
+    nudge = result.nudge
+    peers = [run for run in result.runs if run is not nudge]
+    header = (
+        f"Catch-up beside peers: one embedded broker, one backlog of {result.events:,} events from {USERS:,} users "
+        f"in {len(InputTopic)} topics x {PARTITIONS} partitions\n(produced in {_s(result.produce_s)} s), "
+        "read whole by each reader in its own consumer group, one after the other"
+    )
+    rows = [["reader", "events/s", "Nudge / reader", "launch to 1st event s", "1st to last s", "events timed", "reader cores", "broker cores"]]
+    for run in result.runs:
+        rows.append(
+            [
+                run.name,
+                _rate(run.timed_events, run.timed_s),
+                "" if run is nudge else _ratio(nudge, run),
+                _s(run.start_s),
+                f"{run.timed_s:.2f}",
+                f"{run.timed_events:,}",
+                f"{run.reader_cores:.2f}",
+                f"{run.broker_cores:.2f}",
+            ]
+        )
+    ratios = ", ".join(f"{nudge.name} / {run.name} {_ratio(nudge, run)}" for run in peers)
+    notes = [
+        "Per event: kafka-python and confluent-kafka only count what they fetch (librdkafka fetches ahead in its own",
+        "threads, so confluent-kafka's rate is mostly handing over what is already fetched); Quix Streams and the Faust",
+        "agent parse the JSON, add one to the user's count in their state (Quix: RocksDB, one store across the five",
+        "topics; Faust: a table in memory) and send one JSON output, Faust awaiting each send; Nudge decodes and",
+        "validates each event, updates the user's profile, runs every rule and timer and writes its outputs and changelogs.",
+        "events/s: events taken after a reader was first seen holding any, over the time from then to its last. The",
+        f"{nudge.name}, seen through /metrics, counts a whole take at once before processing it: its clock runs from",
+        "the last look that counted none until every event's outputs are acknowledged, so its rate is a lower bound.",
+        "Launch to 1st event: start-up and the consumer group join (about 3 s on the embedded broker). Cores: CPU used",
+        "over the timed span (1.00 = one core busy).",
+    ]
+    return "\n".join([header, _table(rows, left_columns={0}), "  " + ratios, *notes])
+
+
+def _ratio(nudge: ReaderRun, peer: ReaderRun) -> str:
+    return f"{nudge.events_per_s / peer.events_per_s:.2f}x"
 
 
 def _quantile(quantile: HistogramQuantile) -> str:
