@@ -108,7 +108,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_host=advertised_host(settings.web_host),
-        table_standby_replicas=0,
+        table_standby_replicas=settings.standby_replicas,
         stream_wait_empty=False,
     )
     metrics = Metrics()
@@ -198,8 +198,16 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         ]
         async with lock:
             outcome = pipeline.take(batch, wall_s=time.time())
+            apply_flow_control()
             await carry_out(outcome)
         metrics.batch_duration.observe(time.perf_counter() - started)
+
+    def apply_flow_control() -> None:
+        pause, resume = pipeline.flow()
+        if pause:
+            app.consumer.pause_partitions(TP(names[topic], partition) for topic, partition in pause)
+        if resume:
+            app.consumer.resume_partitions(TP(names[topic], partition) for topic, partition in resume)
 
     batches = app.channel(maxsize=BATCHES_BUFFERED)
 
@@ -217,6 +225,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
     async def advance_idle_partitions() -> None:
         async with lock:
             outcome = pipeline.tick(wall_s=time.time())
+            apply_flow_control()
             await carry_out(outcome)
             if committable and time.monotonic() - last_commit[0] >= COMMIT_INTERVAL_S:
                 await commit()
@@ -233,6 +242,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in logical_of}
         async with lock:
             pipeline.assign(active, wall_s=time.time())
+            apply_flow_control()
 
     @app.page("/metrics")
     class MetricsView(View):

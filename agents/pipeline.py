@@ -43,6 +43,12 @@ MAX_SYNC_WAIT_S = 2.0
 # the worker itself not running (blocked on a frozen broker, paused, swapped out), and a topic
 # cannot be blamed for data the worker was in no state to fetch. The tick looks every 0.25 s.
 MAX_WAIT_STEP_S = 0.5
+# Flow control, as Kafka Streams' buffered.records.per.partition: a topic partition holding this
+# many events for synchronization is paused until it holds fewer than RESUME_BELOW. A topic sparse
+# in event time for its bytes (purchases beside clicks) otherwise runs ahead fetch after fetch,
+# and what it held reached the look-ahead below, whose forced releases break event-time order.
+PAUSE_ABOVE = 2_000
+RESUME_BELOW = 500
 # Events a partition holds for synchronization at most; past it, the earliest goes, as the offline
 # replay's look-ahead does. Memory stays bounded however long a topic stalls.
 MAX_HELD_EVENTS = LOOKAHEAD
@@ -164,6 +170,10 @@ class _Partition:
         self.stall_waited_s = 0.0
         self.stall_seen_wall_s = 0.0
         self.stall_reported = False
+        # Running time the partition has waited, holding nothing, for unread data that has not
+        # come since its last arrival (see ``_behind``), counted up to ``quiet_seen_wall_s``.
+        self.quiet_waited_s = 0.0
+        self.quiet_seen_wall_s = wall_s
 
 
 class Pipeline:
@@ -194,6 +204,7 @@ class Pipeline:
         self._topics = list(input_topics)
         self._partitions: dict[int, _Partition] = {}
         self._seen: dict[tuple[str, int], int] = {}
+        self._paused: set[tuple[str, int]] = set()  # (topic, partition) fetching is paused for
         # labels() takes a lock and a dict lookup; once per topic instead of once per event.
         self._event_counters = {topic: metrics.events.labels(topic) for topic in self._topics}
 
@@ -241,17 +252,17 @@ class Pipeline:
             decoded = decode_event(message.topic, message.value, message.key, kafka_ts_ms=kafka_ts_ms, max_future_skew_ms=skew_ms)
             ts_ms = UNTIMED if isinstance(decoded, Rejection) else decoded.ts_ms
             part.sync.push(message.topic, ts_ms, (message, decoded))
-            part.anchor_wall_s = wall_s
+            part.anchor_wall_s = part.quiet_seen_wall_s = wall_s
+            part.quiet_waited_s = 0.0
             touched.add(message.partition)
         for number in touched:
             part = self._partitions[number]
-            forced = []
-            while len(part.sync) > MAX_HELD_EVENTS:
-                forced.append(part.sync.pop_earliest())
-            if forced:
+            self._release(part, outcome, wall_s)
+            if len(part.sync) > MAX_HELD_EVENTS:  # what synchronization still holds is too much
+                log.warning("partition %d holds %s events, past %d: releasing the earliest", number, part.sync.held(), MAX_HELD_EVENTS)
+                forced = [part.sync.pop_earliest() for _ in range(len(part.sync) - MAX_HELD_EVENTS)]
                 self._metrics.sync_forced.labels("lookahead").inc(len(forced))
                 self._apply(part, forced, outcome, wall_s)
-            self._release(part, outcome, wall_s)
         self._count_waiting()
         self._collect_populations(outcome)
         return outcome
@@ -264,14 +275,38 @@ class Pipeline:
             part.users.collect_into(outcome)
             if part.sync:
                 self._release(part, outcome, wall_s)
+            if part.sync or part.anchor_event_ms is None or self._waiting_for_data(part, wall_s):
+                continue
             idle_s = wall_s - part.anchor_wall_s
-            if part.sync or part.anchor_event_ms is None or idle_s < self._idle_advance_s:
+            if idle_s < self._idle_advance_s:
                 continue
             outputs = part.engine.advance(part.anchor_event_ms + round(idle_s * 1000))
             self._emit(part, outputs, outcome, wall_s)
         self._count_waiting()
         self._collect_populations(outcome)
         return outcome
+
+    def _waiting_for_data(self, part: _Partition, wall_s: float) -> bool:
+        """Whether a quiet partition is only waiting for its next fetch: a topic of it has data
+        not yet read. Then its clock must not follow the wall clock: a worker catching up can go a
+        second or more between one partition's fetches, and moving its clock fired the timers that
+        the events still unread would have cancelled. Data that does not come for MAX_SYNC_WAIT_S
+        of running time is given up on, as a stall is, so the clock moves on."""
+        number = part.number
+        seen = self._seen
+        stalled = [topic for topic in self._topics if self._has_unread(topic, number, seen.get((topic, number)))]
+        if not stalled:
+            return False
+        part.quiet_waited_s += min(max(wall_s - part.quiet_seen_wall_s, 0.0), MAX_WAIT_STEP_S)
+        part.quiet_seen_wall_s = wall_s
+        if part.quiet_waited_s < MAX_SYNC_WAIT_S:
+            return True
+        if not part.stall_reported:
+            part.stall_reported = True
+            for topic in stalled:
+                self._metrics.sync_stalls.labels(topic).inc()
+            log.warning("partition %d: %s has unread data but delivered none for %.1f s; its clock follows the wall clock", number, ", ".join(stalled), part.quiet_waited_s)
+        return False
 
     def _release(self, part: _Partition, outcome: Outcome, wall_s: float) -> None:
         """Release what timestamp synchronization allows; after a stall of MAX_SYNC_WAIT_S of
@@ -308,6 +343,7 @@ class Pipeline:
                 waited_s,
             )
         forced = part.sync.release(unread, until_ms=part.stall_base_ms + round(waited_s * 1000))
+        part.quiet_waited_s = waited_s  # given up on already: once nothing is held, the clock may move on
         if forced:
             self._metrics.sync_forced.labels("stall").inc(len(forced))
             self._apply(part, forced, outcome, wall_s)
@@ -346,6 +382,20 @@ class Pipeline:
         self._metrics.oversized.labels(what).inc()
         log.error("partition %d: a %s of %d bytes is over its bound of %d and was not written (a bug: please report it)", partition, what, size, bound)
         return False
+
+    def flow(self) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+        """The topic partitions to keep paused, and those to resume (see PAUSE_ABOVE), as data for
+        the caller to carry out on its consumer. Every pause is asked for again each time: a
+        rebalance may have resumed what this pipeline paused."""
+        paused: set[tuple[str, int]] = set()
+        for number, part in self._partitions.items():
+            for topic, held in part.sync.held().items():
+                key = (topic, number)
+                if held > PAUSE_ABOVE or (key in self._paused and held >= RESUME_BELOW):
+                    paused.add(key)
+        resume = self._paused - paused
+        self._paused = paused
+        return paused, resume
 
     def _collect_populations(self, outcome: Outcome) -> None:
         for number, part in self._partitions.items():

@@ -81,6 +81,10 @@ class TimestampSynchronizer(Generic[Item]):
             released.append(self._pop(earliest))
         return released
 
+    def held(self) -> dict[str, int]:
+        """Items held per topic."""
+        return {topic: len(self._times[number]) for number, topic in enumerate(self._topics)}
+
     def stalled_topics(self, has_unread: Callable[[str], bool]) -> list[str]:
         """The topics holding the others back: unread data, none of it buffered."""
         return [topic for number, topic in enumerate(self._topics) if self._heads[number] == _NOTHING_WAITING and has_unread(topic)]

@@ -12,7 +12,7 @@ from typing import Any
 
 from builders import T0_MS, cart_book
 from agents.metrics import Metrics
-from agents.pipeline import MAX_HELD_EVENTS, MAX_SYNC_WAIT_S, Incoming, Outcome, Pipeline
+from agents.pipeline import MAX_HELD_EVENTS, MAX_SYNC_WAIT_S, PAUSE_ABOVE, RESUME_BELOW, Incoming, Outcome, Pipeline
 from agents.records import UserRecord, decode_population, encode_population
 from schemas.limits import MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES
 from schemas.events import InputTopic
@@ -453,6 +453,32 @@ def test_idle_advance_does_not_move_a_partition_that_still_holds_events():
     assert [(t["user_id"], t["ts"]) for t in triggers_of(outcome)] == [("u1", format_rfc3339(T0_MS + 1000))]
 
 
+def test_a_quiet_partition_with_data_still_unread_is_waiting_for_its_next_fetch_not_idle():
+    """Catching up, a worker can go seconds between one partition's fetches. Moving the clock
+    with the wall clock then fired a cart reminder that the purchase still unread cancels."""
+    pipeline, _, metrics, unread = make_pipeline(idle_advance_ms=1000, config=cart_book(1000))
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    unread.pending.add(("purchases", 0))  # not fetched yet
+    between_fetches = ticking(pipeline, since_s=WALL_S, until_s=WALL_S + 1.75)
+    assert [outcome.outputs for outcome in between_fetches] == [[]] * len(between_fetches)
+    assert pipeline.clock_ms(0) == T0_MS
+    unread.pending.clear()
+    fetched = pipeline.take([msg("purchases", 0, purchase_bytes("u1", T0_MS + 500))], wall_s=WALL_S + 1.8)
+    assert triggers_of(fetched) == [] and pipeline.clock_ms(0) == T0_MS + 500
+    assert sample(metrics, "nudge_sync_stalls_total", topic="purchases") == 0
+
+
+def test_unread_data_that_never_comes_is_given_up_on_and_the_quiet_clock_moves_on():
+    pipeline, _, metrics, unread = make_pipeline(idle_advance_ms=1000, config=cart_book(1000))
+    pipeline.take([msg("clicks", 0, click_bytes("u1", T0_MS))], wall_s=WALL_S)
+    unread.pending.add(("purchases", 0))  # says it has data, never delivers it
+    waited = ticking(pipeline, since_s=WALL_S, until_s=WALL_S + MAX_SYNC_WAIT_S - 0.25)
+    assert [outcome.outputs for outcome in waited] == [[]] * len(waited)
+    fired = triggers_of(pipeline.tick(wall_s=WALL_S + MAX_SYNC_WAIT_S))
+    assert [(t["user_id"], t["ts"]) for t in fired] == [("u1", format_rfc3339(T0_MS + 1000))]
+    assert sample(metrics, "nudge_sync_stalls_total", topic="purchases") == 1
+
+
 # --- assignment and restore -----------------------------------------------------------------------
 
 
@@ -612,3 +638,18 @@ def test_a_record_over_its_bound_is_counted_and_not_written_so_the_producer_neve
     monkeypatch.setattr(agents.pipeline, "MAX_USER_RECORD_BYTES", 10)
     assert list(pipeline.user_writes(outcome)) == []
     assert sample(metrics, "nudge_oversized_total", what="user_record") == 2
+
+
+def test_a_topic_partition_holding_too_much_is_paused_until_it_holds_little():
+    """As Kafka Streams' buffered.records.per.partition: purchases, sparse in event time for their
+    bytes, ran ahead of clicks fetch after fetch until the look-ahead's forced releases broke
+    event-time order."""
+    pipeline, _, _, unread = make_pipeline()
+    unread.pending.add(("clicks", 0))  # clicks lag: nothing of them fetched yet
+    ahead = [msg("purchases", n, purchase_bytes(f"u{n}", T0_MS + n), user=f"u{n}") for n in range(PAUSE_ABOVE + 1)]
+    pipeline.take(ahead, wall_s=WALL_S)
+    assert pipeline.flow() == ({("purchases", 0)}, set())
+    assert pipeline.flow() == ({("purchases", 0)}, set())  # asked for again: a rebalance may have resumed it
+    unread.pending.clear()
+    pipeline.take([msg("clicks", 0, click_bytes("u0", T0_MS + PAUSE_ABOVE - RESUME_BELOW + 2, action="view"))], wall_s=WALL_S + 0.1)
+    assert pipeline.flow() == (set(), {("purchases", 0)})  # all but the latest released
