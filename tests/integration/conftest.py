@@ -6,8 +6,9 @@ processes, and a fresh prefix per test gives the same isolation as a fresh broke
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -43,3 +44,19 @@ def topic_prefix() -> str:
 @pytest.fixture
 def settings(broker: EmbeddedBroker, topic_prefix: str, tmp_path: Path) -> Settings:
     return Settings(broker=broker.url, topic_prefix=topic_prefix, partitions=2, data_dir=tmp_path / "data")
+
+
+MEASURED: list[str] = []
+
+
+@pytest.fixture
+def report() -> Callable[[str], None]:
+    """Lines a test measured (a takeover's duration, say), printed at the end of the run."""
+    return MEASURED.append
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if MEASURED:
+        terminalreporter.section("measured by the integration tests")
+        for line in MEASURED:
+            terminalreporter.write_line(line)

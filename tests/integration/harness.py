@@ -73,7 +73,8 @@ class WorkerProcess:
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> WorkerProcess:
+    def start(self, *, wait: bool = True) -> WorkerProcess:
+        """Spawn the worker; by default, return once it is ready (see ``wait_ready``)."""
         settings = dataclasses.replace(self.settings, web_port=self.web_port, data_dir=self.settings.data_dir / self.log_path.stem)
         env = {**os.environ, "PYTHONPATH": str(REPO), **settings.to_environ()}
         log = open(self.log_path, "ab")
@@ -81,6 +82,11 @@ class WorkerProcess:
             [sys.executable, "-m", "agents.cli", "worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> WorkerProcess:
         try:
             wait_for(self._ready, timeout_s=READY_TIMEOUT_S, what=f"worker ready (log: {self.log_path})")
         except BaseException:
@@ -143,6 +149,10 @@ class WorkerProcess:
 
     def events_taken(self) -> float:
         return sum(value for name, value in self.metrics().items() if name.startswith("nudge_events_total{"))
+
+    def partitions(self) -> list[int]:
+        """The partitions this worker owns now (every segment count names them)."""
+        return self.segment_count("lifecycle:new")["partitions"]
 
 
 class Shop:
