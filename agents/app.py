@@ -25,7 +25,7 @@ from agents import codecs
 from agents.batch_delivery import BatchTransport, RecordBatch, commit_offsets, committed_offset
 from agents.metrics import CONTENT_TYPE, Metrics
 from agents.output_producer import OutputProducer
-from agents.pipeline import Incoming, Outcome, Pipeline
+from agents.pipeline import MAX_RECORDS_PER_STEP, Outcome, Pipeline
 from agents.settings import Settings
 from agents.topics import (
     CONVERSIONS,
@@ -40,6 +40,7 @@ from agents.topics import (
 )
 from agents.embedded_compat import EmbeddedTransport
 from streams.config import ProfileConfig
+from streams.message import Message
 from streams.rules.spec import RuleBook
 from streams.segments import ALL_SEGMENTS, resolve_segment
 
@@ -105,6 +106,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         # after half of it, so a larger one would slow every start (../shared/BROKER.md).
         broker_session_timeout=6.0,
         broker_heartbeat_interval=2.0,
+        broker_max_poll_records=MAX_RECORDS_PER_STEP,
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_host=advertised_host(settings.web_host),
@@ -171,8 +173,8 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
                 committable[tp] = offset
         observe = metrics.latency.observe
         now_ms = time.time() * 1000
-        for message in outcome.done:
-            if message.timestamp_ms > 0:
+        for _, message in outcome.done:
+            if message.timestamp_ms is not None:
                 observe(max(0.0, now_ms - message.timestamp_ms) / 1000)
 
     async def commit(*, only: set[TP] | None = None) -> None:
@@ -192,7 +194,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
     async def process(records: RecordBatch) -> None:
         started = time.perf_counter()
         batch = [
-            Incoming(logical_of[tp.topic], tp.partition, record.offset, record.key, record.value, record.timestamp)
+            (tp.partition, Message(logical_of[tp.topic], record.key, record.value, record.offset, record.timestamp if record.timestamp > 0 else None))
             for tp, tp_records in records.items()
             for record in tp_records
         ]
@@ -203,11 +205,12 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         metrics.batch_duration.observe(time.perf_counter() - started)
 
     def apply_flow_control() -> None:
+        # Sets, not generators: Faust's resume_partitions iterates what it is given twice.
         pause, resume = pipeline.flow()
         if pause:
-            app.consumer.pause_partitions(TP(names[topic], partition) for topic, partition in pause)
+            app.consumer.pause_partitions({TP(names[topic], partition) for topic, partition in pause})
         if resume:
-            app.consumer.resume_partitions(TP(names[topic], partition) for topic, partition in resume)
+            app.consumer.resume_partitions({TP(names[topic], partition) for topic, partition in resume})
 
     batches = app.channel(maxsize=BATCHES_BUFFERED)
 

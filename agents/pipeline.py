@@ -12,23 +12,19 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, MutableMapping
-
-import orjson
+from typing import Any, Callable, Iterable, Iterator, MutableMapping, Sequence
 
 from agents.metrics import Metrics
 from agents.records import UserRecord, encode_population, encode_record
-from schemas.decoding import Rejection, decode_event
 from schemas.events import Erasure, Event
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS, MAX_OUTPUT_BYTES, MAX_POPULATION_RECORD_BYTES, MAX_USER_RECORD_BYTES
-from schemas.outputs import DeadLetter, Output, Suppression, Trigger
+from schemas.outputs import Conversion, DeadLetter, Output, Suppression, Trigger, encode_output
 from streams.config import ProfileConfig
-from streams.partition import PartitionEngine
+from streams.message import Message
 from streams.population import Population
-from streams.replay import LOOKAHEAD
 from streams.rules.spec import RuleBook
+from streams.runner import Held, PartitionRunner
 from streams.state import UserState
-from streams.synchronizer import UNTIMED, TimestampSynchronizer
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +45,16 @@ MAX_WAIT_STEP_S = 0.5
 # and what it held reached the look-ahead below, whose forced releases break event-time order.
 PAUSE_ABOVE = 2_000
 RESUME_BELOW = 500
-# Events a partition holds for synchronization at most; past it, the earliest goes, as the offline
-# replay's look-ahead does. Memory stays bounded however long a topic stalls.
-MAX_HELD_EVENTS = LOOKAHEAD
+# Events a partition holds for synchronization at most; past it, the earliest goes, breaking
+# event-time order, so it is a last resort for memory: flow control keeps a partition far below
+# it, and a step brings at most MAX_RECORDS_PER_STEP records (the embedded broker answers a fetch
+# with a topic partition's whole backlog, however little was asked for).
+MAX_HELD_EVENTS = 50_000
+MAX_RECORDS_PER_STEP = 5_000
 
 
-@dataclass(slots=True)
-class Incoming:
-    topic: str  # logical input topic: clicks, searches, purchases, consents, erasures
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int  # the Kafka message timestamp (0 or less: none), for the skew check and latency
-
-    # Written out, not left to @dataclass: one is built per message.
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, timestamp_ms: int) -> None:
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.key = key
-        self.value = value
-        self.timestamp_ms = timestamp_ms
+Incoming = tuple[int, Message]
+"""An input message and the partition it was read from."""
 
 
 @dataclass(slots=True)
@@ -94,8 +78,8 @@ class Outcome:
         committed once the writes are durable. Within a topic partition messages are released in
         offset order, so every earlier one was applied too (or in an earlier step)."""
         offsets: dict[tuple[str, int], int] = {}
-        for message in self.done:
-            key = (message.topic, message.partition)
+        for partition, message in self.done:
+            key = (message.topic, partition)
             if message.offset >= offsets.get(key, 0):
                 offsets[key] = message.offset + 1
         return offsets
@@ -152,15 +136,26 @@ class _Partition:
         book: RuleBook,
         profile_config: ProfileConfig,
         topics: list[str],
+        max_future_skew_ms: int,
         wall_s: float,
     ) -> None:
         self.number = number
         self.users = _PartitionUsers(table, number)
-        self.engine = PartitionEngine(store=self.users, book=book, profile_config=profile_config, population=population)
-        self.sync: TimestampSynchronizer[tuple[Incoming, Event | Rejection]] = TimestampSynchronizer(topics)
+        self.runner = PartitionRunner(
+            number,
+            store=self.users,
+            book=book,
+            topics=topics,
+            profile_config=profile_config,
+            population=population,
+            max_future_skew_ms=max_future_skew_ms,
+        )
+        self.engine = self.runner.engine
+        self.sync = self.runner.sync
         self.engine.restore(record.state for record in table.values() if record.partition == number)
-        # The idle clock runs from the event time and wall time of the latest arrival.
-        self.anchor_event_ms = self.engine.clock_ms
+        # The idle clock runs from the event time and wall time of the latest arrival; after a
+        # restore, from the latest event restored (see PartitionEngine.restore).
+        self.anchor_event_ms = self.engine.restored_ms
         self.anchor_wall_s = wall_s
         # A stall: events held and nothing released since the clock stood at ``stall_base_ms``
         # (or, with no clock yet, the earliest held event's time); ``stall_waited_s`` of running
@@ -243,18 +238,14 @@ class Pipeline:
     def take(self, batch: Iterable[Incoming], *, wall_s: float) -> Outcome:
         outcome = Outcome()
         touched: set[int] = set()
-        skew_ms = self._max_future_skew_ms
-        for message in batch:
+        for partition, message in batch:
             self._event_counters[message.topic].inc()
-            self._seen[(message.topic, message.partition)] = message.offset
-            part = self._partition(message.partition, wall_s)
-            kafka_ts_ms = message.timestamp_ms if message.timestamp_ms > 0 else None
-            decoded = decode_event(message.topic, message.value, message.key, kafka_ts_ms=kafka_ts_ms, max_future_skew_ms=skew_ms)
-            ts_ms = UNTIMED if isinstance(decoded, Rejection) else decoded.ts_ms
-            part.sync.push(message.topic, ts_ms, (message, decoded))
+            self._seen[(message.topic, partition)] = message.offset
+            part = self._partition(partition, wall_s)
+            part.runner.push(message)
             part.anchor_wall_s = part.quiet_seen_wall_s = wall_s
             part.quiet_waited_s = 0.0
-            touched.add(message.partition)
+            touched.add(partition)
         for number in touched:
             part = self._partitions[number]
             self._release(part, outcome, wall_s)
@@ -408,63 +399,47 @@ class Pipeline:
     def _count_waiting(self) -> None:
         self._metrics.waiting_events.set(sum(len(part.sync) for part in self._partitions.values()))
 
-    def _apply(self, part: _Partition, released: list[tuple[Incoming, Event | Rejection]], outcome: Outcome, wall_s: float) -> None:
+    def _apply(self, part: _Partition, released: list[Held], outcome: Outcome, wall_s: float) -> None:
         if not released:
             return
         part.users.collect_into(outcome)
-        engine = part.engine
-        table = self._table
-        outputs: list[Output] = []
-        for message, decoded in released:
-            outcome.done.append(message)
-            if isinstance(decoded, Rejection):
-                self._dead_letter(message, decoded, outcome, wall_s)
-                continue
-            record = table.get(decoded.user_id)
-            if record is not None and record.already_applied(message.topic, message.offset):
-                self._metrics.duplicates.inc()
-                outputs.extend(engine.advance(decoded.ts_ms))
-                continue
-            outputs.extend(engine.on_event(decoded))
-            if isinstance(decoded, Erasure):
-                self._metrics.erasures.inc()
-                continue
-            table[decoded.user_id].offsets[message.topic] = message.offset
-        part.anchor_event_ms = engine.clock_ms
+        number = part.number
+        outcome.done.extend((number, message) for message, _ in released)
+        outputs = part.runner.apply(released, seen=self._already_applied, applied=self._applied)
+        part.anchor_event_ms = part.engine.clock_ms
         self._emit(part, outputs, outcome, wall_s)
 
-    def _emit(self, part: _Partition, outputs: list[Output], outcome: Outcome, wall_s: float) -> None:
+    def _applied(self, message: Message, event: Event) -> None:
+        """Remember the offset in the user's record, so a redelivery of it is recognised."""
+        if isinstance(event, Erasure):
+            self._metrics.erasures.inc()
+        else:
+            self._table[event.user_id].offsets[message.topic] = message.offset
+
+    def _already_applied(self, message: Message, event: Event) -> bool:
+        record = self._table.get(event.user_id)
+        if record is None or not record.already_applied(message.topic, message.offset):
+            return False
+        self._metrics.duplicates.inc()
+        return True
+
+    def _emit(self, part: _Partition, outputs: Sequence[Output | DeadLetter], outcome: Outcome, wall_s: float) -> None:
         if part.engine.clock_ms is not None:
             self._metrics.partition_clock.labels(str(part.number)).set(part.engine.clock_ms / 1000)
         emitted_at_ms = int(wall_s * 1000)
         metrics = self._metrics
         for output in outputs:
             if isinstance(output, Trigger):
-                topic, user_id = "triggers", output.user_id
                 metrics.triggers.labels(output.rule).inc()
             elif isinstance(output, Suppression):
-                topic, user_id = "suppressions", output.trigger.user_id
                 metrics.suppressions.labels(output.trigger.rule, output.reason.value).inc()
-            else:
-                topic, user_id = "conversions", output.user_id
+            elif isinstance(output, Conversion):
                 metrics.conversions.labels(output.rule, output.group.value).inc()
-            value = orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
-            if self._within(len(value) + len(user_id.encode()), MAX_OUTPUT_BYTES, topic, part.number):
-                outcome.outputs.append(Outgoing(topic, part.number, user_id.encode(), value))
-
-    def _dead_letter(self, message: Incoming, rejection: Rejection, outcome: Outcome, wall_s: float) -> None:
-        self._metrics.dead_letters.labels(rejection.reason.value).inc()
-        letter = DeadLetter(
-            source_topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
-            value=message.value,
-            reason=rejection.reason.value,
-            detail=rejection.detail,
-        )
-        value = orjson.dumps(letter.to_wire(rejected_at_ms=int(wall_s * 1000)))
-        outcome.outputs.append(Outgoing("dead-letters", message.partition, letter.kept_key, value))
+            else:
+                metrics.dead_letters.labels(output.reason).inc()
+            topic, key, value = encode_output(output, emitted_at_ms=emitted_at_ms)
+            if self._within(len(value) + len(key or b""), MAX_OUTPUT_BYTES, topic, part.number):
+                outcome.outputs.append(Outgoing(topic, part.number, key, value))
 
     def _partition(self, number: int, wall_s: float) -> _Partition:
         part = self._partitions.get(number)
@@ -480,5 +455,6 @@ class Pipeline:
             book=self._book,
             profile_config=self._profile_config,
             topics=self._topics,
+            max_future_skew_ms=self._max_future_skew_ms,
             wall_s=wall_s,
         )

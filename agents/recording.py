@@ -22,7 +22,7 @@ import orjson
 
 from schemas.limits import MAX_JSON_DEPTH
 from schemas.nesting import nests_deeper_than
-from streams.replay import Message, Recorded  # in the core, compiled: one is built per line
+from streams.message import Message, Recorded  # in the core, compiled: one is built per line
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,8 @@ from agents.errors import BrokerUnavailable, SettingsError
 from agents.producer import CLOSE_TIMEOUT_S, LARGEST_REPLAYED_MESSAGE, connect_producer
 from agents.recording import BadLine, Recorded, open_recording, open_sink, read_recording
 from agents.settings import Settings
-from agents.topics import CONVERSIONS, DEAD_LETTERS, SUPPRESSIONS, TRIGGERS
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS
-from schemas.outputs import Conversion, DeadLetter, Output, Suppression, Trigger
+from schemas.outputs import DeadLetter, Output, decided_at_ms, encode_output
 from schemas.timestamps import BadTimestamp, parse_rfc3339
 from streams.config import ProfileConfig
 from streams.replay import OfflineReplay
@@ -95,21 +94,13 @@ def _replay_offline(
 
 
 def _write(sink: io.BufferedIOBase, outputs: Iterable[Output | DeadLetter], replay: OfflineReplay, report: ReplayReport) -> None:
+    """Each output as a line whose value is, byte for byte, the message a worker would have sent,
+    but that ``emitted_at`` (``rejected_at``) is the event time it was decided at."""
     for output in outputs:
-        topic, key, value = _wire(output, replay)
-        sink.write(orjson.dumps({"topic": topic, "key": key, "value": value}, option=orjson.OPT_APPEND_NEWLINE))
+        topic, key, value = encode_output(output, emitted_at_ms=decided_at_ms(output, otherwise_ms=replay.last_event_ms or 0))
+        text_key = output.key_text if isinstance(output, DeadLetter) else (key or b"").decode()
+        sink.write(b'{"topic":' + orjson.dumps(topic) + b',"key":' + orjson.dumps(text_key) + b',"value":' + value + b"}\n")
         report.outputs[topic] = report.outputs.get(topic, 0) + 1
-
-
-def _wire(output: Output | DeadLetter, replay: OfflineReplay) -> tuple[str, str | None, dict]:
-    if isinstance(output, Trigger):
-        return TRIGGERS, output.user_id, output.to_wire(emitted_at_ms=output.ts_ms)
-    if isinstance(output, Suppression):
-        return SUPPRESSIONS, output.trigger.user_id, output.to_wire(emitted_at_ms=output.trigger.ts_ms)
-    if isinstance(output, Conversion):
-        return CONVERSIONS, output.user_id, output.to_wire(emitted_at_ms=output.ts_ms)
-    wire = output.to_wire(rejected_at_ms=replay.last_event_ms or 0)
-    return DEAD_LETTERS, wire["key"], wire
 
 
 def replay_to_broker(

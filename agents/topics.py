@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from agents.settings import Settings
 from schemas.events import InputTopic
+from schemas.outputs import CONVERSIONS, DEAD_LETTERS, SUPPRESSIONS, TRIGGERS
 
-TRIGGERS = "triggers"
-SUPPRESSIONS = "suppressions"
-CONVERSIONS = "conversions"
-DEAD_LETTERS = "dead-letters"
+__all__ = [
+    "CONVERSIONS", "DEAD_LETTERS", "POPULATION_TABLE", "SUPPRESSIONS", "TRIGGERS", "USERS_TABLE",
+    "TopicSpec", "all_topics", "changelog_topic", "faust_app_id", "input_topics",
+]  # fmt: skip
 USERS_TABLE = "users"
 POPULATION_TABLE = "population"
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable
 
 from agents.metrics import Metrics
 from agents.pipeline import Incoming, Pipeline
+from streams.message import Message
 from agents.records import UserRecord, encode_record
 from agents.topics import TRIGGERS
 from bench.stats import percentile
@@ -206,5 +207,5 @@ def _incoming_batches(messages: list[WireMessage]) -> list[list[Incoming]]:
         partition = partition_for(message.key, PARTITIONS)
         offset = next_offset.get((message.topic, partition), 0)
         next_offset[(message.topic, partition)] = offset + 1
-        incoming.append(Incoming(message.topic, partition, offset, message.key, message.value, timestamp_ms=0))
+        incoming.append((partition, Message(message.topic, message.key, message.value, offset)))
     return [incoming[start : start + BATCH_SIZE] for start in range(0, len(incoming), BATCH_SIZE)]

@@ -10,8 +10,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from schemas.limits import DEAD_LETTER_PREFIX_BYTES, MAX_KEY_BYTES, MAX_MESSAGE_BYTES
 from schemas.timestamps import format_rfc3339
+
+# The output topics, by their logical names (a deployment may prefix them).
+TRIGGERS = "triggers"
+SUPPRESSIONS = "suppressions"
+CONVERSIONS = "conversions"
+DEAD_LETTERS = "dead-letters"
 
 # Fixed forever: changing it would change every trigger id and break consumers' de-duplication.
 _TRIGGER_NAMESPACE = uuid.UUID("5f1d7a52-9c1e-4c0e-8a53-6e7564676501")
@@ -188,6 +196,17 @@ class DeadLetter:
         key = self.key
         return key if key is None or len(key) <= MAX_KEY_BYTES else key[:MAX_KEY_BYTES]
 
+    @property
+    def key_text(self) -> str | None:
+        """The key as text, when UTF-8 text can carry it exactly (not cut, valid UTF-8)."""
+        key = self.key
+        if key is None or len(key) > MAX_KEY_BYTES:
+            return None
+        try:
+            return key.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
     def to_wire(self, *, rejected_at_ms: int) -> dict[str, Any]:
         """
         >>> letter = DeadLetter("clicks", 0, 7, b"\\xff", b"x" * 600_000, "too_large", "too big")
@@ -200,12 +219,7 @@ class DeadLetter:
         value_cut = value is not None and len(value) > MAX_MESSAGE_BYTES
         if value is not None and value_cut:
             value = value[:DEAD_LETTER_PREFIX_BYTES]
-        text_key: str | None = None
-        if key is not None and not key_cut:
-            try:
-                text_key = key.decode("utf-8")
-            except UnicodeDecodeError:
-                pass  # kept exactly in key_base64 instead
+        text_key = self.key_text  # None for a key that is not UTF-8 or was cut: key_base64 keeps it
         original = self.value
         return {
             "source_topic": self.source_topic,
@@ -221,3 +235,25 @@ class DeadLetter:
             "detail": self.detail,
             "rejected_at": format_rfc3339(rejected_at_ms),
         }
+
+
+def encode_output(output: Output | DeadLetter, *, emitted_at_ms: int) -> tuple[str, bytes | None, bytes]:
+    """The logical topic, the key and the value of the message an output is sent as: the one
+    encoding the worker and the offline replay share, so they write the same bytes (but for
+    ``emitted_at``, or a dead letter's ``rejected_at``, which is ``emitted_at_ms``)."""
+    if isinstance(output, Trigger):
+        return TRIGGERS, output.user_id.encode(), orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
+    if isinstance(output, Suppression):
+        return SUPPRESSIONS, output.trigger.user_id.encode(), orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
+    if isinstance(output, Conversion):
+        return CONVERSIONS, output.user_id.encode(), orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
+    return DEAD_LETTERS, output.kept_key, orjson.dumps(output.to_wire(rejected_at_ms=emitted_at_ms))
+
+
+def decided_at_ms(output: Output | DeadLetter, *, otherwise_ms: int) -> int:
+    """The event time an output was decided at; a dead letter has none of its own."""
+    if isinstance(output, Trigger) or isinstance(output, Conversion):
+        return output.ts_ms
+    if isinstance(output, Suppression):
+        return output.trigger.ts_ms
+    return otherwise_ms

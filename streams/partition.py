@@ -60,6 +60,7 @@ class PartitionEngine:
         self.core = Core(book, profile_config or ProfileConfig())
         self.population = population or Population()
         self.clock_ms: int | None = None
+        self.restored_ms: int | None = None  # the latest event time among restored users
         self.segments: Counter[str] = Counter()  # users per lifecycle stage and RFM segment
         self._timers = TimerQueue()
 
@@ -68,13 +69,20 @@ class PartitionEngine:
         return self.core.profile_config
 
     def restore(self, states: Iterable[UserState]) -> None:
-        """Re-queue the pending timers of restored users; the clock resumes at their latest event."""
+        """Re-queue the pending timers of restored users.
+
+        The clock does not resume at their latest event (``restored_ms``): it starts again with
+        the first event applied. A restart reads again what was not committed, and the state it
+        restores may be ahead of that for some users: resuming the clock at the latest of them
+        fired the timers that the events read again would have cancelled or pushed back.
+        ``restored_ms`` is where a partition that gets no event at all (caught up and quiet)
+        takes its clock up again."""
         for state in states:
             for timer in state.timers.values():
                 self._timers.arm(state.user_id, timer)
             last_seen = state.profile.last_seen_ms
-            if self.clock_ms is None or last_seen > self.clock_ms:
-                self.clock_ms = last_seen
+            if self.restored_ms is None or last_seen > self.restored_ms:
+                self.restored_ms = last_seen
             self.segments.update(segments_of(state.profile))
 
     @property

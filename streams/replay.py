@@ -12,60 +12,21 @@ the same outputs, byte for byte: emission times are event times, never the wall 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
-from schemas.decoding import Rejection, decode_event
-from schemas.events import Erasure, Event, InputTopic
+from schemas.decoding import Rejection
+from schemas.events import Erasure, InputTopic
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS
 from schemas.outputs import DeadLetter, Output, Suppression
 from streams.config import ProfileConfig
-from streams.partition import PartitionEngine
+from streams.message import Message, Recorded
 from streams.partitioning import partition_for
 from streams.rules.spec import RuleBook
-from streams.synchronizer import UNTIMED, TimestampSynchronizer
+from streams.runner import Held, PartitionRunner
+
+__all__ = ["LOOKAHEAD", "Message", "OfflineReplay", "Recorded"]
 
 LOOKAHEAD = 10_000  # messages held per partition while waiting for another topic to catch up
-
-
-@dataclass(slots=True)  # not frozen: one is built per line, and frozen fields cost a setattr each
-class Message:
-    """One input message of a recording: what a worker would have read from Kafka."""
-
-    topic: str  # logical input topic
-    key: bytes | None
-    value: bytes | None  # the message's bytes, as a worker reads them; None: no value at all
-    offset: int  # where it came from: the recorded offset, or the line number
-    timestamp_ms: int | None = None  # the recorded Kafka timestamp; None: the line had none
-
-    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
-    def __init__(self, topic: str, key: bytes | None, value: bytes | None, offset: int, timestamp_ms: int | None = None) -> None:
-        self.topic = topic
-        self.key = key
-        self.value = value
-        self.offset = offset
-        self.timestamp_ms = timestamp_ms
-
-
-@dataclass(slots=True)
-class Recorded:
-    """A message as a recording holds it (agents/recording.py reads them)."""
-
-    line_no: int
-    message: Message
-
-    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
-    def __init__(self, line_no: int, message: Message) -> None:
-        self.line_no = line_no
-        self.message = message
-
-
-class _Partition:
-    def __init__(self, number: int, book: RuleBook, profile_config: ProfileConfig, topics: list[str]) -> None:
-        self.number = number
-        self.engine = PartitionEngine(store={}, book=book, profile_config=profile_config)
-        # A valid message waits as its event alone: the look-ahead then holds small objects.
-        self.sync: TimestampSynchronizer[Event | tuple[Message, Rejection]] = TimestampSynchronizer(topics)
 
 
 class OfflineReplay:
@@ -97,8 +58,7 @@ class OfflineReplay:
         self._partitions_count = partitions
         self._lookahead = lookahead
         self._topics = [topic.value for topic in InputTopic]
-        self._topic_set = set(self._topics)
-        self._partitions: dict[int, _Partition] = {}
+        self._partitions: dict[int, PartitionRunner] = {}
         self._partition_of: dict[bytes, int] = {}  # one murmur2 per user, not per message
         self.last_event_ms: int | None = None
         self.events = 0
@@ -108,34 +68,29 @@ class OfflineReplay:
         number = self._partition_of.get(key)
         if number is None:
             number = self._partition_of[key] = partition_for(key, self._partitions_count)
-        part = self._partitions.get(number)
-        if part is None:
-            part = self._partitions[number] = _Partition(number, self._book, self._profile_config, self._topics)
-        topic = message.topic
-        decoded = decode_event(
-            topic, message.value, message.key, kafka_ts_ms=message.timestamp_ms, max_future_skew_ms=self._max_future_skew_ms
-        )
-        # An unknown topic's message is a dead letter (untimed, so released at once) in any queue.
-        if topic not in self._topic_set:
-            topic = self._topics[0]
+        runner = self._partitions.get(number)
+        if runner is None:
+            runner = self._partitions[number] = PartitionRunner(
+                number,
+                store={},
+                book=self._book,
+                topics=self._topics,
+                profile_config=self._profile_config,
+                max_future_skew_ms=self._max_future_skew_ms,
+            )
+        runner.push(message)
         # Any topic may still hold an earlier message further down the recording, so nothing is
         # released until the look-ahead is full; then the earliest head goes, one at a time.
-        sync = part.sync
-        if isinstance(decoded, Rejection):
-            sync.push(topic, UNTIMED, (message, decoded))
-        else:
-            sync.push(topic, decoded.ts_ms, decoded)
-        if len(sync) <= self._lookahead:
+        if len(runner.sync) <= self._lookahead:
             return []
-        return self._apply(part, sync.pop_earliest())
+        return self._apply(runner, [runner.sync.pop_earliest()])
 
     def finish(self) -> list[Output | DeadLetter]:
         """End of input: release what waits, then fire everything due up to the horizon."""
         outputs: list[Output | DeadLetter] = []
         for number in sorted(self._partitions):
-            part = self._partitions[number]
-            for item in part.sync.drain():
-                outputs.extend(self._apply(part, item))
+            runner = self._partitions[number]
+            outputs.extend(self._apply(runner, runner.sync.drain()))
         if self.last_event_ms is not None:
             horizon_ms = self.last_event_ms + self._book.longest_delay_ms
             for number in sorted(self._partitions):
@@ -149,14 +104,14 @@ class OfflineReplay:
         user_id = output.trigger.user_id if isinstance(output, Suppression) else output.user_id
         return partition_for(user_id.encode(), self._partitions_count)
 
-    def _apply(self, part: _Partition, item: Event | tuple[Message, Rejection]) -> Sequence[Output | DeadLetter]:
-        if isinstance(item, tuple):
-            message, rejection = item
-            return [DeadLetter(message.topic, part.number, message.offset, message.key, message.value, rejection.reason.value, rejection.detail)]
-        self.events += 1
-        ts_ms = item.ts_ms
-        # An erasure is stamped when it was asked for, not when anything happened: like the
-        # engine's clock, the end-of-input horizon does not follow it.
-        if (self.last_event_ms is None or ts_ms > self.last_event_ms) and not isinstance(item, Erasure):
-            self.last_event_ms = ts_ms
-        return part.engine.on_event(item)
+    def _apply(self, runner: PartitionRunner, items: list[Held]) -> Sequence[Output | DeadLetter]:
+        for _, decoded in items:
+            if isinstance(decoded, Rejection):
+                continue
+            self.events += 1
+            ts_ms = decoded.ts_ms
+            # An erasure is stamped when it was asked for, not when anything happened: like the
+            # engine's clock, the end-of-input horizon does not follow it.
+            if (self.last_event_ms is None or ts_ms > self.last_event_ms) and not isinstance(decoded, Erasure):
+                self.last_event_ms = ts_ms
+        return runner.apply(items)

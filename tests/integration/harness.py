@@ -225,15 +225,6 @@ def triggers(settings: Settings, **kwargs: Any) -> list[dict[str, Any]]:
     return [json.loads(record.value) for record in read_topic(settings, settings.topic("triggers"), **kwargs)]
 
 
-def canonical(topic: str, value: dict[str, Any]) -> str:
-    """An output without what legitimately differs between runs: wall-clock times, and for a
-    dead letter where the replay put it (a recording's offsets are not the broker's)."""
-    body = {key: item for key, item in value.items() if key not in ("emitted_at", "rejected_at", "offset", "partition")}
-    if "trigger" in body:
-        body["trigger"] = {key: item for key, item in body["trigger"].items() if key != "emitted_at"}
-    return json.dumps([topic, body], sort_keys=True)
-
-
 def due_by(value: dict[str, Any], last_ms: int) -> bool:
     ts = value.get("ts")
     return ts is None or parse_rfc3339(ts)[0] <= last_ms

@@ -30,7 +30,7 @@ from schemas.limits import DEAD_LETTER_PREFIX_BYTES, MAX_ID_LENGTH, MAX_MESSAGE_
 from schemas.timestamps import format_rfc3339
 from streams.cart import MAX_CART_LINES
 from streams.config import DAY_MS
-from tests.integration.exactness import Comparison, all_committed, horizon_ms, live_outputs, offline_outputs, produce, shop_recording, write_lines
+from tests.integration.exactness import Comparison, all_committed, horizon_ms, live_outputs, offline_outputs, produce, shop_recording, values, write_lines
 from tests.integration.harness import WorkerProcess, wait_for
 
 
@@ -101,7 +101,7 @@ def test_a_worker_survives_every_poison_pill_and_agrees_with_the_offline_replay(
     assert b"Traceback" not in (tmp_path / "worker.log").read_bytes()
     live = live_outputs(settings)
 
-    letters = [value for topic, value in live if topic == "dead-letters"]
+    letters = values(live, "dead-letters")
     dead = sum(value for name, value in metrics.items() if name.startswith("nudge_dead_letters_total{"))
     taken = sum(value for name, value in metrics.items() if name.startswith("nudge_events_total{"))
     # valid + dead-lettered == sent, and the offline replay dead-letters the same messages
@@ -113,7 +113,9 @@ def test_a_worker_survives_every_poison_pill_and_agrees_with_the_offline_replay(
     assert all(letter["truncated"] and len(base64.b64decode(letter["value_base64"])) == DEAD_LETTER_PREFIX_BYTES for letter in oversized)
     assert any(letter["key_base64"] == base64.b64encode(b"\xff\xfevictim").decode() for letter in letters)
     assert metrics.get("nudge_oversized_total{what=user_record}", 0) == 0
-    Comparison.of(offline, live, horizon_ms(recording, settings.partitions)).assert_same()
+    # The poison lines went into the recording without offsets of their own, so the recorded
+    # offsets of dead letters are not the broker's: every other byte must match.
+    Comparison.of(offline, live, horizon_ms(recording, settings.partitions), places=False).assert_same()
 
 
 def test_a_frozen_broker_during_catch_up_releases_nothing_early(tmp_path: Path) -> None:

@@ -20,43 +20,28 @@ from kafka import KafkaAdminClient
 
 from agents.admin import ensure_topics
 from agents.generate import write_recording
-from agents.replay import replay_offline, replay_to_broker
+from agents.replay import replay_to_broker
 from agents.settings import Settings
 from agents.topics import all_topics
 from schemas.timestamps import parse_rfc3339
-from streams.config import ProfileConfig
-from streams.rules.loading import default_rulebook
-from tests.integration.harness import REPO, WorkerProcess, canonical, due_by, read_topic, wait_for
+from tests.integration.exactness import COMPARED, Comparison, all_committed, horizon_ms, live_outputs, offline_outputs
+from tests.integration.harness import REPO, WorkerProcess, read_topic, wait_for
 
 START_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z
-COMPARED = ("triggers", "suppressions", "conversions", "dead-letters")
-
-
-def offline_outputs(recording: Path, out: Path, partitions: int) -> tuple[set[str], int]:
-    report = replay_offline(recording, out, book=default_rulebook(), partitions=partitions, profile_config=ProfileConfig())
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert report.messages and not report.bad_lines
-    return {canonical(line["topic"], line["value"]) for line in lines}, len(lines)
-
-
-def last_event_ms(recording: Path) -> int:
-    return max(json.loads(line)["ts"] for line in recording.read_text().splitlines())
 
 
 def test_offline_and_worker_replays_agree_exactly(settings: Settings, tmp_path: Path) -> None:
+    """Through the tools a user runs: `nudge replay --offline` and `nudge replay --broker`."""
     recording = tmp_path / "shop.jsonl"
     write_recording(
         recording, users=300, count=4_000, seed=11, start_ms=START_MS, mean_gap_ms=1_000, partitions=settings.partitions, bad_fraction=0.01
     )
-    last_ms = last_event_ms(recording)
-    offline, offline_lines = offline_outputs(recording, tmp_path / "offline-1.jsonl", settings.partitions)
-    again, _ = offline_outputs(recording, tmp_path / "offline-2.jsonl", settings.partitions)
+    offline = offline_outputs(recording, tmp_path / "offline-1.jsonl", settings.partitions)
+    offline_outputs(recording, tmp_path / "offline-2.jsonl", settings.partitions)
     assert (tmp_path / "offline-1.jsonl").read_bytes() == (tmp_path / "offline-2.jsonl").read_bytes(), "replaying twice differs"
-    assert again == offline
-    expected = {item for item in offline if due_by(json.loads(item)[1], last_ms)}
-    topics = {json.loads(item)[0] for item in expected}
-    assert topics == set(COMPARED), f"the recording must exercise every output, got {topics}"
-    assert len(expected) < offline_lines, "the offline flush fires what is due after the last event too"
+    horizon = horizon_ms(recording, settings.partitions)
+    assert {topic for topic, _ in offline} == set(COMPARED), "the recording must exercise every output"
+    assert len(Comparison.of(offline, [], horizon).expected) < len(offline), "the offline flush fires what is due after the horizon too"
 
     # The recording goes in first, then the worker reads it at full speed. A worker reading while
     # the producer still writes may find a topic's high watermark a fetch behind and take a later
@@ -66,17 +51,10 @@ def test_offline_and_worker_replays_agree_exactly(settings: Settings, tmp_path: 
     assert report.messages == 4_000
     worker = WorkerProcess(settings, log_path=tmp_path / "worker.log").start()
     try:
-        wait_for(lambda: worker.events_taken() >= report.messages, timeout_s=60, what="the replay taken")
-        wait_for(lambda: worker.metrics().get("nudge_waiting_events{}") == 0, timeout_s=10, what="nothing held back")
+        wait_for(lambda: all_committed(settings, report.messages), timeout_s=60, what="the replay taken and committed")
     finally:
         worker.stop()
-    online = {
-        canonical(topic, value)
-        for topic in COMPARED
-        for record in read_topic(settings, settings.topic(topic), quiet_s=1.0)
-        if due_by(value := json.loads(record.value), last_ms)
-    }
-    assert online == expected, f"{len(online - expected)} only online, {len(expected - online)} only offline"
+    Comparison.of(offline, live_outputs(settings), horizon).assert_same()
 
 
 def test_the_cli_replays_a_recording_into_kafka_with_progress_lines(settings: Settings, tmp_path: Path) -> None:

@@ -398,7 +398,8 @@ def test_restore_fires_the_pending_timer_and_resumes_the_clock():
 
     second = new_engine(copied)
     second.restore(copied.values())
-    assert second.clock_ms == T0_MS + 7 * MINUTE_MS  # the latest last_seen among restored users
+    assert second.clock_ms is None  # it starts again with the first event applied
+    assert second.restored_ms == T0_MS + 7 * MINUTE_MS  # the latest last_seen among restored users
     assert second.advance(DUE_MS - 1) == []
     [trigger] = second.advance(DUE_MS)
     assert [trigger] == expected
@@ -408,18 +409,20 @@ def test_restore_fires_the_pending_timer_and_resumes_the_clock():
     assert second.advance(DUE_MS + DELAY_MS) == []
 
 
-def test_restored_clock_does_not_go_back_for_an_older_event():
-    store = {}
+def test_after_a_restore_an_event_read_again_is_applied_before_the_timers_it_cancels():
+    """A restart reads again what was not committed, and the state it restores can be ahead of that
+    for other users. Resuming the clock at the latest restored event fired u1's reminder before
+    u1's purchase, read again, could cancel it."""
+    store: dict[str, UserState] = {}
     engine = new_engine(store)
     engine.on_event(add("u1", T0_MS))
-    engine.on_event(view("u2", T0_MS + 20 * MINUTE_MS))
+    engine.on_event(view("u2", DUE_MS + MINUTE_MS))  # u2's record reached the changelog; the rest did not
     copied = {user: UserState.from_dict(state.to_dict()) for user, state in store.items()}
     restored = new_engine(copied)
     restored.restore(copied.values())
-    assert restored.clock_ms == T0_MS + 20 * MINUTE_MS
-    assert restored.on_event(view("u2", T0_MS + 1)) == []  # late: the clock stays
-    assert restored.clock_ms == T0_MS + 20 * MINUTE_MS
-    assert [t.user_id for t in restored.on_event(view("u2", DUE_MS))] == ["u1"]
+    assert restored.on_event(purchase("u1", DUE_MS - 1, [item("p1", 10.0)])) == []  # read again: cancels
+    assert restored.on_event(view("u2", DUE_MS + MINUTE_MS)) == []
+    assert restored.advance(DUE_MS + DELAY_MS) == []
 
 
 def test_restored_engine_still_honours_a_cancel_after_restore():

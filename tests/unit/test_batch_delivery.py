@@ -17,7 +17,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from agents.batch_delivery import BatchConsumer, BatchTransport
 from agents.embedded_compat import EmbeddedConsumer, EmbeddedTransport
-from agents.pipeline import Incoming, Outcome
+from agents.pipeline import Outcome
+from streams.message import Message
 
 
 def parameters(function: object) -> list[str]:
@@ -37,7 +38,6 @@ def test_the_internals_the_batch_loop_reads_are_where_it_expects_them():
     # _wait_next_records returns the fetched record map and the active partitions, in that order.
     assert "return records, active_partitions" in inspect.getsource(FaustConsumer._wait_next_records)
     init = inspect.getsource(FaustConsumer.__init__)
-    assert "self._buffered_partitions = set()" in init
     assert "self._committed_offset" in init
     assert FaustConsumer.flow_active is True
     assert inspect.iscoroutinefunction(FaustConsumer.perform_seek)
@@ -69,9 +69,28 @@ def test_the_producer_s_batch_interface_is_aiokafka_s_public_one():
 def test_a_step_commits_the_offset_after_the_last_message_it_applied_per_topic_partition():
     outcome = Outcome()
     outcome.done = [
-        Incoming("clicks", 0, 7, b"u", b"{}", 0),
-        Incoming("clicks", 0, 9, b"u", b"{}", 0),
-        Incoming("purchases", 0, 3, b"u", b"{}", 0),
-        Incoming("clicks", 1, 0, b"u", b"{}", 0),
+        (0, Message("clicks", b"u", b"{}", 7)),
+        (0, Message("clicks", b"u", b"{}", 9)),
+        (0, Message("purchases", b"u", b"{}", 3)),
+        (1, Message("clicks", b"u", b"{}", 0)),
     ]
     assert outcome.next_offsets() == {("clicks", 0): 10, ("purchases", 0): 4, ("clicks", 1): 1}
+
+
+def test_faust_s_resume_partitions_reads_its_argument_twice_so_the_worker_passes_a_set():
+    """A generator passed to it resumes nothing: the fetcher never asks for the partition again,
+    and the worker waited forever for a topic it had paused itself."""
+    source = inspect.getsource(FaustConsumer.resume_partitions)
+    assert "tpset = ensure_TPset(tps)" in source and ".update(tps)" in source
+    import agents.app
+
+    assert "resume_partitions({TP(" in inspect.getsource(agents.app)
+
+
+def test_records_fetched_for_a_partition_paused_while_the_fetch_was_under_way_are_delivered():
+    """The worker pauses a topic partition that holds too much (flow control) while the consumer
+    thread fetches. Faust's loop tests each record's partition against the active set that very
+    pause changes, and drops it; the consumer's position is already past it: a silent loss."""
+    assert "tp in active_partitions" in inspect.getsource(FaustConsumer.getmany)  # Faust's filter
+    assert "in active" not in inspect.getsource(BatchConsumer._drain_messages)  # not ours
+    assert "self._get_active_partitions().difference_update(tpset)" in inspect.getsource(FaustConsumer.pause_partitions)

@@ -18,6 +18,7 @@ from schemas.limits import MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES
 from schemas.events import InputTopic
 from schemas.timestamps import format_rfc3339
 from streams.config import ProfileConfig
+from streams.message import Message
 from streams.population import Population
 from streams.rules.spec import RuleBook
 from tests.wire import click_value, erasure_value, purchase_value
@@ -78,14 +79,7 @@ def purchase_bytes(user: str, ts_ms: int, product: str = "p1", price: float = 10
 
 
 def msg(topic: str, offset: int, value: bytes | None, *, user: str = "u1", partition: int = 0, key: bytes | None = None) -> Incoming:
-    return Incoming(
-        topic=topic,
-        partition=partition,
-        offset=offset,
-        key=user.encode() if key is None else key,
-        value=value,
-        timestamp_ms=int(WALL_S * 1000),
-    )
+    return partition, Message(topic, user.encode() if key is None else key, value, offset, int(WALL_S * 1000))
 
 
 def ticking(pipeline: Pipeline, *, since_s: float, until_s: float) -> list[Outcome]:
@@ -99,7 +93,7 @@ def ticking(pipeline: Pipeline, *, since_s: float, until_s: float) -> list[Outco
 
 
 def done_ids(outcome: Outcome) -> list[tuple[str, int]]:
-    return [(m.topic, m.offset) for m in outcome.done]
+    return [(m.topic, m.offset) for _, m in outcome.done]
 
 
 def triggers_of(outcome: Outcome) -> list[dict[str, Any]]:
@@ -208,7 +202,7 @@ def test_malformed_input_becomes_a_dead_letter_with_original_bytes_and_reason():
     assert [body["offset"] for body in bodies] == [11, 12, 13, 14]
     assert all(body["source_topic"] == "clicks" and body["partition"] == 2 for body in bodies)
     assert base64.b64decode(bodies[0]["value_base64"]) == garbage
-    assert base64.b64decode(bodies[1]["value_base64"]) == batch[2].value
+    assert base64.b64decode(bodies[1]["value_base64"]) == batch[2][1].value
     assert all(body["detail"] for body in bodies)
     assert bodies[0]["rejected_at"] == format_rfc3339(int(WALL_S * 1000))
 
