@@ -240,6 +240,12 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         async with lock:
             await commit(only=set(revoked))
 
+    @app.on_before_shutdown.connect
+    async def commit_at_shutdown(sender: faust.App, **kwargs: Any) -> None:
+        """A clean stop commits what it made durable: a restart then reads nothing again."""
+        async with lock:
+            await commit()
+
     @users.on_recover
     async def own_recovered_partitions() -> None:
         active = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic in logical_of}

@@ -203,3 +203,19 @@ def test_restart_after_sigkill_loses_no_profile_and_no_timer(settings: Settings,
         for kind, count in profile["counts"].items():
             counts[kind] += count
     assert counts["add_to_cart"] == 2 * len(users) + 1
+
+
+def test_a_clean_stop_commits_everything_the_worker_took(settings: Settings, tmp_path: Path) -> None:
+    """Offsets are committed at most once a second while running; a SIGTERM commits the rest, so
+    a restart after a deploy reads nothing again."""
+    ensure_topics(settings, all_topics(settings))
+    shop = Shop(settings)
+    for n in range(300):
+        shop.click(f"user-{n % 40}", T0_MS + n * 1000, "view", product=f"p{n % 7}")
+    shop.flush()
+    worker = WorkerProcess(settings, log_path=tmp_path / "worker.log").start()
+    try:
+        wait_for(lambda: worker.events_taken() >= 300, timeout_s=30, what="every event taken")
+    finally:
+        worker.stop()
+    assert committed_total(settings, list(input_topics(settings).values())) == 300

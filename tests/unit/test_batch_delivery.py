@@ -94,3 +94,11 @@ def test_records_fetched_for_a_partition_paused_while_the_fetch_was_under_way_ar
     assert "tp in active_partitions" in inspect.getsource(FaustConsumer.getmany)  # Faust's filter
     assert "in active" not in inspect.getsource(BatchConsumer._drain_messages)  # not ours
     assert "self._get_active_partitions().difference_update(tpset)" in inspect.getsource(FaustConsumer.pause_partitions)
+
+
+def test_the_shutdown_signal_comes_once_the_fetcher_is_stopped_and_before_the_consumer_is():
+    """The worker commits what it made durable on on_before_shutdown: no batch can arrive after
+    it, and the consumer, one of the app's children, still runs (mode stops children after on_stop)."""
+    source = inspect.getsource(faust.App.on_stop)
+    assert source.index("self._stop_consumer()") < source.index("self.on_before_shutdown.send()")
+    assert "await self._stop_fetcher()" in inspect.getsource(faust.App._stop_consumer)
