@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only core|e2e|replay|peers]``: print Nudge's benchmark tables.
+"""``python -m bench [--quick] [--only core|e2e|replay|peers|state] [--users N]``: print Nudge's benchmark tables.
 
 Progress goes to stderr and the tables to stdout, so ``python -m bench > bench.txt`` keeps a
 clean record.
@@ -7,6 +7,7 @@ clean record.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from bench.end_to_end import run_end_to_end
 from bench.peers import run_peers
 from bench.reading import ReaderFailed
 from bench.replay import run_replays
+from bench.state import run_state
+from bench.state_workload import MAX_USERS
 from bench.worker import WorkerFailed
 from bench.workload import wire_messages
 
@@ -32,25 +35,46 @@ class Sizes:
     live_s: float
     replay_events: tuple[int, ...]  # recordings replayed offline, shortest first
     peers_events: int  # the backlog every reader of the side-by-side catch-up reads
+    state_users: int  # users whose state one worker holds, then restores
 
 
-# Each default run stays well under two minutes on a 2-core machine, but the peers, which take
-# up to three: the one-event-at-a-time Faust agent needs over a minute for its 100,000 events.
+# Each default run stays well under two minutes on a 2-core machine, but the peers and the state,
+# which take up to three: the one-event-at-a-time Faust agent needs over a minute for its 100,000
+# events, and a fresh worker about half a minute to restore 100,000 users.
 FULL = Sizes(
-    core_events=200_000, e2e_events=50_000, live_rate=1000.0, live_s=10.0, replay_events=(250_000, 1_000_000), peers_events=100_000
+    core_events=200_000,
+    e2e_events=50_000,
+    live_rate=1000.0,
+    live_s=10.0,
+    replay_events=(250_000, 1_000_000),
+    peers_events=100_000,
+    state_users=100_000,
 )
 # For a smoke test: every code path, in a fraction of the time.
 QUICK = Sizes(
-    core_events=20_000, e2e_events=5_000, live_rate=500.0, live_s=3.0, replay_events=(5_000, 20_000), peers_events=10_000
+    core_events=20_000,
+    e2e_events=5_000,
+    live_rate=500.0,
+    live_s=3.0,
+    replay_events=(5_000, 20_000),
+    peers_events=10_000,
+    state_users=5_000,
 )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Nudge's throughput and latency benchmarks.")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--only", choices=["core", "e2e", "replay", "peers"], help="run one benchmark (default: all)")
+    parser.add_argument("--only", choices=["core", "e2e", "replay", "peers", "state"], help="run one benchmark (default: all)")
+    parser.add_argument(
+        "--users", type=_users, help=f"users of the state benchmark (default {FULL.state_users:,}; 1000000 took about 25 minutes on 2 cores)"
+    )
     args = parser.parse_args(argv)
+    if args.users is not None and args.only not in (None, "state"):
+        parser.error("--users sizes the state benchmark only")
     sizes = QUICK if args.quick else FULL
+    if args.users is not None:
+        sizes = dataclasses.replace(sizes, state_users=args.users)
     # SIGTERM would end the interpreter without unwinding; as SystemExit it runs every cleanup,
     # so the worker and the broker never outlive the benchmark.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -72,7 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.only in (None, "peers"):
             _progress(f"peers: broker, {sizes.peers_events:,} backlog events, then five readers in turn")
             peers = run_peers(events=sizes.peers_events, progress=lambda reader: _progress(f"peers: {reader}"))
-            print(report.peers_table(peers), flush=True)
+            print(report.peers_table(peers), end="\n\n", flush=True)
+        if args.only in (None, "state"):
+            _progress(f"state: broker, {sizes.state_users:,} users' clicks, one worker catching up, then a fresh one restoring")
+            print(report.state_table(run_state(users=sizes.state_users, progress=lambda step: _progress(f"state: {step}"))), flush=True)
     except KeyboardInterrupt:
         return 130
     except (NudgeError, WorkerFailed, ReaderFailed) as exc:
@@ -83,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _progress(text: str) -> None:
     print(f"bench: {text} ...", file=sys.stderr, flush=True)
+
+
+def _users(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_USERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_USERS:,}, got {value:,}")
+    return value
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -13,7 +13,10 @@ from bench.end_to_end import EndToEndResult
 from bench.peers import PARTITIONS, PeersResult
 from bench.reading import ReaderRun
 from bench.replay import ReplayRun
+from bench.state import PARTITIONS as STATE_PARTITIONS
+from bench.state import TARGET_BYTES_PER_USER, StateResult
 from bench.stats import HistogramQuantile
+from bench.worker import STOP_GRACE_S
 from bench.workload import USERS, event_time_span_h
 from schemas.compiled import BUILD
 from schemas.events import InputTopic
@@ -148,6 +151,80 @@ def peers_table(result: PeersResult) -> str:
         "over the timed span (1.00 = one core busy).",
     ]
     return "\n".join([header, _table(rows, left_columns={0}), "  " + ratios, *notes])
+
+
+def state_table(result: StateResult) -> str:
+    """Bytes per user beside the team's budget, then a fresh worker's restore, phase by phase:
+    the changelog is what a restore reads and the memory what a host must have."""
+    restore = result.restore
+    users = f"{result.users:,} users"
+    header = (
+        f"Worker state: {users}, {result.events:,} clicks (one visit of 2 to 4 each, over a day of event time), "
+        f"produced in {_s(result.produce_s)} s;\none `nudge worker`, embedded broker, {STATE_PARTITIONS} partitions, "
+        f"caught up in {_s(result.catch_up_s)} s from its spawn (consumer group join included)"
+    )
+    sizes = [
+        ["bytes per user", "average", "p99", f"average < {TARGET_BYTES_PER_USER:,}", "measured as"],
+        [
+            "users changelog record",
+            f"{result.record_mean:,.0f}",
+            f"{result.record_p99:,}",
+            _meets(result.record_mean),
+            "value of each user's last record, read back with kafka-python",
+        ],
+        [
+            "worker memory after catch-up",
+            f"{result.loaded_bytes_per_user:,.0f}",
+            "",
+            _meets(result.loaded_bytes_per_user),
+            f"(RSS {_mib(result.loaded_rss_bytes)} - empty worker's {_mib(result.empty_rss_bytes)}) / {users}",
+        ],
+        [
+            "worker memory after restore",
+            f"{result.restored_bytes_per_user:,.0f}",
+            "",
+            _meets(result.restored_bytes_per_user),
+            f"(RSS {_mib(restore.rss_bytes)} - empty worker's {_mib(result.empty_rss_bytes)}) / {users}",
+        ],
+    ]
+    recovery_s = restore.spawn_to_serving_s - restore.spawn_to_assigned_s
+    phases = [
+        ["restore", "seconds", "notes"],
+        [
+            "SIGTERM to the caught-up worker until it exits",
+            _s(result.stop_s),
+            "" if result.stop_s < STOP_GRACE_S else f"SIGKILLed: still running {STOP_GRACE_S:g} s after SIGTERM",
+        ],
+        ["fresh worker: spawn until /metrics answers", _s(restore.spawn_to_metrics_s), "Python and Faust start-up"],
+        ["spawn until it is given every partition", _s(restore.spawn_to_assigned_s), "the consumer group join (Faust's /router/)"],
+        [
+            "spawn until restored and serving",
+            _s(restore.spawn_to_serving_s),
+            f"{_rate(result.changelog_records, recovery_s)} changelog records/s over the last {_s(recovery_s)} s",
+        ],
+    ]
+    notes = [
+        (
+            f"The changelog held {result.changelog_records:,} records ({_mib(result.changelog_bytes)}) for {users}, and a "
+            "restore reads them all: the embedded broker never compacts."
+        ),
+        "Serving: the pipeline owns every partition (/segments/lifecycle:new/count) and its lifecycle segments in /metrics",
+        "add up to every user; the table's recover callback that sets both runs right after Faust's \"Recovery complete\".",
+        (
+            f"Once serving: RSS {_mib(restore.rss_bytes)} (peak {_mib(restore.peak_rss_bytes)}), "
+            f"{restore.events_retaken:,} input events taken again. Caught-up worker's peak RSS: {_mib(result.loaded_peak_rss_bytes)}."
+        ),
+        "The empty worker ran on the same broker and topics, before any event, and owned every partition when measured.",
+    ]
+    return "\n".join([header, _table(sizes, left_columns={0, 3, 4}), "", _table(phases, left_columns={0, 2}), *notes])
+
+
+def _meets(bytes_per_user: float) -> str:
+    return "yes" if bytes_per_user < TARGET_BYTES_PER_USER else "no"
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.0f} MiB"
 
 
 def _ratio(nudge: ReaderRun, peer: ReaderRun) -> str:
