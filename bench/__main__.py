@@ -21,6 +21,7 @@ from bench.end_to_end import run_end_to_end
 from bench.peers import run_peers
 from bench.reading import ReaderFailed
 from bench.replay import run_replays
+from bench.scale_out import run_scale_out
 from bench.state import run_state
 from bench.state_workload import MAX_USERS
 from bench.worker import WorkerFailed
@@ -35,6 +36,7 @@ class Sizes:
     live_s: float
     replay_events: tuple[int, ...]  # recordings replayed offline, shortest first
     peers_events: int  # the backlog every reader of the side-by-side catch-up reads
+    scale_events: int  # the backlog one worker, then two, read on 8 partitions
     state_users: int  # users whose state one worker holds, then restores
 
 
@@ -48,6 +50,7 @@ FULL = Sizes(
     live_s=10.0,
     replay_events=(250_000, 1_000_000),
     peers_events=100_000,
+    scale_events=100_000,
     state_users=100_000,
 )
 # For a smoke test: every code path, in a fraction of the time.
@@ -58,6 +61,7 @@ QUICK = Sizes(
     live_s=3.0,
     replay_events=(5_000, 20_000),
     peers_events=10_000,
+    scale_events=10_000,
     state_users=5_000,
 )
 
@@ -65,7 +69,7 @@ QUICK = Sizes(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Nudge's throughput and latency benchmarks.")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--only", choices=["core", "e2e", "replay", "peers", "state"], help="run one benchmark (default: all)")
+    parser.add_argument("--only", choices=["core", "e2e", "replay", "peers", "scale", "state"], help="run one benchmark (default: all)")
     parser.add_argument(
         "--users", type=_users, help=f"users of the state benchmark (default {FULL.state_users:,}; 1000000 took about 25 minutes on 2 cores)"
     )
@@ -97,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _progress(f"peers: broker, {sizes.peers_events:,} backlog events, then five readers in turn")
             peers = run_peers(events=sizes.peers_events, progress=lambda reader: _progress(f"peers: {reader}"))
             print(report.peers_table(peers), end="\n\n", flush=True)
+        if args.only in (None, "scale"):
+            _progress(f"scale-out: broker, {sizes.scale_events:,} backlog events in 8 partitions, one worker, then two")
+            scale = run_scale_out(events=sizes.scale_events, progress=lambda step: _progress(f"scale-out: {step}"))
+            print(report.scale_out_table(scale), end="\n\n", flush=True)
         if args.only in (None, "state"):
             _progress(f"state: broker, {sizes.state_users:,} users' clicks, one worker catching up, then a fresh one restoring")
             print(report.state_table(run_state(users=sizes.state_users, progress=lambda step: _progress(f"state: {step}"))), flush=True)

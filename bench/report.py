@@ -10,6 +10,7 @@ from typing import Sequence
 
 from bench.core import CoreResult
 from bench.end_to_end import EndToEndResult
+from bench.scale_out import ScaleOutResult
 from bench.peers import PARTITIONS, PeersResult
 from bench.reading import ReaderRun
 from bench.replay import ReplayRun
@@ -110,6 +111,22 @@ def replay_table(runs: list[ReplayRun]) -> str:
         + _table(rows, left_columns={0})
         + "\nevents/s covers reading the recording, the core and writing every output; memory is the"
         + "\nchild's peak resident set: it follows the users, not the length of the recording."
+    )
+
+
+def scale_out_table(result: ScaleOutResult) -> str:
+    """One worker against two on 8 partitions: the ratio carries over, the rates do not."""
+    rows = [["workers", "events/s", "seconds", "events timed", "workers' cores"]]
+    for run in (result.one, result.two):
+        rows.append([str(run.workers), _rate(run.events, run.seconds), _s(run.seconds), f"{run.events:,}", f"{run.cores:.2f}"])
+    ratio = result.two.events_per_s / result.one.events_per_s
+    return (
+        f"Scale-out: a backlog of {result.backlog:,} events in 8 partitions, read whole by one worker, then by two in one group\n"
+        + _table(rows, left_columns=set())
+        + f"\n  two workers / one: {ratio:.2f}x"
+        + "\nTimed from the end of the rebalancing (the workers own every partition between them) until every"
+        + "\nevent's outputs are acknowledged, counting the events taken in that span. This machine has 2 cores"
+        + "\nand also runs the broker, so two workers cannot be twice as fast as one here."
     )
 
 
