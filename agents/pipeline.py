@@ -238,14 +238,17 @@ class Pipeline:
     def take(self, batch: Iterable[Incoming], *, wall_s: float) -> Outcome:
         outcome = Outcome()
         touched: set[int] = set()
+        taken: Counter[str] = Counter()
         for partition, message in batch:
-            self._event_counters[message.topic].inc()
+            taken[message.topic] += 1
             self._seen[(message.topic, partition)] = message.offset
             part = self._partition(partition, wall_s)
             part.runner.push(message)
             part.anchor_wall_s = part.quiet_seen_wall_s = wall_s
             part.quiet_waited_s = 0.0
             touched.add(partition)
+        for topic, count in taken.items():  # once per topic: a metric's lock costs a microsecond per increment
+            self._event_counters[topic].inc(count)
         for number in touched:
             part = self._partitions[number]
             self._release(part, outcome, wall_s)
