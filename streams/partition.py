@@ -153,7 +153,9 @@ class PartitionEngine:
         population = self.population
         store = self.store
         rebuilt = RfmQuantiles()
-        user_ids = list(store)
+        # By user id, not the store's order: the quantile estimates depend on the order they
+        # are fed, and a store on disk, a restored table and a dict each iterate differently.
+        user_ids = sorted(store)
         for user_id in user_ids:
             profile = store[user_id].profile
             if profile.last_purchase_ms is not None:
