@@ -72,12 +72,14 @@ class WorkerProcess:
         self.web_port = free_port()
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0  # where this run's lines begin in a log a restart appends to
 
     def start(self, *, wait: bool = True) -> WorkerProcess:
         """Spawn the worker; by default, return once it is ready (see ``wait_ready``)."""
         settings = dataclasses.replace(self.settings, web_port=self.web_port, data_dir=self.settings.data_dir / self.log_path.stem)
         env = {**os.environ, "PYTHONPATH": str(REPO), **settings.to_environ()}
         log = open(self.log_path, "ab")
+        self._log_start = log.tell()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "agents.cli", "worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
@@ -98,7 +100,9 @@ class WorkerProcess:
         assert self._proc is not None
         if self._proc.poll() is not None:
             raise AssertionError(f"worker exited with {self._proc.returncode}: {self.log_path.read_text()[-3000:]}")
-        return b"[^Worker]: Ready" in self.log_path.read_bytes()
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_start)
+            return b"[^Worker]: Ready" in log.read()
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -186,16 +190,31 @@ class Shop:
         self.producer.close()
 
 
+class CommitWatch:
+    """The worker's consumer group's committed offsets, asked as often as a test likes over one
+    connection (a new consumer per look takes long enough to miss a commit's moment)."""
+
+    def __init__(self, settings: Settings, topics: list[str]) -> None:
+        from agents.topics import faust_app_id
+
+        self._consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=faust_app_id(settings), enable_auto_commit=False)
+        self._partitions = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
+
+    def total(self) -> int:
+        """How many input messages are committed, over all partitions."""
+        return sum(self._consumer.committed(partition) or 0 for partition in self._partitions)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
 def committed_total(settings: Settings, topics: list[str]) -> int:
     """How many input messages the worker's consumer group has committed, over all partitions."""
-    from agents.topics import faust_app_id
-
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=faust_app_id(settings), enable_auto_commit=False)
+    watch = CommitWatch(settings, topics)
     try:
-        committed = (consumer.committed(TopicPartition(t, p)) for t in topics for p in range(settings.partitions))
-        return sum(offset or 0 for offset in committed)
+        return watch.total()
     finally:
-        consumer.close()
+        watch.close()
 
 
 def read_topic(settings: Settings, topic: str, *, quiet_s: float = 2.0, limit_s: float = 30.0) -> list[Any]:
