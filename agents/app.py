@@ -24,7 +24,9 @@ from faust.web import Request, Response, View
 from agents import codecs
 from agents.batch_delivery import BatchTransport, RecordBatch, commit_offsets, committed_offset
 from agents.metrics import CONTENT_TYPE, Metrics
-from agents.output_producer import OutputProducer
+from agents.output_producer import OutputProducer, Sent
+from agents.records import decode_population, decode_record, encode_population, encode_record
+from agents.tables import MemoryTable, RocksTable
 from agents.pipeline import MAX_RECORDS_PER_STEP, Outcome, Pipeline
 from agents.settings import Settings
 from agents.topics import (
@@ -41,6 +43,7 @@ from agents.topics import (
 from agents.embedded_compat import EmbeddedTransport
 from streams.config import ProfileConfig
 from streams.message import Message
+from streams.partitioning import partition_for
 from streams.rules.spec import RuleBook
 from streams.segments import ALL_SEGMENTS, resolve_segment
 
@@ -95,7 +98,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         faust_app_id(settings),
         embedded_broker=embedded_broker,
         broker=settings.broker,
-        store="memory://",
+        store="rocksdb://" if settings.store == "rocksdb" else "memory://",
         autodiscover=False,
         datadir=str(settings.data_dir.resolve()),
         topic_partitions=settings.partitions,
@@ -129,6 +132,18 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
     output_topic = {name: settings.topic(name) for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS)}
     producer = app.service(OutputProducer(bootstrap_servers=settings.bootstrap_servers, client_id=f"{faust_app_id(settings)}-outputs"))
 
+    users_table = _view(
+        settings,
+        users.data,
+        partition_of=lambda user_id, record: record.partition,
+        locate=lambda user_id: partition_for(user_id.encode(), settings.partitions),
+        encode=encode_record,
+        decode=decode_record,
+    )
+    populations_table = _view(
+        settings, populations.data, partition_of=lambda key, population: int(key), locate=int, encode=encode_population, decode=decode_population
+    )
+
     def has_unread(topic: str, partition: int, last_seen: int | None) -> bool:
         tp = TP(names[topic], partition)
         try:
@@ -143,8 +158,8 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         return last_seen + 1 < highwater
 
     pipeline = Pipeline(
-        table=users.data,
-        populations=populations.data,
+        table=users_table,
+        populations=populations_table,
         book=book,
         profile_config=config,
         metrics=metrics,
@@ -154,7 +169,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         max_future_skew_ms=settings.max_future_skew_s * 1000,
     )
     lock = asyncio.Lock()
-    durable: list[asyncio.Future[Any]] = []  # changelog writes sent and not yet known durable
+    durable: list[Sent] = []  # changelog writes sent and not yet known durable
     committable: dict[TP, int] = {}  # offsets whose effects are sent, to commit once durable
     last_commit = [time.monotonic()]
 
@@ -162,7 +177,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         """Outputs first, acknowledged; then the changelog; the offsets commit once both are durable."""
         outputs = [(output_topic[out.topic], out.partition, out.key, out.value) for out in outcome.outputs]
         if outputs:
-            await asyncio.gather(*await producer.send(outputs))
+            await asyncio.gather(*(sent.future for sent in await producer.send(outputs)))
         state = [(users_changelog, partition, user_id.encode(), record) for partition, user_id, record in pipeline.user_writes(outcome)]
         state += [(populations_changelog, partition, str(partition).encode(), value) for partition, value in pipeline.population_writes(outcome)]
         if state:
@@ -178,11 +193,21 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
                 observe(max(0.0, now_ms - message.timestamp_ms) / 1000)
 
     async def commit(*, only: set[TP] | None = None) -> None:
-        """Commit what is durable: every changelog write sent so far first, then the offsets."""
+        """Commit what is durable: every changelog write sent so far first, then (for a table on
+        disk) the records themselves and the changelog offset they reach, then the offsets."""
         if durable:
             pending = list(durable)
             durable.clear()
-            await asyncio.gather(*pending)
+            await asyncio.gather(*(sent.future for sent in pending))
+            users_table.flush()
+            populations_table.flush()
+            reached: dict[tuple[str, int], int] = {}
+            for sent in pending:
+                key = (sent.topic, sent.partition)
+                reached[key] = max(reached.get(key, -1), sent.last_offset())
+            for (topic, partition), offset in reached.items():
+                table = users if topic == users_changelog else populations
+                table.data.set_persisted_offset(TP(topic, partition), offset)
         assignment = app.consumer.assignment()
         offsets = {tp: offset for tp, offset in committable.items() if tp in assignment and (only is None or tp in only)}
         for tp in offsets:
@@ -266,7 +291,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
 
         @app.table_route(table=users, match_info="user_id")
         async def get(self, request: Request, user_id: str) -> Response:
-            record = users.data.get(user_id)
+            record = users_table.get(user_id)
             if record is None:
                 return self.json({"error": f"no profile for user {user_id!r}"}, status=404)
             state = record.state
@@ -287,6 +312,13 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             return self.json({"segment": segment, "count": count, "partitions": pipeline.partitions})
 
     return app
+
+
+def _view(settings: Settings, data: Any, *, partition_of: Any, locate: Any, encode: Any, decode: Any) -> Any:
+    """How the pipeline reaches a table's data, by store (see agents/tables.py)."""
+    if settings.store == "rocksdb":
+        return RocksTable(data, partition_of=partition_of, locate=locate, encode=encode, decode=decode, capacity=settings.cache_users)
+    return MemoryTable(data, partition_of=partition_of)
 
 
 def _table(app: faust.App, settings: Settings, name: str, value_codec: str) -> Any:

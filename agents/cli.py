@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--interest-half-life", type=int, metavar="SECONDS", help="event time in which interest scores halve (default 86400)"
     )
     worker.add_argument("--consent-default", choices=["granted", "denied"], help="consent for a channel never spoken about")
+    worker.add_argument("--store", choices=["memory", "rocksdb"], help="where the tables live: in memory (default) or RocksDB on disk")
     _skew_option(worker)
     worker.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
@@ -132,6 +133,7 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = Non
         "interest_half_life_s": getattr(args, "interest_half_life", None),
         "consent_default": getattr(args, "consent_default", None),
         "max_future_skew_s": getattr(args, "max_future_skew", None),
+        "store": getattr(args, "store", None),
         "log_level": getattr(args, "log_level", None),
     }
     return Settings.load(os.environ if environ is None else environ, **flags)

@@ -18,6 +18,22 @@ from mode import Service
 Record = tuple[str, int, bytes, "bytes | None"]
 """``(topic, partition, key, value)``; a value of None is a tombstone."""
 
+
+class Sent:
+    """One record batch on its way: its future resolves once the broker has it."""
+
+    __slots__ = ("topic", "partition", "records", "future")
+
+    def __init__(self, topic: str, partition: int, records: int, future: asyncio.Future[Any]) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.records = records
+        self.future = future
+
+    def last_offset(self) -> int:
+        """The offset of the batch's last record; only once the future is done."""
+        return int(self.future.result().offset) + self.records - 1
+
 # Records a batch builder takes before it is sent: big enough for a catch-up's step, and well
 # under a broker's message.max.bytes (1 MiB by default), which a record batch must fit in. A
 # record larger than this goes alone in its own batch (every record is under 1 MB: see
@@ -50,22 +66,22 @@ class OutputProducer(Service):
         if producer is not None:
             await producer.stop()
 
-    async def send(self, records: Iterable[Record]) -> list[asyncio.Future[Any]]:
+    async def send(self, records: Iterable[Record]) -> list[Sent]:
         """Queue every record, one batch per topic partition in the order given, and return the
-        futures that resolve once the broker has acknowledged each batch."""
+        batches, whose futures resolve once the broker has acknowledged each."""
         producer = self._producer
         if producer is None:
             raise RuntimeError("the output producer is not started")
         by_partition: dict[tuple[str, int], list[tuple[bytes, bytes | None]]] = {}
         for topic, partition, key, value in records:
             by_partition.setdefault((topic, partition), []).append((key, value))
-        futures: list[asyncio.Future[Any]] = []
+        sent: list[Sent] = []
         for (topic, partition), items in by_partition.items():
             batch = producer.create_batch()
             for key, value in items:
                 if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
-                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    sent.append(Sent(topic, partition, batch.record_count(), await producer.send_batch(batch, topic, partition=partition)))
                     batch = producer.create_batch()
                     batch.append(key=key, value=value, timestamp=None)  # the first record always fits
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
-        return futures
+            sent.append(Sent(topic, partition, batch.record_count(), await producer.send_batch(batch, topic, partition=partition)))
+        return sent

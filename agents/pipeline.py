@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, MutableMapping, Sequence
 
 from agents.metrics import Metrics
 from agents.records import UserRecord, encode_population, encode_record
+from agents.tables import MemoryTable, RocksTable
 from schemas.events import Erasure, Event
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS, MAX_OUTPUT_BYTES, MAX_POPULATION_RECORD_BYTES, MAX_USER_RECORD_BYTES
 from schemas.outputs import Conversion, DeadLetter, Output, Suppression, Trigger, encode_output
@@ -53,6 +54,9 @@ MAX_HELD_EVENTS = 50_000
 MAX_RECORDS_PER_STEP = 5_000
 
 
+Table = MemoryTable | RocksTable
+"""How the pipeline reaches a table: agents/tables.py."""
+
 Incoming = tuple[int, Message]
 """An input message and the partition it was read from."""
 
@@ -88,7 +92,7 @@ class Outcome:
 class _PartitionUsers(MutableMapping[str, UserState]):
     """The engine's view of one partition's users in the table, noting which it changed or erased."""
 
-    def __init__(self, table: MutableMapping[str, UserRecord], partition: int) -> None:
+    def __init__(self, table: Table[UserRecord], partition: int) -> None:
         self._table = table
         self._partition = partition
         self.changed: dict[str, UserRecord] = {}
@@ -106,11 +110,13 @@ class _PartitionUsers(MutableMapping[str, UserState]):
         return self._table[user_id].state
 
     def __setitem__(self, user_id: str, state: UserState) -> None:
-        record = self._table.get(user_id)
+        table = self._table
+        record = table.get(user_id)
         if record is None:
-            record = self._table[user_id] = UserRecord(partition=self._partition, state=state)
+            record = UserRecord(partition=self._partition, state=state)
         else:
             record.state = state
+        table[user_id] = record  # always: a table on disk learns of a change only so
         self.changed[user_id] = record
         self.erased.pop(user_id, None)
 
@@ -120,7 +126,7 @@ class _PartitionUsers(MutableMapping[str, UserState]):
         self.erased[user_id] = self._partition
 
     def __iter__(self) -> Iterator[str]:
-        return (user for user, record in self._table.items() if record.partition == self._partition)
+        return (user for user, _ in self._table.items_of(self._partition))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -131,7 +137,7 @@ class _Partition:
         self,
         *,
         number: int,
-        table: MutableMapping[str, UserRecord],
+        table: Table[UserRecord],
         population: Population,
         book: RuleBook,
         profile_config: ProfileConfig,
@@ -152,7 +158,7 @@ class _Partition:
         )
         self.engine = self.runner.engine
         self.sync = self.runner.sync
-        self.engine.restore(record.state for record in table.values() if record.partition == number)
+        self.engine.restore(record.state for _, record in table.items_of(number))
         # The idle clock runs from the event time and wall time of the latest arrival; after a
         # restore, from the latest event restored (see PartitionEngine.restore).
         self.anchor_event_ms = self.engine.restored_ms
@@ -175,8 +181,8 @@ class Pipeline:
     def __init__(
         self,
         *,
-        table: MutableMapping[str, UserRecord],
-        populations: MutableMapping[str, Population],
+        table: Table[UserRecord],
+        populations: Table[Population],
         book: RuleBook,
         profile_config: ProfileConfig,
         metrics: Metrics,
@@ -186,8 +192,8 @@ class Pipeline:
         max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
     ) -> None:
         """``has_unread(topic, partition, last_offset_seen)`` asks the consumer whether a topic
-        partition holds data this pipeline has not been given yet. ``populations`` is keyed by
-        the partition number as text."""
+        partition holds data this pipeline has not been given yet. ``table`` holds the users
+        (see agents/tables.py); ``populations`` is keyed by the partition number as text."""
         self._max_future_skew_ms = max_future_skew_ms
         self._table = table
         self._populations = populations
@@ -225,6 +231,8 @@ class Pipeline:
         for number in list(self._partitions):
             if number not in wanted:
                 del self._partitions[number]
+                self._table.disown(number)
+                self._populations.disown(number)
                 try:
                     self._metrics.partition_clock.remove(str(number))
                 except KeyError:
@@ -232,6 +240,8 @@ class Pipeline:
                 for key in [key for key in self._seen if key[1] == number]:
                     del self._seen[key]
         for number in wanted - self._partitions.keys():
+            self._table.own(number)  # recovered from the changelog: the table is the truth
+            self._populations.own(number)
             self._partitions[number] = self._new_partition(number, wall_s)
         self._count_waiting()
 

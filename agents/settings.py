@@ -33,6 +33,8 @@ class Settings:
     max_future_skew_s: int = 3600  # an event further ahead of its Kafka timestamp is dead-lettered; 0: no limit
     batch_size: int = 1000  # most events one agent step takes
     batch_within_ms: int = 50  # longest wait to fill a batch
+    store: str = "memory"  # memory | rocksdb: where the worker keeps its tables (rocksdb: on disk, in data_dir)
+    cache_users: int = 100_000  # with the rocksdb store, the most unchanged users kept decoded in memory
     standby_replicas: int = 0  # workers that keep a warm copy of each partition's tables, for a faster takeover
     embedded_broker: str = "auto"  # auto | on | off: the work-arounds for the embedded broker (Tansu)
     log_level: str = "info"
@@ -51,6 +53,10 @@ class Settings:
             raise SettingsError(f"NUDGE_EMBEDDED_BROKER must be auto, on or off, got {self.embedded_broker!r}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"NUDGE_LOG_LEVEL must be debug, info, warning or error, got {self.log_level!r}")
+        if self.store not in ("memory", "rocksdb"):
+            raise SettingsError(f"NUDGE_STORE must be memory or rocksdb, got {self.store!r}")
+        if self.cache_users < 1:
+            raise SettingsError(f"NUDGE_CACHE_USERS must be positive, got {self.cache_users}")
         if not 0 <= self.standby_replicas <= 8:
             raise SettingsError(f"NUDGE_STANDBY_REPLICAS must be between 0 and 8, got {self.standby_replicas}")
         if self.max_future_skew_s < 0:

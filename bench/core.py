@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 from agents.metrics import Metrics
 from agents.pipeline import Incoming, Pipeline
 from streams.message import Message
+from agents.tables import MemoryTable
 from agents.records import UserRecord, encode_record
 from agents.topics import TRIGGERS
 from bench.stats import percentile
@@ -159,8 +160,8 @@ def _pipeline_stage(
     triggers emitted, the proof that timers really fired during the run."""
     table: dict[str, UserRecord] = {}
     pipeline = Pipeline(
-        table=table,
-        populations={},
+        table=MemoryTable(table, partition_of=lambda user_id, record: record.partition),
+        populations=MemoryTable({}, partition_of=lambda key, population: int(key)),
         book=default_rulebook(),
         profile_config=ProfileConfig(),
         metrics=Metrics(),

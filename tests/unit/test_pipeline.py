@@ -13,6 +13,7 @@ from typing import Any
 from builders import T0_MS, cart_book
 from agents.metrics import Metrics
 from agents.pipeline import MAX_HELD_EVENTS, MAX_SYNC_WAIT_S, PAUSE_ABOVE, RESUME_BELOW, Incoming, Outcome, Pipeline
+from agents.tables import MemoryTable
 from agents.records import UserRecord, decode_population, encode_population
 from schemas.limits import MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES
 from schemas.events import InputTopic
@@ -46,8 +47,8 @@ def make_pipeline(table: dict[str, UserRecord] | None = None, *, idle_advance_ms
     metrics = Metrics()
     unread = Unread()
     pipeline = Pipeline(
-        table=table,
-        populations={},
+        table=MemoryTable(table, partition_of=lambda user_id, record: record.partition),
+        populations=MemoryTable({}, partition_of=lambda key, population: int(key)),
         book=config,
         profile_config=ProfileConfig(),
         metrics=metrics,
@@ -584,8 +585,8 @@ def test_a_user_who_comes_back_in_the_same_batch_is_written_not_erased():
 def test_a_changed_population_is_handed_out_once_and_kept_in_the_populations_table():
     populations: dict[str, Population] = {}
     pipeline = Pipeline(
-        table={},
-        populations=populations,
+        table=MemoryTable({}, partition_of=lambda user_id, record: record.partition),
+        populations=MemoryTable(populations, partition_of=lambda key, population: int(key)),
         book=CONFIG,
         profile_config=ProfileConfig(),
         metrics=Metrics(),
@@ -607,8 +608,8 @@ def test_a_restored_population_is_what_the_partition_learns_on_from():
     restored = Population()
     restored.add_price("shoes", 100.0)
     pipeline = Pipeline(
-        table={},
-        populations={"0": restored},
+        table=MemoryTable({}, partition_of=lambda user_id, record: record.partition),
+        populations=MemoryTable({"0": restored}, partition_of=lambda key, population: int(key)),
         book=CONFIG,
         profile_config=ProfileConfig(),
         metrics=Metrics(),
