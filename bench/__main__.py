@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only core|e2e|replay|peers|state] [--users N]``: print Nudge's benchmark tables.
+"""``python -m bench [--quick] [--only core|e2e|replay|peers|scale|state] [--users N] [--store memory|rocksdb]``: print Nudge's benchmark tables.
 
 Progress goes to stderr and the tables to stdout, so ``python -m bench > bench.txt`` keeps a
 clean record.
@@ -73,9 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--users", type=_users, help=f"users of the state benchmark (default {FULL.state_users:,}; 1000000 took about 25 minutes on 2 cores)"
     )
+    parser.add_argument("--store", choices=["memory", "rocksdb"], default="memory", help="the state benchmark's store (default memory)")
     args = parser.parse_args(argv)
     if args.users is not None and args.only not in (None, "state"):
         parser.error("--users sizes the state benchmark only")
+    if args.store != "memory" and args.only != "state":
+        parser.error("--store applies to the state benchmark only: use it with --only state")
     sizes = QUICK if args.quick else FULL
     if args.users is not None:
         sizes = dataclasses.replace(sizes, state_users=args.users)
@@ -106,8 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             scale = run_scale_out(events=sizes.scale_events, progress=lambda step: _progress(f"scale-out: {step}"))
             print(report.scale_out_table(scale), end="\n\n", flush=True)
         if args.only in (None, "state"):
-            _progress(f"state: broker, {sizes.state_users:,} users' clicks, one worker catching up, then a fresh one restoring")
-            print(report.state_table(run_state(users=sizes.state_users, progress=lambda step: _progress(f"state: {step}"))), flush=True)
+            then = "restarting on its own RocksDB" if args.store == "rocksdb" else "then a fresh one restoring"
+            _progress(f"state: broker, {sizes.state_users:,} users' clicks, one worker catching up, {then}")
+            state = run_state(users=sizes.state_users, store=args.store, progress=lambda step: _progress(f"state: {step}"))
+            print(report.state_table(state), flush=True)
     except KeyboardInterrupt:
         return 130
     except (NudgeError, WorkerFailed, ReaderFailed) as exc:

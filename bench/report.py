@@ -177,7 +177,7 @@ def state_table(result: StateResult) -> str:
     users = f"{result.users:,} users"
     header = (
         f"Worker state: {users}, {result.events:,} clicks (one visit of 2 to 4 each, over a day of event time), "
-        f"produced in {_s(result.produce_s)} s;\none `nudge worker`, embedded broker, {STATE_PARTITIONS} partitions, "
+        f"produced in {_s(result.produce_s)} s;\none `nudge worker` ({result.store} store), embedded broker, {STATE_PARTITIONS} partitions, "
         f"caught up in {_s(result.catch_up_s)} s from its spawn (consumer group join included)"
     )
     sizes = [
@@ -205,6 +205,13 @@ def state_table(result: StateResult) -> str:
         ],
     ]
     recovery_s = restore.spawn_to_serving_s - restore.spawn_to_assigned_s
+    restarted = result.store == "rocksdb"
+    second = "the same worker restarted on its own disk" if restarted else "fresh worker"
+    read = (
+        f"over the last {_s(recovery_s)} s: the changelog's tail since its last flush, and every user read from disk once"
+        if restarted
+        else f"{_rate(result.changelog_records, recovery_s)} changelog records/s over the last {_s(recovery_s)} s"
+    )
     phases = [
         ["restore", "seconds", "notes"],
         [
@@ -212,18 +219,18 @@ def state_table(result: StateResult) -> str:
             _s(result.stop_s),
             "" if result.stop_s < STOP_GRACE_S else f"SIGKILLed: still running {STOP_GRACE_S:g} s after SIGTERM",
         ],
-        ["fresh worker: spawn until /metrics answers", _s(restore.spawn_to_metrics_s), "Python and Faust start-up"],
+        [f"{second}: spawn until /metrics answers", _s(restore.spawn_to_metrics_s), "Python and Faust start-up"],
         ["spawn until it is given every partition", _s(restore.spawn_to_assigned_s), "the consumer group join (Faust's /router/)"],
         [
             "spawn until restored and serving",
             _s(restore.spawn_to_serving_s),
-            f"{_rate(result.changelog_records, recovery_s)} changelog records/s over the last {_s(recovery_s)} s",
+            read,
         ],
     ]
     notes = [
         (
             f"The changelog held {result.changelog_records:,} records ({_mib(result.changelog_bytes)}) for {users}, and a "
-            "restore reads them all: the embedded broker never compacts."
+            + ("restart on its own disk reads only what came after the offsets it wrote with its records." if restarted else "fresh restore reads them all: the embedded broker never compacts.")
         ),
         "Serving: the pipeline owns every partition (/segments/lifecycle:new/count) and its lifecycle segments in /metrics",
         "add up to every user; the table's recover callback that sets both runs right after Faust's \"Recovery complete\".",

@@ -8,6 +8,8 @@ the users changelog is read back to size each user's last record (what compactio
 worker's resident memory is compared with an empty worker's, started on the same broker and
 topics before any event existed; then the worker is stopped and a fresh one, with a new data
 directory, restores the table, timed until it owns every partition and counts every user.
+With ``store="rocksdb"`` the workers keep their tables on disk, and the second worker is the
+first one restarted on its own data directory: what that store is for.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class StateResult:
     loaded_peak_rss_bytes: int
     stop_s: float  # SIGTERM until the caught-up worker exited
     restore: Restore
+    store: str = "memory"  # memory: a fresh worker restores; rocksdb: the worker restarts on its own disk
 
     @property
     def record_mean(self) -> float:
@@ -99,7 +102,7 @@ class StateResult:
         return (self.restore.rss_bytes - self.empty_rss_bytes) / self.users
 
 
-def run_state(*, users: int, progress: Callable[[str], None]) -> StateResult:
+def run_state(*, users: int, progress: Callable[[str], None], store: str = "memory") -> StateResult:
     """Broker, topics, empty worker, backlog, caught-up worker, restored worker; every process
     started here is stopped before returning, on success, error or Ctrl-C alike (each is owned
     by a ``with`` block)."""
@@ -111,6 +114,7 @@ def run_state(*, users: int, progress: Callable[[str], None]) -> StateResult:
             partitions=PARTITIONS,
             web_port=free_port(),
             data_dir=folder / "caught-up",
+            store=store,
         )
         empty_settings = dataclasses.replace(settings, app_id=EMPTY_APP_ID, web_port=free_port(), data_dir=folder / "empty")
         ensure_topics(settings, all_topics(settings) + all_topics(empty_settings))
@@ -136,9 +140,10 @@ def run_state(*, users: int, progress: Callable[[str], None]) -> StateResult:
             stopping = time.monotonic()
             worker.stop()
             stop_s = time.monotonic() - stopping
-        progress(f"a fresh worker restoring {compacted.records:,} changelog records")
+        restarted = store == "rocksdb"
+        progress("the worker restarting on its own disk" if restarted else f"a fresh worker restoring {compacted.records:,} changelog records")
         restore = _restore(
-            dataclasses.replace(settings, web_port=free_port(), data_dir=folder / "restored"),
+            dataclasses.replace(settings, web_port=free_port(), data_dir=settings.data_dir if restarted else folder / "restored"),
             users=users,
             timeout_s=READY_TIMEOUT_S + compacted.records / SLOWEST_RESTORE_RECORDS_PER_S,
             log_path=folder / "restored.log",
@@ -156,6 +161,7 @@ def run_state(*, users: int, progress: Callable[[str], None]) -> StateResult:
         loaded_peak_rss_bytes=loaded_peak,
         stop_s=stop_s,
         restore=restore,
+        store=store,
     )
 
 

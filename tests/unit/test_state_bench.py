@@ -102,3 +102,14 @@ def test_a_worker_killed_after_the_grace_is_called_so() -> None:
     killed = dataclasses.replace(result(record_sizes=[1_000], loaded_rss=200 * MIB, restored_rss=150 * MIB), stop_s=STOP_GRACE_S + 0.1)
     (stop,) = rows(state_table(killed), "SIGTERM to the caught-up worker")
     assert stop[2] == f"SIGKILLed: still running {STOP_GRACE_S:g} s after SIGTERM"
+
+
+def test_a_rocksdb_run_says_the_worker_restarted_on_its_own_disk() -> None:
+    rocks = dataclasses.replace(result(record_sizes=[1_000], loaded_rss=200 * MIB, restored_rss=150 * MIB), store="rocksdb")
+    table = state_table(rocks)
+    assert "(rocksdb store)" in table
+    (started,) = rows(table, "the same worker restarted on its own disk")
+    assert started[1] == "1.2"
+    (serving,) = rows(table, "spawn until restored and serving")
+    assert "changelog records/s" not in serving[2] and "the changelog's tail" in serving[2]
+    assert "fresh worker" not in table
