@@ -46,10 +46,23 @@ def open_sink(path: Path) -> io.BufferedIOBase:
     return _gzip_sink(path) if path.suffix == ".gz" else open(path, "wb")
 
 
+class _GzipSink(gzip.GzipFile):
+    """A gzip file written with no name and no time in its header, so the same lines give the
+    same bytes; closing it closes the file it writes to, as when gzip opens that itself."""
+
+    def __init__(self, path: Path) -> None:
+        self._raw = open(path, "wb")
+        super().__init__(filename="", mode="wb", fileobj=self._raw, mtime=0)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 def _gzip_sink(path: Path) -> gzip.GzipFile:
-    compressed = gzip.GzipFile(filename="", mode="wb", fileobj=open(path, "wb"), mtime=0)
-    compressed.myfileobj = compressed.fileobj  # so closing it closes the file, as when gzip opens it itself
-    return compressed
+    return _GzipSink(path)
 
 
 def recording_line(

@@ -137,7 +137,8 @@ class RocksTable(MutableMapping[str, V], Generic[V]):
         if value is None:
             raise KeyError(key)
         del self._cache[key]
-        self._deleted[key] = self._dirty.pop(key, None) or self._partition_of(key, value)
+        partition = self._dirty.pop(key, None)
+        self._deleted[key] = self._partition_of(key, value) if partition is None else partition
 
     def __iter__(self) -> Iterator[str]:
         for partition in list(self._owned):
