@@ -13,13 +13,16 @@ changelogged tables and their recovery, the group's assignment and rebalancing, 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from typing import Any
 
+import aiohttp
 import faust
 from faust.types import TP
 from faust.web import Request, Response, View
+from yarl import URL
 
 from agents import codecs
 from agents.batch_delivery import BatchTransport, RecordBatch, commit_offsets, committed_offset
@@ -29,6 +32,7 @@ from agents.records import decode_population, decode_record, encode_population, 
 from agents.tables import MemoryTable, RocksTable
 from agents.pipeline import MAX_RECORDS_PER_STEP, Outcome, Pipeline
 from agents.settings import Settings
+from agents.uplift_report import from_local, local_json, uplift_json
 from agents.topics import (
     CONVERSIONS,
     DEAD_LETTERS,
@@ -46,7 +50,11 @@ from streams.message import Message
 from streams.partitioning import partition_for
 from streams.rules.spec import RuleBook
 from streams.segments import ALL_SEGMENTS, resolve_segment
+from streams.uplift import total
 
+log = logging.getLogger(__name__)
+
+PEER_TIMEOUT = aiohttp.ClientTimeout(total=5)  # another worker's counts for /uplift; slower is a worker in trouble
 TICK_INTERVAL_S = 0.25
 # Offsets are committed at most this often (and at every rebalance and shutdown): a commit is a
 # round trip to the group coordinator, and Kafka's own consumers commit every few seconds.
@@ -299,6 +307,36 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             now_ms = state.profile.last_seen_ms if clock_ms is None else max(clock_ms, state.profile.last_seen_ms)
             view = state.profile.view(now_ms=now_ms, config=config)
             return self.json({**view, "pending_timers": [t.to_dict() for t in state.timers.values()]})
+
+    @app.page("/uplift")
+    class UpliftView(View):
+        """Uplift per rule over the whole app: this worker asks every worker that owns partitions
+        for its counts (``?scope=local``, Faust's router says who owns what) and adds them up.
+        A worker that does not answer leaves its partitions listed as missing."""
+
+        async def get(self, request: Request) -> Response:
+            if request.query.get("scope") == "local":
+                return self.json(local_json(pipeline.outcomes(), partitions=pipeline.partitions))
+            answers = [local_json(pipeline.outcomes(), partitions=pipeline.partitions)]
+            own = URL(str(app.conf.canonical_url))
+            for host in app.router.table_metadata(users.name):
+                peer = URL(str(host))
+                if (peer.host, peer.port) == (own.host, own.port):
+                    continue
+                try:
+                    async with app.http_client.get(peer.with_path("/uplift").with_query(scope="local"), timeout=PEER_TIMEOUT) as response:
+                        if response.status == 200:
+                            answers.append(await response.json())
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    log.warning("uplift: worker %s did not answer: %s", peer, exc)
+            covered: set[int] = set()
+            counts = []
+            for answer in answers:
+                partitions, outcomes = from_local(answer)
+                if covered.isdisjoint(partitions):  # mid-rebalance, two workers may both claim one
+                    covered.update(partitions)
+                    counts.append(outcomes)
+            return self.json(uplift_json(total(counts), partitions=sorted(covered), of=settings.partitions))
 
     @app.page("/segments/{name}/count")
     class SegmentCountView(View):

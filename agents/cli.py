@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -82,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("user_id", metavar="USER_ID")
     _broker_option(forget)
     forget.add_argument("--topic-prefix", help="prefix of every topic name")
+
+    uplift = commands.add_parser("uplift", help="uplift per rule, treated against held out, with sample sizes and a 95 %% interval")
+    source = uplift.add_mutually_exclusive_group()
+    source.add_argument("--url", default="http://127.0.0.1:6066", help="any worker's web address (default %(default)s): it asks the others")
+    source.add_argument("--recording", metavar="FILE", help="compute it offline from a recording, as a replay would")
+    uplift.add_argument("--rules", metavar="PATH", help="with --recording: the rules file (default: the shipped one)")
+    uplift.add_argument("--partitions", type=int, help="with --recording: how users are split (default 4)")
+    uplift.add_argument("--json", action="store_true", help="print the JSON answer instead of a table")
 
     demo = commands.add_parser("demo", help="embedded broker + worker + traffic, printing triggers as they arrive")
     _traffic_options(demo, users=200, rate=40.0)
@@ -295,6 +304,51 @@ def _report_bad_lines(bad_lines: list) -> None:
         print(f"{len(bad_lines)} bad lines in all", file=sys.stderr)
 
 
+def _uplift(args: argparse.Namespace) -> int:
+    from agents.uplift_report import uplift_json, uplift_table
+
+    if args.recording:
+        import tempfile
+
+        from agents.app import profile_config
+        from agents.replay import replay_offline
+        from agents.rules import load_rules
+
+        settings = settings_from(args)
+        with tempfile.TemporaryDirectory(prefix="nudge-uplift-") as folder:
+            report = replay_offline(
+                Path(args.recording),
+                Path(folder) / "outputs.jsonl",
+                book=load_rules(settings),
+                partitions=settings.partitions,
+                profile_config=profile_config(settings),
+                max_future_skew_ms=settings.max_future_skew_s * 1000,
+            )
+        _report_bad_lines(report.bad_lines)
+        answer = uplift_json(report.outcomes, partitions=list(range(settings.partitions)), of=settings.partitions)
+    else:
+        answer = _get_json(args.url.rstrip("/") + "/uplift")
+    print(json.dumps(answer, indent=2) if args.json else uplift_table(answer))
+    return 0
+
+
+def _get_json(url: str) -> Any:
+    """A worker's JSON answer, or one clear line (SettingsError) when it cannot be had."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        raise SettingsError(f"{url} answered {exc.code} {exc.reason}: is it a Nudge worker?") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SettingsError(f"cannot reach a worker at {url}: {reason}") from None
+    except ValueError:
+        raise SettingsError(f"{url} did not answer JSON: is it a Nudge worker?") from None
+
+
 def _forget(args: argparse.Namespace) -> int:
     from agents.admin import check_broker
     from agents.forget import forget
@@ -329,6 +383,7 @@ _COMMANDS = {
     "record": _record,
     "replay": _replay,
     "forget": _forget,
+    "uplift": _uplift,
     "demo": _demo,
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, MutableMapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, MutableMapping, Sequence, TypeVar, Union
 
 from agents.metrics import Metrics
 from agents.records import UserRecord, encode_population, encode_record
@@ -26,6 +26,7 @@ from streams.population import Population
 from streams.rules.spec import RuleBook
 from streams.runner import Held, PartitionRunner
 from streams.state import UserState
+from streams.uplift import RuleOutcomes, total
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ MAX_HELD_EVENTS = 50_000
 MAX_RECORDS_PER_STEP = 5_000
 
 
-Table = MemoryTable | RocksTable
+V = TypeVar("V")
+Table = Union[MemoryTable[V], RocksTable[V]]
 """How the pipeline reaches a table: agents/tables.py."""
 
 Incoming = tuple[int, Message]
@@ -224,6 +226,10 @@ class Pipeline:
         for part in self._partitions.values():
             total.update(part.engine.segments)
         return total
+
+    def outcomes(self) -> dict[str, RuleOutcomes]:
+        """Per rule, sends, ghost sends and conversions over the partitions this worker owns."""
+        return total(part.engine.population.outcomes for part in self._partitions.values())
 
     def assign(self, partitions: Iterable[int], *, wall_s: float) -> None:
         """Own exactly these partitions: drop the others, restore timers of the new ones."""

@@ -19,7 +19,7 @@ from streams.population import Population
 from streams.state import UserState
 
 FORMAT_VERSION = 2  # 2: full profiles (RFM, interests, rhythm, sessions, consents)
-POPULATION_FORMAT_VERSION = 1
+POPULATION_FORMAT_VERSION = 2  # 2: per-rule outcomes, for uplift
 
 
 @dataclass(slots=True)
@@ -59,6 +59,9 @@ def encode_population(population: Population) -> bytes:
 
 def decode_population(raw: bytes) -> Population:
     body = orjson.loads(raw)
-    if body.get("v") != POPULATION_FORMAT_VERSION:
-        raise ValueError(f"population record has format {body.get('v')!r}, expected {POPULATION_FORMAT_VERSION}")
+    version = body.get("v")
+    if version == 1:  # before uplift was counted: the counts start from zero
+        body["outcomes"] = {}
+    elif version != POPULATION_FORMAT_VERSION:
+        raise ValueError(f"population record has format {version!r}, expected {POPULATION_FORMAT_VERSION}")
     return Population.from_dict(body)

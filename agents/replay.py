@@ -31,6 +31,7 @@ from schemas.timestamps import BadTimestamp, parse_rfc3339
 from streams.config import ProfileConfig
 from streams.replay import OfflineReplay
 from streams.rules.spec import RuleBook
+from streams.uplift import RuleOutcomes
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class ReplayReport:
     messages: int = 0
     bad_lines: list[BadLine] = field(default_factory=list)
     outputs: dict[str, int] = field(default_factory=dict)  # output topic -> lines written
+    outcomes: dict[str, RuleOutcomes] = field(default_factory=dict)  # offline: per rule, for uplift
     elapsed_s: float = 0.0
 
 
@@ -85,6 +87,7 @@ def _replay_offline(
                 if outputs:  # most messages decide nothing yet
                     _write(sink, outputs, replay, report)
             _write(sink, replay.finish(), replay, report)
+        report.outcomes = replay.outcomes()
     except OSError as exc:
         raise SettingsError(f"cannot replay {path} into {out}: {exc.strerror or exc}") from None
     except EOFError:

@@ -1,7 +1,7 @@
 """What a partition learns about all of its users together: the yardsticks profiles are read against.
 
 RFM quintiles, each category's running average price and the search keyword map are shared by
-the users of one partition. Each worker owns whole partitions, so each learns from its own users
+the users of one partition; so are the counts uplift is measured from (streams/uplift.py). Each worker owns whole partitions, so each learns from its own users
 and an offline replay that splits users the same way learns the same thing.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 from streams.jsonsize import json_size
 from streams.keywords import KeywordMap
 from streams.rfm import RfmQuantiles
+from streams.uplift import MAX_OUTCOME_RULES, RuleOutcomes
 
 MAX_PRICED_CATEGORIES = 1_000  # per partition; further categories go unpriced
 # Bytes the price table's category names may take in JSON, so the population record has a size
@@ -38,6 +39,7 @@ class Population:
     prices: dict[str, CategoryPrice] = field(default_factory=dict)
     keywords: KeywordMap = field(default_factory=KeywordMap)
     last_sweep_ms: int | None = None  # event time of the latest daily sweep
+    outcomes: dict[str, RuleOutcomes] = field(default_factory=dict)  # per rule: sends, ghost sends, conversions
     changed: bool = False  # set by every update; the owner clears it once the population is saved
     priced_name_bytes: int = field(default=-1, compare=False)  # JSON bytes of the names in ``prices``; -1: not counted yet
 
@@ -54,6 +56,17 @@ class Population:
         entry.add(price)
         self.changed = True
 
+    def rule_outcomes(self, rule: str) -> RuleOutcomes | None:
+        """The rule's counts, to add to; None once MAX_OUTCOME_RULES rules are counted (the
+        partition then stops counting new rule names, and its record stays bounded)."""
+        outcomes = self.outcomes.get(rule)
+        if outcomes is None:
+            if len(self.outcomes) >= MAX_OUTCOME_RULES:
+                return None
+            outcomes = self.outcomes[rule] = RuleOutcomes()
+        self.changed = True
+        return outcomes
+
     def average_price(self, category: str) -> float | None:
         entry = self.prices.get(category)
         return entry.mean if entry is not None and entry.mean > 0 else None
@@ -64,6 +77,7 @@ class Population:
             "prices": {category: [entry.count, entry.mean] for category, entry in self.prices.items()},
             "keywords": self.keywords.to_dict(),
             "last_sweep_ms": self.last_sweep_ms,
+            "outcomes": {rule: outcomes.to_list() for rule, outcomes in self.outcomes.items()},
         }
 
     @classmethod
@@ -73,4 +87,5 @@ class Population:
             prices={category: CategoryPrice(count, mean) for category, (count, mean) in data["prices"].items()},
             keywords=KeywordMap.from_dict(data["keywords"]),
             last_sweep_ms=data["last_sweep_ms"],
+            outcomes={rule: RuleOutcomes.from_list(counts) for rule, counts in data["outcomes"].items()},
         )

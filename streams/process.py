@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from schemas.events import Consent, Event, Purchase
-from schemas.outputs import Output, Suppression, SuppressionReason
+from schemas.outputs import ConversionGroup, Output, Suppression, SuppressionReason
 from streams.config import ProfileConfig
 from streams.lifecycle import Stage
 from streams.population import Population
@@ -83,6 +83,12 @@ class Core:
             conversion = attribution.convert(state, event, window_ms=self.book.guardrails.attribution_window_ms)
             if conversion is not None:
                 step.outputs.append(conversion)
+                outcomes = population.rule_outcomes(conversion.rule)
+                if outcomes is not None:
+                    if conversion.group is ConversionGroup.HOLDOUT:
+                        outcomes.holdout_converted += 1
+                    else:
+                        outcomes.treated_converted += 1
         ctx = self._ctx
         ctx.population = population
         ctx.now_ms = event.ts_ms
@@ -93,7 +99,7 @@ class Core:
             for rule in self._win_back:
                 win_back.on_event(rule, state)
         if effects.candidates:
-            self._decide(state, effects.candidates, step)
+            self._decide(state, effects.candidates, step, population)
         return step
 
     def fire_timer(self, state: UserState, timer: Timer, *, population: Population) -> Step:
@@ -106,7 +112,7 @@ class Core:
         ctx = self._context(population, timer.due_ms)
         candidate = _ON_TIMER[rule.kind](rule, state, timer, ctx)
         if candidate is not None:
-            self._decide(state, [candidate], step, held_from_ms=timer.first_due_ms)
+            self._decide(state, [candidate], step, population, held_from_ms=timer.first_due_ms)
         return step
 
     def stage_changed(self, state: UserState, before: Stage, *, population: Population, now_ms: int) -> Step:
@@ -114,12 +120,15 @@ class Core:
         step = Step(state)
         ctx = self._context(population, now_ms)
         candidates = [c for rule in self._win_back if (c := win_back.on_stage_change(rule, state, before, ctx)) is not None]
-        self._decide(state, candidates, step)
+        self._decide(state, candidates, step, population)
         return step
 
-    def _decide(self, state: UserState, candidates: list[Candidate], step: Step, *, held_from_ms: int | None = None) -> None:
+    def _decide(
+        self, state: UserState, candidates: list[Candidate], step: Step, population: Population, *, held_from_ms: int | None = None
+    ) -> None:
         """Put candidates through the guardrails, highest priority first (so a frequency cap
-        suppresses the lower-priority ones), and record each decision."""
+        suppresses the lower-priority ones), and record each decision; sends and ghost sends
+        are counted in the population, for uplift."""
         if not candidates:
             return
         book = self.book
@@ -137,18 +146,27 @@ class Core:
                 step.schedule.append(timer)
                 continue
             state.fired[candidate.once_key] = candidate.ts_ms
-            if verdict.suppressed is None:
-                step.outputs.append(trigger)
-                sent = state.sent_ms
-                sent.append(candidate.ts_ms)
-                if len(sent) > MAX_SENT_TIMES:  # the cap's own pruning keeps it short; without a cap, this does
-                    sent.sort()
-                    del sent[:-MAX_SENT_TIMES]
-                attribution.expose(state, candidate, trigger, holdout=False, window_ms=window_ms)
+            suppressed = verdict.suppressed
+            if suppressed is not None and suppressed is not SuppressionReason.HOLDOUT:
+                step.outputs.append(Suppression(trigger, suppressed))
                 continue
-            step.outputs.append(Suppression(trigger, verdict.suppressed))
-            if verdict.suppressed is SuppressionReason.HOLDOUT:
-                attribution.expose(state, candidate, trigger, holdout=True, window_ms=window_ms)
+            # Sent, or held out at the moment it would have been sent (a ghost): either way it
+            # counts towards the cap and waits for a conversion, in its own group.
+            sent = state.sent_ms
+            sent.append(candidate.ts_ms)
+            if len(sent) > MAX_SENT_TIMES:  # the cap's own pruning keeps it short; without a cap, this does
+                sent.sort()
+                del sent[:-MAX_SENT_TIMES]
+            outcomes = population.rule_outcomes(candidate.rule.name)
+            if suppressed is None:
+                step.outputs.append(trigger)
+                if outcomes is not None:
+                    outcomes.treated += 1
+            else:
+                step.outputs.append(Suppression(trigger, suppressed))
+                if outcomes is not None:
+                    outcomes.holdout += 1
+            attribution.expose(state, candidate, trigger, holdout=suppressed is not None, window_ms=window_ms)
 
 
 def _by_priority(candidate: Candidate) -> tuple[int, str]:

@@ -23,6 +23,7 @@ from streams.message import Message, Recorded
 from streams.partitioning import partition_for
 from streams.rules.spec import RuleBook
 from streams.runner import Held, PartitionRunner
+from streams.uplift import RuleOutcomes, total
 
 __all__ = ["LOOKAHEAD", "Message", "OfflineReplay", "Recorded"]
 
@@ -96,6 +97,10 @@ class OfflineReplay:
             for number in sorted(self._partitions):
                 outputs.extend(self._partitions[number].engine.advance(horizon_ms))
         return outputs
+
+    def outcomes(self) -> dict[str, RuleOutcomes]:
+        """Per rule, sends, ghost sends and conversions over every partition, as the workers count them."""
+        return total(self._partitions[number].engine.population.outcomes for number in sorted(self._partitions))
 
     def partition_of(self, output: Output | DeadLetter) -> int:
         """The partition an output belongs to, as a worker would produce it."""

@@ -1,5 +1,12 @@
-"""The guardrails every candidate trigger passes, in order: consent, holdout, frequency cap,
-quiet hours. Each returns its decision as data; the caller records it.
+"""The guardrails every candidate trigger passes, in order: consent, frequency cap, quiet hours,
+and last the holdout. Each returns its decision as data; the caller records it.
+
+The holdout comes last so that a held-out candidate is a "ghost" send: it meets consent, the
+cap (a ghost counts towards it, as a send does), quiet hours (held and judged again) and its
+expiry exactly as a treated one would, and only at the moment it would have gone out does it
+become a ``holdout`` suppression. Drawn first, held-out users would be those whose candidate
+never had to survive the cap or the night, unlike the treated, and the uplift measured
+between the two groups would be biased by that, not by the message.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ class Verdict:
 
 
 SEND = Verdict()
+HOLDOUT = Verdict(suppressed=SuppressionReason.HOLDOUT)
 
 
 def in_holdout(user_id: str, rule: str, *, fraction: float, salt: str) -> bool:
@@ -68,8 +76,6 @@ def judge(candidate: Candidate, state: UserState, *, book: RuleBook, consent_def
     now_ms = candidate.ts_ms
     if not profile.consent_for(rule.channel, default=consent_default):
         return Verdict(suppressed=SuppressionReason.NO_CONSENT)
-    if in_holdout(profile.user_id, rule.name, fraction=book.holdout_fraction(rule), salt=guardrails.holdout_salt):
-        return Verdict(suppressed=SuppressionReason.HOLDOUT)
     if guardrails.frequency_cap is not None:
         since_ms = now_ms - guardrails.frequency_window_ms
         sent = state.sent_ms
@@ -80,4 +86,6 @@ def judge(candidate: Candidate, state: UserState, *, book: RuleBook, consent_def
         until_ms = quiet_until_ms(now_ms, profile.utc_offset_min, guardrails.quiet_hours)
         if until_ms is not None:
             return Verdict(hold_until_ms=until_ms)
+    if in_holdout(profile.user_id, rule.name, fraction=book.holdout_fraction(rule), salt=guardrails.holdout_salt):
+        return HOLDOUT
     return SEND

@@ -135,7 +135,9 @@ class _Invalid(Exception):
 
 
 _NULL_TAG = "tag:yaml.org,2002:null"
-_RULE_NAME = re.compile(r"[a-z0-9_-]+")
+# At most 64 characters: a rule's name is on every output and a key of the partition's uplift
+# counts, whose record has a size bound (schemas/limits.py).
+_RULE_NAME = re.compile(r"[a-z0-9_-]{1,64}")
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -447,7 +449,7 @@ def _rule(node: Node, path: str, first_line_of: dict[str, int]) -> RuleSpec:
     name_node, name_path = fields["name"], _join(path, "name")
     name = _scalar(name_node, name_path, "a rule name")
     if not _RULE_NAME.fullmatch(name):
-        _fail(name_node, name_path, f"expected a rule name of lowercase letters, digits, _ and -, got {name!r}")
+        _fail(name_node, name_path, f"expected a rule name of 1 to 64 lowercase letters, digits, _ and -, got {name!r}")
     if name in first_line_of:
         _fail(name_node, name_path, f"duplicate rule name {name!r}, first used at line {first_line_of[name]}")
     first_line_of[name] = name_node.start_mark.line + 1

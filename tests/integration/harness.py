@@ -151,6 +151,11 @@ class WorkerProcess:
         except urllib.error.HTTPError as error:
             return json.loads(error.read())
 
+    def uplift(self) -> dict[str, Any]:
+        """``GET /uplift``: uplift per rule over every worker's partitions."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/uplift", timeout=15) as response:
+            return json.loads(response.read())
+
     def events_taken(self) -> float:
         return sum(value for name, value in self.metrics().items() if name.startswith("nudge_events_total{"))
 

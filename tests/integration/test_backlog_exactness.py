@@ -108,6 +108,11 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_is_k
         theirs = sorted(user for user in users if user and partition_for(user.encode(), settings.partitions) in doomed.partitions())
         status, profile = survivor.profile(theirs[0])
         assert (status, profile["user_id"]) == (200, theirs[0])
+        # Uplift too: the worker asked adds the other's counts to its own, for every partition.
+        wait_for(taken_at_least([survivor, doomed], sent / 4), timeout_s=120, what="a quarter of the backlog taken", interval_s=0.05)
+        uplift = survivor.uplift()
+        assert (uplift["complete"], uplift["partitions"]) == (True, list(range(8))), uplift
+        assert sum(rule["treated"]["sent"] + rule["holdout"]["sent"] for rule in uplift["rules"]) > 0
         wait_for(taken_at_least([survivor, doomed], sent / 2), timeout_s=120, what="half the backlog taken", interval_s=0.05)
     finally:
         doomed.kill()

@@ -53,6 +53,7 @@ class OrderCase:
     capped: bool
     night: bool
     expected: str  # the decision at the event: "sent", a suppression reason, or "held"
+    morning: str = "sent"  # when held for the night: the decision once quiet hours end
 
 
 ORDER_CASES = [
@@ -63,8 +64,10 @@ ORDER_CASES = [
     OrderCase("night", False, False, False, True, "held"),
     OrderCase("consent_before_holdout", True, True, False, False, "no_consent"),
     OrderCase("consent_before_everything", True, True, True, True, "no_consent"),
-    OrderCase("holdout_before_cap_and_night", False, True, True, True, "holdout"),
+    OrderCase("cap_before_holdout", False, True, True, False, "frequency_cap"),
+    OrderCase("cap_before_night_and_holdout", False, True, True, True, "frequency_cap"),
     OrderCase("cap_before_night", False, False, True, True, "frequency_cap"),
+    OrderCase("night_before_holdout", False, True, False, True, "held", morning="holdout"),
 ]
 
 
@@ -83,10 +86,30 @@ def test_order_of_guardrails(case: OrderCase):
         assert at_event == []
         morning_ms = MIDNIGHT0_MS + DAY_MS + 8 * HOUR_MS
         assert engine.advance(morning_ms - 1) == []
-        assert decisions(engine.advance(morning_ms)) == [("target", "sent", morning_ms)]
+        assert decisions(engine.advance(morning_ms)) == [("target", case.morning, morning_ms)]
     else:
         assert at_event == [("target", case.expected, target_ms)]
         assert engine.advance(target_ms + 3 * DAY_MS) == []
+
+
+def test_a_held_out_send_counts_towards_the_cap_as_a_sent_one_does():
+    # "warmup" is held out for every user; it still uses up the cap of 1, so "target" is capped,
+    # exactly as it would be for a user who was sent the warm-up.
+    warmup = promotion_rule("warmup", T0_MS, T0_MS + 1, channel="sms", holdout_fraction=1.0)
+    target = promotion_rule("target", T0_MS + HOUR_MS, T0_MS + 2 * DAY_MS, channel="push", holdout_fraction=0.0)
+    engine = PartitionEngine(store={}, book=rule_book(warmup, target, guardrails=Guardrails(holdout_fraction=0.0, frequency_cap=1)))
+    assert decisions(run(engine, [view("u1", T0_MS)])) == [("warmup", "holdout", T0_MS)]
+    assert decisions(engine.on_event(view("u1", T0_MS + HOUR_MS))) == [("target", "frequency_cap", T0_MS + HOUR_MS)]
+
+
+def test_a_held_out_candidate_that_expires_at_night_is_expired_not_held_out():
+    # Held for the night past its deadline: like a treated one, it expires; the holdout never sees it.
+    night_ms = T0_MS + 14 * HOUR_MS  # 23:00Z, user at UTC
+    target = promotion_rule("target", night_ms, night_ms + HOUR_MS, channel="push", holdout_fraction=1.0)
+    engine = PartitionEngine(store={}, book=rule_book(target, guardrails=Guardrails(holdout_fraction=0.0, quiet_hours=NIGHT)))
+    assert decisions(run(engine, [view("u1", night_ms)])) == []
+    morning_ms = MIDNIGHT0_MS + DAY_MS + 8 * HOUR_MS
+    assert decisions(engine.advance(morning_ms)) == [("target", "expired", morning_ms)]
 
 
 def test_the_suppression_carries_the_trigger_that_would_have_been_sent():
@@ -142,7 +165,8 @@ def test_a_holdout_user_gets_a_suppression_and_the_others_a_trigger():
     )
     [suppression] = [o for o in outputs if isinstance(o, Suppression)]
     assert suppression.reason is SuppressionReason.HOLDOUT
-    assert engine.store[held].sent_ms == [] and engine.store[sent].sent_ms == [T0_MS + CART_DELAY_MS]
+    # A ghost counts towards the frequency cap as the send it stands for does.
+    assert engine.store[held].sent_ms == engine.store[sent].sent_ms == [T0_MS + CART_DELAY_MS]
 
 
 def test_a_changed_salt_changes_who_is_held_out_in_the_engine():

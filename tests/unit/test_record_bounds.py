@@ -26,6 +26,7 @@ from streams.config import DAY_MS, MINUTE_MS
 from streams.keywords import MAX_KEYWORD_LENGTH
 from streams.partition import PartitionEngine
 from streams.population import MAX_PRICED_NAME_BYTES
+from streams.uplift import MAX_OUTCOME_RULES, RuleOutcomes
 from streams.profile import MAX_CONSENT_CHANNELS
 from streams.rules.abandoned_interest import MAX_FIRED_CATEGORIES, MAX_INTEREST_EPISODES
 from streams.rules.loading import default_rulebook
@@ -184,4 +185,10 @@ def test_the_population_record_stays_under_its_bound_however_many_long_names_it_
             engine.on_event(event)
     population = engine.population
     assert population.priced_name_bytes > MAX_PRICED_NAME_BYTES - 2 * MAX_ID_LENGTH  # the price budget is full
+    # Uplift counts for more rules of the longest name than a partition keeps, at counts no shop reaches.
+    for n in range(MAX_OUTCOME_RULES + 10):
+        outcomes = population.rule_outcomes(f"{n:05d}".ljust(64, "r"))
+        if outcomes is not None:
+            outcomes.add(RuleOutcomes(*[10**15] * 4))
+    assert len(population.outcomes) == MAX_OUTCOME_RULES
     assert len(encode_population(population)) < MAX_POPULATION_RECORD_BYTES

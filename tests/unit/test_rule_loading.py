@@ -440,6 +440,10 @@ ERRORS = {
         "rules:\n  - name: Abandoned Cart\n    kind: abandoned_cart\n    channel: push\n",
         2, "rules[0].name", "lowercase letters, digits, _ and -",
     ),
+    "rule name too long": (
+        "rules:\n  - name: " + "c" * 65 + "\n    kind: abandoned_cart\n    channel: push\n",
+        2, "rules[0].name", "1 to 64 lowercase letters",
+    ),
     "channel with no value": (
         "rules:\n  - name: cart\n    kind: abandoned_cart\n    channel:\n",
         4, "rules[0].channel", "expected a channel name, got no value",
