@@ -291,6 +291,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         async def get(self, request: Request) -> Response:
             counts = pipeline.segment_counts()
             metrics.set_segments({segment: counts[segment] for segment in ALL_SEGMENTS})
+            metrics.set_models(pipeline.learners())
             return self.bytes(metrics.render(), content_type=CONTENT_TYPE)
 
     @app.page("/profiles/{user_id}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -92,6 +92,40 @@ class Metrics:
             ["segment"],
             registry=self.registry,
         )
+
+        # The online models (streams/learning.py), per partition this worker owns; "model" is
+        # "propensity" or "uplift/<rule>/treated|holdout", never anything about a user.
+        self.model_labels = Gauge(
+            "nudge_model_labels", "Resolved labels a model has learned from (progressive validation: predicted first)", ["model", "partition"], registry=self.registry
+        )
+        self.model_roc_auc = Gauge(
+            "nudge_model_roc_auc", "ROC AUC over the model's latest 1,000 resolved labels (River RollingROCAUC), since the worker started", ["model", "partition"], registry=self.registry
+        )
+        self.model_log_loss = Gauge("nudge_model_log_loss", "Mean log loss over every resolved label", ["model", "partition"], registry=self.registry)
+        self.model_calibration_error = Gauge(
+            "nudge_model_calibration_error",
+            "Expected calibration error: over ten bins of predicted probability, the label-weighted gap between the mean prediction and the observed rate",
+            ["model", "partition"],
+            registry=self.registry,
+        )
+        self.model_drifts = Gauge(
+            "nudge_model_drifts", "Drifts ADWIN detected in the model's error since the worker started", ["model", "partition"], registry=self.registry
+        )
+
+    def set_models(self, learners: Iterable[tuple[int, str, Any]]) -> None:
+        """Replace the model gauges with the learners of the partitions owned now
+        (``(partition, model, Learner)``), so a partition given up leaves no stale series."""
+        gauges = (self.model_labels, self.model_roc_auc, self.model_log_loss, self.model_calibration_error, self.model_drifts)
+        for gauge in gauges:
+            gauge.clear()
+        for partition, model, learner in learners:
+            labels = (model, str(partition))
+            quality = learner.quality
+            self.model_labels.labels(*labels).set(learner.learned)
+            self.model_drifts.labels(*labels).set(quality.drifts)
+            for gauge, value in ((self.model_roc_auc, quality.roc_auc), (self.model_log_loss, quality.log_loss), (self.model_calibration_error, quality.calibration_error)):
+                if value is not None:
+                    gauge.labels(*labels).set(value)
 
     def set_segments(self, counts: Mapping[str, int]) -> None:
         """Replace the segment gauges, so a segment that emptied shows 0 and none goes stale."""

@@ -21,6 +21,7 @@ from schemas.events import Erasure, Event
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS, MAX_OUTPUT_BYTES, MAX_POPULATION_RECORD_BYTES, MAX_USER_RECORD_BYTES
 from schemas.outputs import Conversion, DeadLetter, Output, Suppression, Trigger, encode_output
 from streams.config import ProfileConfig
+from streams.learning import Learner
 from streams.message import Message
 from streams.population import Population
 from streams.rules.spec import RuleBook
@@ -227,6 +228,12 @@ class Pipeline:
             total.update(part.engine.segments)
         return total
 
+    def learners(self) -> Iterator[tuple[int, str, Learner]]:
+        """``(partition, model, learner)`` for every online model of the partitions owned now."""
+        for number in sorted(self._partitions):
+            for model, learner in sorted(self._partitions[number].engine.population.models.items()):
+                yield number, model, learner
+
     def outcomes(self) -> dict[str, RuleOutcomes]:
         """Per rule, sends, ghost sends and conversions over the partitions this worker owns."""
         return total(part.engine.population.outcomes for part in self._partitions.values())
@@ -414,6 +421,7 @@ class Pipeline:
                 population.changed = False
                 self._populations[str(number)] = population
                 outcome.populations[number] = population
+                _log_model_resets(number, population)
 
     def _count_waiting(self) -> None:
         self._metrics.waiting_events.set(sum(len(part.sync) for part in self._partitions.values()))
@@ -467,13 +475,24 @@ class Pipeline:
         return part
 
     def _new_partition(self, number: int, wall_s: float) -> _Partition:
+        population = self._populations.get(str(number)) or Population()
+        _log_model_resets(number, population)
         return _Partition(
             number=number,
             table=self._table,
-            population=self._populations.get(str(number)) or Population(),
+            population=population,
             book=self._book,
             profile_config=self._profile_config,
             topics=self._topics,
             max_future_skew_ms=self._max_future_skew_ms,
             wall_s=wall_s,
         )
+
+
+def _log_model_resets(partition: int, population: Population) -> None:
+    """One line for each model that starts again from zero (another River version stored it, or
+    the rules file names another model now), never a crash."""
+    for model, learner in population.models.items():
+        if learner.reset_reason is not None:
+            log.warning("partition %d: model %s: %s", partition, model, learner.reset_reason)
+            learner.reset_reason = None

@@ -18,8 +18,8 @@ import orjson
 from streams.population import Population
 from streams.state import UserState
 
-FORMAT_VERSION = 2  # 2: full profiles (RFM, interests, rhythm, sessions, consents)
-POPULATION_FORMAT_VERSION = 2  # 2: per-rule outcomes, for uplift
+FORMAT_VERSION = 3  # 2: full profiles (RFM, interests, rhythm, sessions, consents); 3: decision points awaiting a label
+POPULATION_FORMAT_VERSION = 3  # 2: per-rule outcomes, for uplift; 3: the online models
 
 
 @dataclass(slots=True)
@@ -44,8 +44,11 @@ def encode_record(record: UserRecord) -> bytes:
 
 def decode_record(raw: bytes) -> UserRecord:
     body = orjson.loads(raw)
-    if body.get("v") != FORMAT_VERSION:
-        raise ValueError(f"users table record has format {body.get('v')!r}, expected {FORMAT_VERSION}")
+    version = body.get("v")
+    if version == 2:  # before the models: nothing awaits a label
+        body["state"]["pending"] = []
+    elif version != FORMAT_VERSION:
+        raise ValueError(f"users table record has format {version!r}, expected {FORMAT_VERSION}")
     return UserRecord(
         partition=body["partition"],
         state=UserState.from_dict(body["state"]),
@@ -62,6 +65,8 @@ def decode_population(raw: bytes) -> Population:
     version = body.get("v")
     if version == 1:  # before uplift was counted: the counts start from zero
         body["outcomes"] = {}
+    if version in (1, 2):  # before the models: they learn from zero
+        body["models"] = {}
     elif version != POPULATION_FORMAT_VERSION:
         raise ValueError(f"population record has format {version!r}, expected {POPULATION_FORMAT_VERSION}")
     return Population.from_dict(body)

@@ -53,9 +53,22 @@ class Trigger:
     channel: str
     payload: dict[str, Any]
     reason: str
+    propensity: float | None  # learned P(purchase within the horizon) at ts; None while the model is cold or off
+    uplift: float | None  # learned P(purchase | sent) - P(purchase | held out) for this user at ts; None likewise
 
     # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
-    def __init__(self, trigger_id: str, user_id: str, rule: str, ts_ms: int, channel: str, payload: dict[str, Any], reason: str) -> None:
+    def __init__(
+        self,
+        trigger_id: str,
+        user_id: str,
+        rule: str,
+        ts_ms: int,
+        channel: str,
+        payload: dict[str, Any],
+        reason: str,
+        propensity: float | None = None,
+        uplift: float | None = None,
+    ) -> None:
         self.trigger_id = trigger_id
         self.user_id = user_id
         self.rule = rule
@@ -63,6 +76,8 @@ class Trigger:
         self.channel = channel
         self.payload = payload
         self.reason = reason
+        self.propensity = propensity
+        self.uplift = uplift
 
     def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
         ts = format_rfc3339(self.ts_ms)
@@ -75,16 +90,20 @@ class Trigger:
             "channel": self.channel,
             "payload": self.payload,
             "reason": self.reason,
+            "propensity": self.propensity,
+            "uplift": self.uplift,
         }
 
 
 class SuppressionReason(StrEnum):
     """Why a rule's trigger was not sent; the guardrails run in this order."""
 
-    NO_CONSENT = "no_consent"  # the user has not consented to the rule's channel
-    HOLDOUT = "holdout"  # the user is in the rule's holdout group, kept unmessaged to measure uplift
-    FREQUENCY_CAP = "frequency_cap"  # the user already got the most triggers allowed in the window
     EXPIRED = "expired"  # held through quiet hours past the point where the rule still makes sense
+    NO_CONSENT = "no_consent"  # the user has not consented to the rule's channel
+    PROPENSITY = "propensity"  # the user's learned purchase propensity is outside the rule's range
+    LOW_UPLIFT = "low_uplift"  # the rule's learned uplift for the user is below its min_uplift
+    FREQUENCY_CAP = "frequency_cap"  # the user already got the most triggers allowed in the window
+    HOLDOUT = "holdout"  # last: the user is in the rule's holdout group, kept unmessaged to measure uplift
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from streams.rfm import RfmQuantiles
 from streams.rules.spec import RuleBook
 from streams.segments import segments_of
 from streams.state import UserState
+from streams.predictions import LABEL_TIMER, label_timer
 from streams.timers import TimerQueue
 
 
@@ -80,6 +81,9 @@ class PartitionEngine:
         for state in states:
             for timer in state.timers.values():
                 self._timers.arm(state.user_id, timer)
+            labels = label_timer(state)
+            if labels is not None:
+                self._timers.arm(state.user_id, labels)
             last_seen = state.profile.last_seen_ms
             if self.restored_ms is None or last_seen > self.restored_ms:
                 self.restored_ms = last_seen
@@ -140,7 +144,7 @@ class PartitionEngine:
             state = self.store.get(user_id)
             if state is None:
                 continue  # erased since it was queued
-            timer = state.timers.get(key)
+            timer = state.timers.get(key) if key != LABEL_TIMER else label_timer(state)
             if timer is None:
                 continue  # cancelled since it was queued
             if timer.due_ms != due_ms or timer.first_due_ms != first_due_ms:

@@ -12,6 +12,7 @@ from typing import Any
 
 from streams.jsonsize import json_size
 from streams.keywords import KeywordMap
+from streams.learning import Learner
 from streams.rfm import RfmQuantiles
 from streams.uplift import MAX_OUTCOME_RULES, RuleOutcomes
 
@@ -40,6 +41,7 @@ class Population:
     keywords: KeywordMap = field(default_factory=KeywordMap)
     last_sweep_ms: int | None = None  # event time of the latest daily sweep
     outcomes: dict[str, RuleOutcomes] = field(default_factory=dict)  # per rule: sends, ghost sends, conversions
+    models: dict[str, Learner] = field(default_factory=dict)  # streams/predictions.py: propensity, uplift per rule
     changed: bool = False  # set by every update; the owner clears it once the population is saved
     priced_name_bytes: int = field(default=-1, compare=False)  # JSON bytes of the names in ``prices``; -1: not counted yet
 
@@ -78,6 +80,7 @@ class Population:
             "keywords": self.keywords.to_dict(),
             "last_sweep_ms": self.last_sweep_ms,
             "outcomes": {rule: outcomes.to_list() for rule, outcomes in self.outcomes.items()},
+            "models": {key: learner.to_list() for key, learner in self.models.items()},
         }
 
     @classmethod
@@ -88,4 +91,5 @@ class Population:
             keywords=KeywordMap.from_dict(data["keywords"]),
             last_sweep_ms=data["last_sweep_ms"],
             outcomes={rule: RuleOutcomes.from_list(counts) for rule, counts in data["outcomes"].items()},
+            models={key: Learner.from_list(stored) for key, stored in data["models"].items()},
         )

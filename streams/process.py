@@ -17,6 +17,7 @@ from streams.config import ProfileConfig
 from streams.lifecycle import Stage
 from streams.population import Population
 from streams.profile import EVENT_KINDS, event_kind, new_profile, update_profile
+from streams import predictions
 from streams.rules import abandoned_cart, abandoned_interest, attribution, guardrails, timed_promotion, win_back
 from streams.rules.base import Candidate, Context, Effects
 from streams.rules.spec import RuleBook, RuleKind, RuleSpec
@@ -64,6 +65,7 @@ class Core:
             for kind in EVENT_KINDS
         }
         self._win_back = [rule for rule in enabled if rule.kind is RuleKind.WIN_BACK]
+        self._models = book.models.enabled
         self._ctx = Context(book, profile_config, Population(), 0)
 
     def _context(self, population: Population, now_ms: int) -> Context:
@@ -79,6 +81,13 @@ class Core:
             state = UserState(profile=new_profile(event))
         update_profile(state.profile, event, config=self.profile_config, population=population, now_ms=now_ms)
         step = Step(state)
+        if self._models:
+            book, ts_ms = self.book, event.ts_ms
+            label_timer = predictions.purchased(state, population, now_ms=ts_ms, book=book) if isinstance(event, Purchase) else None
+            if state.profile.session.events == 1:
+                label_timer = predictions.session_started(state, population, now_ms=ts_ms, book=book, config=self.profile_config) or label_timer
+            if label_timer is not None:
+                step.schedule.append(label_timer)
         if isinstance(event, Purchase):
             conversion = attribution.convert(state, event, window_ms=self.book.guardrails.attribution_window_ms)
             if conversion is not None:
@@ -104,8 +113,14 @@ class Core:
 
     def fire_timer(self, state: UserState, timer: Timer, *, population: Population) -> Step:
         """Run a due timer's rule; the caller has checked it is still the one the user has pending."""
-        state.timers.pop(timer.key, None)
         step = Step(state)
+        if timer.key == predictions.LABEL_TIMER:
+            if self._models:
+                label_timer = predictions.due(state, population, now_ms=timer.due_ms, book=self.book)
+                if label_timer is not None:
+                    step.schedule.append(label_timer)
+            return step
+        state.timers.pop(timer.key, None)
         rule = self.rules_by_name.get(timer.rule)
         if rule is None:
             return step  # the rule was removed or disabled since the timer was armed
@@ -135,8 +150,16 @@ class Core:
         window_ms = book.guardrails.attribution_window_ms
         for candidate in sorted(candidates, key=_by_priority):
             trigger = candidate.trigger(state.user_id)
+            decision = None
+            if self._models:
+                decision = predictions.decide(state, population, rule=candidate.rule.name, now_ms=candidate.ts_ms, book=book, config=self.profile_config)
+                trigger.propensity, trigger.uplift = decision.propensity, decision.uplift
             if candidate.deadline_ms is not None and candidate.ts_ms > candidate.deadline_ms:
                 verdict = guardrails.Verdict(suppressed=SuppressionReason.EXPIRED)
+            elif decision is not None:
+                verdict = guardrails.judge(
+                    candidate, state, book=book, consent_default=self.profile_config.consent_default, propensity=decision.propensity, uplift=decision.uplift
+                )
             else:
                 verdict = guardrails.judge(candidate, state, book=book, consent_default=self.profile_config.consent_default)
             if verdict.hold_until_ms is not None:
@@ -147,6 +170,8 @@ class Core:
                 continue
             state.fired[candidate.once_key] = candidate.ts_ms
             suppressed = verdict.suppressed
+            if decision is not None:
+                self._expect(state, population, step, predictions.PROPENSITY, decision, candidate.ts_ms, raw=decision.raw_propensity)
             if suppressed is not None and suppressed is not SuppressionReason.HOLDOUT:
                 step.outputs.append(Suppression(trigger, suppressed))
                 continue
@@ -167,6 +192,13 @@ class Core:
                 if outcomes is not None:
                     outcomes.holdout += 1
             attribution.expose(state, candidate, trigger, holdout=suppressed is not None, window_ms=window_ms)
+            if decision is not None:
+                self._expect(state, population, step, predictions.uplift_key(candidate.rule.name, suppressed is None), decision, candidate.ts_ms)
+
+    def _expect(self, state: UserState, population: Population, step: Step, key: str, decision: predictions.Decision, now_ms: int, *, raw: float | None = None) -> None:
+        label_timer = predictions.expect(state, population, key, features=decision.features, now_ms=now_ms, book=self.book, raw=raw)
+        if label_timer is not None:
+            step.schedule.append(label_timer)
 
 
 def _by_priority(candidate: Candidate) -> tuple[int, str]:

@@ -98,6 +98,10 @@ class OfflineReplay:
                 outputs.extend(self._partitions[number].engine.advance(horizon_ms))
         return outputs
 
+    def partitions(self) -> list[tuple[int, PartitionRunner]]:
+        """The partitions seen so far, in order: their engines hold what each learned."""
+        return sorted(self._partitions.items())
+
     def outcomes(self) -> dict[str, RuleOutcomes]:
         """Per rule, sends, ghost sends and conversions over every partition, as the workers count them."""
         return total(self._partitions[number].engine.population.outcomes for number in sorted(self._partitions))

@@ -12,6 +12,7 @@ MAX_EXPOSURES = 16  # triggers (and holdout records) remembered for conversion a
 MAX_EXPOSURE_PRODUCTS = 10  # products an exposure matches purchases on (a cart's latest lines)
 MAX_PRODUCTS_PER_EPISODE = 10
 MAX_SENT_TIMES = 64  # send times kept for the frequency cap, the latest; a cap above it is not kept to
+MAX_PENDING_LABELS = 12  # decision points awaiting their label (see streams/predictions.py); the oldest go first
 
 
 @dataclass(slots=True)
@@ -43,6 +44,33 @@ class Exposure:
     def from_list(cls, data: list[Any]) -> Exposure:
         rule, trigger_id, ts_ms, holdout, categories, products = data
         return cls(rule, trigger_id, ts_ms, holdout, tuple(categories), tuple(products))
+
+
+@dataclass(slots=True)
+class PendingLabel:
+    """A decision point's features, waiting for its label: a purchase by ``due_ms`` (1), or none (0)."""
+
+    model: str  # the learner it teaches: "propensity", or "uplift/<rule>/treated|holdout"
+    ts_ms: int
+    due_ms: int
+    features: list[float]  # streams/features.py FEATURES order
+    predicted: float  # the learner's probability at ts_ms, for progressive validation
+
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(self, model: str, ts_ms: int, due_ms: int, features: list[float], predicted: float) -> None:
+        self.model = model
+        self.ts_ms = ts_ms
+        self.due_ms = due_ms
+        self.features = features
+        self.predicted = predicted
+
+    def to_list(self) -> list[Any]:
+        return [self.model, self.ts_ms, self.due_ms, self.features, self.predicted]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> PendingLabel:
+        model, ts_ms, due_ms, features, predicted = data
+        return cls(model, ts_ms, due_ms, list(features), predicted)
 
 
 @dataclass(slots=True)
@@ -87,6 +115,7 @@ class UserState:
     sent_ms: list[int] = field(default_factory=list)  # triggers sent in the frequency-cap window
     exposures: list[Exposure] = field(default_factory=list)
     interests: dict[str, InterestEpisode] = field(default_factory=dict)  # "<rule>/<category>" -> spell
+    pending: list[PendingLabel] = field(default_factory=list)  # decision points awaiting a label, oldest first
 
     @property
     def user_id(self) -> str:
@@ -105,6 +134,7 @@ class UserState:
             "sent_ms": list(self.sent_ms),
             "exposures": [exposure.to_list() for exposure in self.exposures],
             "interests": {key: episode.to_list() for key, episode in self.interests.items()},
+            "pending": [label.to_list() for label in self.pending],
         }
 
     @classmethod
@@ -117,4 +147,5 @@ class UserState:
             sent_ms=list(data["sent_ms"]),
             exposures=[Exposure.from_list(item) for item in data["exposures"]],
             interests={key: InterestEpisode.from_list(item) for key, item in data["interests"].items()},
+            pending=[PendingLabel.from_list(item) for item in data["pending"]],
         )

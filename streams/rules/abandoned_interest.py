@@ -89,7 +89,6 @@ def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Ca
             "category": category,
             "products": top,
             "affinity": round(affinity, 4),
-            "propensity": None,  # no purchase model yet
             "last_interest": format_rfc3339(episode.last_interest_ms),
         },
         reason=f"showed interest in {category} and left it for {params.delay_ms // 60_000} min without adding to cart",

@@ -37,12 +37,14 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from schemas.timestamps import BadTimestamp, parse_rfc3339
+from streams.learning import MODELS
 from streams.lifecycle import Stage
 from streams.rfm import SEGMENTS
 from streams.rules.spec import (
     AbandonedCartParams,
     AbandonedInterestParams,
     Guardrails,
+    Models,
     QuietHours,
     RuleBook,
     RuleKind,
@@ -343,9 +345,10 @@ def _plain(node: Node, path: str) -> Any:
 
 # --- the file's shape, top down ---
 
-_TOP_KEYS = ("guardrails", "rules")
+_TOP_KEYS = ("guardrails", "models", "rules")
+_MODEL_KEYS = ("enabled", "propensity", "uplift", "horizon")
 _GUARDRAIL_KEYS = ("holdout", "frequency_cap", "quiet_hours", "attribution_window")
-_RULE_KEYS = ("name", "kind", "channel", "priority", "enabled", "holdout", "params")
+_RULE_KEYS = ("name", "kind", "channel", "priority", "enabled", "holdout", "propensity", "min_uplift", "params")
 _PROMOTION_KEYS = ("start", "end", "send_at", "offer", "segment")
 _SEGMENT_KEYS = ("lifecycle", "rfm", "top_category", "price_sensitivity", "consent")
 
@@ -385,7 +388,20 @@ def _book(root: Node | None) -> RuleBook:
     rules = tuple(
         _rule(item, f"rules[{i}]", first_line_of) for i, item in enumerate(_sequence(fields["rules"], "rules"))
     )
-    return RuleBook(rules=rules, guardrails=guardrails)
+    models = _models(fields["models"], "models") if "models" in fields else Models()
+    return RuleBook(rules=rules, guardrails=guardrails, models=models)
+
+
+def _models(node: Node, path: str) -> Models:
+    fields = _mapping(node, path, allowed=_MODEL_KEYS)
+    default = Models()
+    names = sorted(MODELS)
+    return Models(
+        enabled=_bool(fields["enabled"], _join(path, "enabled")) if "enabled" in fields else default.enabled,
+        propensity=_choice(fields["propensity"], _join(path, "propensity"), names) if "propensity" in fields else default.propensity,
+        uplift=_choice(fields["uplift"], _join(path, "uplift"), names) if "uplift" in fields else default.uplift,
+        horizon_ms=_duration_ms(fields["horizon"], _join(path, "horizon")) if "horizon" in fields else default.horizon_ms,
+    )
 
 
 def _guardrails(node: Node, path: str) -> Guardrails:
@@ -467,6 +483,7 @@ def _rule(node: Node, path: str, first_line_of: dict[str, int]) -> RuleSpec:
             _fail(node, path, "missing required key 'params' (a timed_promotion needs at least start and end)")
         params = _promotion_params(params_node, params_path)
 
+    propensity_min, propensity_max = _propensity_range(fields["propensity"], _join(path, "propensity")) if "propensity" in fields else (None, None)
     return RuleSpec(
         name=name,
         kind=kind,
@@ -475,7 +492,27 @@ def _rule(node: Node, path: str, first_line_of: dict[str, int]) -> RuleSpec:
         priority=_int(fields["priority"], _join(path, "priority")) if "priority" in fields else 0,
         enabled=_bool(fields["enabled"], _join(path, "enabled")) if "enabled" in fields else True,
         holdout_fraction=_fraction(fields["holdout"], _join(path, "holdout")) if "holdout" in fields else None,
+        propensity_min=propensity_min,
+        propensity_max=propensity_max,
+        min_uplift=_signed_fraction(fields["min_uplift"], _join(path, "min_uplift")) if "min_uplift" in fields else None,
     )
+
+
+def _signed_fraction(node: Node, path: str) -> float:
+    expected = "a number between -1 and 1"
+    value = _scalar(node, path, expected)
+    if not _FLOAT.fullmatch(value) or not -1.0 <= float(value) <= 1.0:
+        _fail(node, path, f"expected {expected}, got {value!r}")
+    return float(value)
+
+
+def _propensity_range(node: Node, path: str) -> tuple[float | None, float | None]:
+    bounds = _mapping(node, path, allowed=("min", "max"))
+    low = _fraction(bounds["min"], _join(path, "min")) if "min" in bounds else None
+    high = _fraction(bounds["max"], _join(path, "max")) if "max" in bounds else None
+    if low is not None and high is not None and low > high:
+        _fail(node, path, f"min {low} is above max {high}: no user could be sent this rule")
+    return low, high
 
 
 def _simple_params(

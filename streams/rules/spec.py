@@ -81,6 +81,19 @@ class RuleSpec:
     priority: int = 0  # higher wins when the frequency cap allows only some triggers
     enabled: bool = True
     holdout_fraction: float | None = None  # overrides the guardrails' default for this rule
+    propensity_min: float | None = None  # send only to users whose purchase propensity is at least this
+    propensity_max: float | None = None  # ... and at most this: people who will buy anyway need no nudge
+    min_uplift: float | None = None  # send only where the learned uplift is at least this
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    """The online models (streams/learning.py): which River classifier each learns with."""
+
+    enabled: bool = True
+    propensity: str = "logistic"  # P(purchase within the horizon), at every decision point
+    uplift: str = "logistic"  # per rule, the treated and the held-out outcome models (T-learner)
+    horizon_ms: int | None = None  # a decision point's label: a purchase within this; None: the attribution window
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +120,13 @@ NO_GUARDRAILS = Guardrails(holdout_fraction=0.0, frequency_cap=None, quiet_hours
 class RuleBook:
     rules: tuple[RuleSpec, ...]
     guardrails: Guardrails = Guardrails()
+    models: Models = Models()
+
+    @property
+    def label_horizon_ms(self) -> int:
+        """How long a decision point waits for a purchase before its label is 0."""
+        horizon = self.models.horizon_ms
+        return self.guardrails.attribution_window_ms if horizon is None else horizon
 
     @property
     def enabled(self) -> tuple[RuleSpec, ...]:

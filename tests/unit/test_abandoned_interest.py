@@ -139,7 +139,6 @@ def test_payload_names_the_category_its_three_most_viewed_products_and_the_decay
     assert trigger.payload == {
         "category": "shoes",
         "products": ["p5", "p3", "p4"],
-        "propensity": None,
         "last_interest": format_rfc3339(last_ms),
     }
     assert trigger.reason == "showed interest in shoes and left it for 20 min without adding to cart"

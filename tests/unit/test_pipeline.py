@@ -388,7 +388,7 @@ def test_idle_partition_clock_follows_the_wall_clock_and_fires_the_cart_timer():
     assert out.key == b"u1"
     assert out.partition == 1
     body = json.loads(out.value)
-    assert set(body) == {"trigger_id", "user_id", "rule", "ts", "emitted_at", "channel", "payload", "reason"}
+    assert set(body) == {"trigger_id", "user_id", "rule", "ts", "emitted_at", "channel", "payload", "reason", "propensity", "uplift"}
     assert body["rule"] == "abandoned_cart"
     assert body["user_id"] == "u1"
     assert body["ts"] == format_rfc3339(T0_MS + DELAY_MS)

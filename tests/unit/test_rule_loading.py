@@ -300,7 +300,7 @@ rules:
 ERRORS = {
     "unknown top-level key": (
         "guardrail:\n  attribution_window: 1h\nrules: []\n",
-        1, "guardrail", "unknown key; expected one of guardrails, rules (did you mean 'guardrails'?)",
+        1, "guardrail", "unknown key; expected one of guardrails, models, rules (did you mean 'guardrails'?)",
     ),
     "unknown guardrail key": (
         "guardrails:\n  holdout: {fraction: 0.1}\n  quiet: off\nrules: []\n",

@@ -1,0 +1,82 @@
+"""What the models see of a user at a decision point: numbers from the profile and the session.
+
+Only what the profile holds at that moment, so a snapshot can never peek at what comes after it.
+The vector is a plain list in ``FEATURES`` order (what a pending snapshot stores: a user's record
+stays small); ``as_dict`` names it for River.
+"""
+
+from __future__ import annotations
+
+import math
+
+from streams.cart import cart_value
+from streams.config import DAY_MS, ProfileConfig
+from streams.lifecycle import Stage
+from streams.profile import Profile, hour_of_week
+
+FEATURES: tuple[str, ...] = (
+    "recency_score",  # RFM quintiles, 0 before the first purchase
+    "frequency_score",
+    "monetary_score",
+    "days_since_purchase",  # log1p; -1 before the first purchase
+    "log_orders",
+    "log_spend",
+    "new",  # lifecycle stage, one-hot
+    "active",
+    "loyal",
+    "at_risk",
+    "churned",
+    "session_events",  # log1p of the current session's depth
+    "sessions",  # log1p of sessions so far
+    "log_cart_value",
+    "cart_lines",
+    "top_category_interest",  # decayed interest in the user's top category, log1p
+    "price_index",  # paid price over the category average; 1 when unknown
+    "coupon_share",
+    "hour_sin",  # local hour of the week, on a circle
+    "hour_cos",
+    "days_since_first_seen",  # log1p
+)
+
+_STAGES = (Stage.NEW, Stage.ACTIVE, Stage.LOYAL, Stage.AT_RISK, Stage.CHURNED)
+_HOURS_PER_WEEK = 168
+
+
+def snapshot(profile: Profile, *, now_ms: int, config: ProfileConfig) -> list[float]:
+    """The features of ``profile`` at ``now_ms``, in ``FEATURES`` order. A snapshot stored in the
+    changelog reads back as the same numbers: orjson writes the shortest repr that round-trips."""
+    rfm = profile.rfm
+    orders = profile.order_count
+    last_purchase_ms = profile.last_purchase_ms
+    session = profile.session
+    cart = profile.cart
+    top = profile.categories.top(1)
+    interest = profile.categories.value(top[0], now_ms=now_ms, half_life_ms=config.interest_half_life_ms) if top else 0.0
+    index = profile.price_index
+    angle = 2 * math.pi * hour_of_week(now_ms, profile.utc_offset_min) / _HOURS_PER_WEEK
+    return [
+        float(rfm.recency) if rfm is not None else 0.0,
+        float(rfm.frequency) if rfm is not None else 0.0,
+        float(rfm.monetary) if rfm is not None else 0.0,
+        math.log1p(max(0, now_ms - last_purchase_ms) / DAY_MS) if last_purchase_ms is not None else -1.0,
+        math.log1p(orders),
+        math.log1p(max(0.0, profile.total_spend)),
+        *(1.0 if profile.stage is stage else 0.0 for stage in _STAGES),
+        math.log1p(session.events),
+        math.log1p(session.count),
+        math.log1p(max(0.0, cart_value(cart))),
+        float(len(cart)),
+        math.log1p(max(0.0, interest)),
+        index if index is not None else 1.0,
+        profile.coupon_orders / orders if orders else 0.0,
+        math.sin(angle),
+        math.cos(angle),
+        math.log1p(max(0, now_ms - profile.first_seen_ms) / DAY_MS),
+    ]
+
+
+def as_dict(values: list[float]) -> dict[str, float]:
+    return dict(zip(FEATURES, values))
+
+
+
