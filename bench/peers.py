@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,6 +34,8 @@ from bench.workload import wire_messages
 PARTITIONS = 4
 TOPIC_PREFIX = "peers-"
 NUDGE = "Nudge worker"
+NUDGE_NO_MODELS = "Nudge worker, models off"  # its own group and changelogs: the cost of the models, same run
+DEFAULT_RULES = Path(__file__).resolve().parents[1] / "streams" / "rules" / "default.yaml"
 EVENTS = "nudge_events_total"
 OBSERVED = "nudge_processing_latency_seconds_count"
 # The worker observes an event's latency once its batch's outputs are acknowledged: this is how
@@ -64,7 +67,14 @@ def run_peers(*, events: int, progress: Callable[[str], None]) -> PeersResult:
             web_port=free_port(),
             data_dir=folder / "nudge-data",
         )
-        ensure_topics(settings, all_topics(settings) + faust_peer.topic_specs(PARTITIONS) + quix_peer.topic_specs(PARTITIONS))
+        rules = folder / "no-models.yaml"
+        rules.write_text(DEFAULT_RULES.read_text(encoding="utf-8") + "\nmodels:\n  enabled: false\n", encoding="utf-8")
+        no_models = dataclasses.replace(
+            settings, app_id=f"{settings.app_id}-no-models", rules=str(rules), web_port=free_port(), data_dir=folder / "nudge-no-models"
+        )
+        ensure_topics(
+            settings, all_topics(settings) + all_topics(no_models) + faust_peer.topic_specs(PARTITIONS) + quix_peer.topic_specs(PARTITIONS)
+        )
         by_logical_name = input_topics(settings)
         topics = list(by_logical_name.values())
         produce_s = _produce(settings, topics=by_logical_name, events=events)
@@ -87,6 +97,8 @@ def run_peers(*, events: int, progress: Callable[[str], None]) -> PeersResult:
                 runs.append(peer.watch(events=events, broker_pid=broker_pid))
         progress(NUDGE)
         runs.append(_read_with_nudge(settings, events=events, broker_pid=broker_pid, log_path=folder / "worker.log"))
+        progress(NUDGE_NO_MODELS)
+        runs.append(_read_with_nudge(no_models, events=events, broker_pid=broker_pid, log_path=folder / "worker-no-models.log", name=NUDGE_NO_MODELS))
     return PeersResult(events=events, produce_s=produce_s, runs=runs)
 
 
@@ -104,7 +116,7 @@ def _produce(settings: Settings, *, topics: dict[str, str], events: int) -> floa
         producer.close()
 
 
-def _read_with_nudge(settings: Settings, *, events: int, broker_pid: int, log_path: Path) -> ReaderRun:
+def _read_with_nudge(settings: Settings, *, events: int, broker_pid: int, log_path: Path, name: str = NUDGE) -> ReaderRun:
     """The real worker, seen through /metrics.
 
     It counts an event when it takes it, a whole take at once, so its clock starts at the last
@@ -113,7 +125,7 @@ def _read_with_nudge(settings: Settings, *, events: int, broker_pid: int, log_pa
     """
     launched = time.monotonic()
     with WorkerProcess(settings, log_path=log_path) as worker:
-        stopwatch = Stopwatch(NUDGE, events=events, reader_pid=worker.pid, broker_pid=broker_pid, launched=launched)
+        stopwatch = Stopwatch(name, events=events, reader_pid=worker.pid, broker_pid=broker_pid, launched=launched)
 
         def counted() -> int | None:
             samples = worker.scrape()

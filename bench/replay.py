@@ -6,6 +6,11 @@ the kernel (``VmHWM``), so it counts everything the replay held. Not ``wait4``'s
 a process's peak over ``exec``, so that would report the benchmark's own size whenever it is the
 larger. Memory must follow the users, not the events: a recording four times longer must not
 need four times the memory.
+
+The first recording is replayed again with the online models off (the shipped rules plus
+``models: {enabled: false}``): the difference is what learning and predicting cost per event,
+in the same run. Every snapshot is learned from within the replay: by a purchase, or by its
+horizon passing, at the latest in the end-of-input flush.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 from agents.generate import write_recording
 from bench.workload import MEAN_GAP_MS, SEED, START_MS, USERS
 
+DEFAULT_RULES = Path(__file__).resolve().parents[1] / "streams" / "rules" / "default.yaml"
+
 PARTITIONS = 4
 
 
@@ -30,6 +37,7 @@ class ReplayRun:
     seconds: float  # the replay as it reports itself: reading, the core, writing outputs
     peak_rss_mb: float
     outputs: int  # lines written: triggers, suppressions, conversions, dead letters
+    models: bool = True  # the online models on (the shipped rules) or off
 
 
 def run_replays(sizes: list[int]) -> list[ReplayRun]:
@@ -41,6 +49,10 @@ def run_replays(sizes: list[int]) -> list[ReplayRun]:
                 recording, users=USERS, count=events, seed=SEED, start_ms=START_MS, mean_gap_ms=MEAN_GAP_MS, partitions=PARTITIONS
             )
             runs.append(_replay(recording, Path(folder) / f"out-{events}.jsonl", events))
+            if events == sizes[0]:
+                rules = Path(folder) / "no-models.yaml"
+                rules.write_text(DEFAULT_RULES.read_text(encoding="utf-8") + "\nmodels:\n  enabled: false\n", encoding="utf-8")
+                runs.append(_replay(recording, Path(folder) / f"out-{events}-off.jsonl", events, rules=rules))
     return runs
 
 
@@ -54,10 +66,10 @@ sys.exit(code)
 """
 
 
-def _replay(recording: Path, out: Path, events: int) -> ReplayRun:
+def _replay(recording: Path, out: Path, events: int, *, rules: Path | None = None) -> ReplayRun:
     env = {**os.environ, "NUDGE_PARTITIONS": str(PARTITIONS)}
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD, "replay", str(recording), "--offline", "--out", str(out)],
+        [sys.executable, "-c", _CHILD, "replay", str(recording), "--offline", "--out", str(out), *(["--rules", str(rules)] if rules else [])],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -71,4 +83,6 @@ def _replay(recording: Path, out: Path, events: int) -> ReplayRun:
         raise RuntimeError(f"no summary from the replay: {errors}")
     with open(out, "rb") as lines:
         outputs = sum(1 for _ in lines)
-    return ReplayRun(events=events, seconds=float(reported.group(1)), peak_rss_mb=int(peak.group(1)) / 1024, outputs=outputs)
+    return ReplayRun(
+        events=events, seconds=float(reported.group(1)), peak_rss_mb=int(peak.group(1)) / 1024, outputs=outputs, models=rules is None
+    )
