@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--count", type=int, default=10_000, help="messages written with --out (default %(default)s)")
     generate.add_argument("--partitions", type=int, help="partitions the recording's lines are assigned to (default 4)")
     generate.add_argument("--start", metavar="RFC3339", help="event time of the first message (default: now)")
+    generate.add_argument(
+        "--plant-effect",
+        action="store_true",
+        help="make the abandoned-cart reminder work: held-out shoppers (as the rules hold them out) come back to buy less often",
+    )
+    generate.add_argument("--rules", metavar="PATH", help="with --plant-effect: the rules whose holdout it follows (default: the shipped ones)")
 
     record = commands.add_parser("record", help="capture live input topics into a recording, without disturbing the workers")
     _broker_option(record)
@@ -186,6 +192,12 @@ def _generate(args: argparse.Namespace) -> int:
     from agents.generate import run_generator, write_recording
 
     start_ms = _start_ms(args.start)
+    planted = None
+    if args.plant_effect:
+        from agents.generate import planted_cart_effect
+        from agents.rules import load_rules
+
+        planted = planted_cart_effect(load_rules(settings_from(args)))
     if args.out:
         settings = settings_from(args)
         written = write_recording(
@@ -197,6 +209,7 @@ def _generate(args: argparse.Namespace) -> int:
             mean_gap_ms=1000 * args.time_scale / args.rate,
             partitions=settings.partitions,
             bad_fraction=args.bad_fraction,
+            planted=planted,
         )
         print(f"wrote {written} messages to {args.out}", file=sys.stderr)
         return 0
@@ -212,6 +225,7 @@ def _generate(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             time_scale=args.time_scale,
             bad_fraction=args.bad_fraction,
+            planted=planted,
             start_ms=start_ms,
             stop=stop,
         )

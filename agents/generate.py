@@ -26,7 +26,8 @@ from agents.settings import Settings
 from agents.topics import input_topics
 from schemas.timestamps import parse_rfc3339
 from streams.partitioning import partition_for
-from streams.traffic import ShopSimulator
+from streams.rules.spec import RuleBook, RuleKind
+from streams.traffic import CART_REMINDER_EFFECT, PlantedEffect, ShopSimulator
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def run_generator(
     time_scale: float,
     start_ms: int | None = None,
     bad_fraction: float = 0.0,
+    planted: PlantedEffect | None = None,
     stop: threading.Event | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
@@ -71,6 +73,7 @@ def run_generator(
             # Event-time gap between events, so rate events span time_scale event-seconds.
             mean_gap_ms=1000 * time_scale / rate,
             bad_fraction=bad_fraction,
+            planted=planted,
         )
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
@@ -162,11 +165,13 @@ def write_recording(
     mean_gap_ms: float,
     partitions: int,
     bad_fraction: float = 0.0,
+    planted: PlantedEffect | None = None,
 ) -> int:
     """The same synthetic shop as a recording file: ``count`` messages, ``ts`` their event time,
-    partitions and offsets as Kafka's default partitioner would give them."""
+    partitions and offsets as Kafka's default partitioner would give them; ``planted``: a known
+    effect of a rule's message (streams/traffic.py)."""
     try:
-        simulator = ShopSimulator(users=users, seed=seed, start_ms=start_ms, mean_gap_ms=mean_gap_ms, bad_fraction=bad_fraction)
+        simulator = ShopSimulator(users=users, seed=seed, start_ms=start_ms, mean_gap_ms=mean_gap_ms, bad_fraction=bad_fraction, planted=planted)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     offsets: dict[tuple[str, int], int] = {}
@@ -188,3 +193,11 @@ def write_recording(
     except OSError as exc:
         raise SettingsError(f"cannot write {out}: {exc.strerror or exc}") from None
     return count
+
+
+def planted_cart_effect(book: RuleBook) -> PlantedEffect:
+    """``CART_REMINDER_EFFECT`` on the book's abandoned_cart rule, held out as that book holds it out."""
+    rule = next((rule for rule in book.enabled if rule.kind is RuleKind.ABANDONED_CART), None)
+    if rule is None:
+        raise SettingsError("--plant-effect needs an abandoned_cart rule in the rules")
+    return PlantedEffect(rule.name, dict(CART_REMINDER_EFFECT), book.holdout_fraction(rule), book.guardrails.holdout_salt)

@@ -41,6 +41,7 @@ from typing import Any, Iterator, NamedTuple
 
 from schemas.events import ClickAction, InputTopic
 from schemas.timestamps import format_rfc3339
+from streams.rules.guardrails import in_holdout
 
 # Category -> (typical price, search queries that lead to it).
 CATEGORIES: dict[str, tuple[float, tuple[str, ...]]] = {
@@ -250,6 +251,35 @@ class _Shopper:
     order_count: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class PlantedEffect:
+    """A known effect of one rule's message, so uplift can be tested against the truth.
+
+    Without one, a shopper who walked away from a cart comes back to buy it with the persona's
+    ``reminder_return_probability``, reminded or not. With one, a shopper in the rule's holdout
+    (the same hash, fraction and salt Nudge uses: streams/rules/guardrails.py) comes back with
+    ``effect`` less: the message makes that share of the persona's shoppers come back and buy.
+    """
+
+    rule: str
+    by_persona: dict[Persona, float]  # extra share of treated shoppers who come back and buy
+    holdout_fraction: float
+    holdout_salt: str
+
+    def effect(self, persona: Persona) -> float:
+        return self.by_persona.get(persona, 0.0)
+
+
+# The default planted effect of the abandoned-cart reminder: strong on bargain hunters, who wait
+# for a nudge (often with a coupon), slight on loyal buyers, who come back anyway.
+CART_REMINDER_EFFECT = {
+    Persona.BARGAIN_HUNTER: 0.4,
+    Persona.LOYAL_BUYER: 0.05,
+    Persona.BROWSER: 0.05,
+    Persona.NEW_VISITOR: 0.2,
+}
+
+
 class ShopSimulator:
     """A deterministic stream of shop events from ``users`` shoppers.
 
@@ -270,7 +300,7 @@ class ShopSimulator:
     """
 
     def __init__(
-        self, *, users: int, seed: int, start_ms: int, mean_gap_ms: float, bad_fraction: float = 0.0
+        self, *, users: int, seed: int, start_ms: int, mean_gap_ms: float, bad_fraction: float = 0.0, planted: PlantedEffect | None = None
     ) -> None:
         if users < 1:
             raise ValueError(f"users must be at least 1, got {users}")
@@ -283,6 +313,7 @@ class ShopSimulator:
         self.start_ms = start_ms
         self.mean_gap_ms = mean_gap_ms
         self.bad_fraction = bad_fraction
+        self.planted = planted
         self._personas = assign_personas(users, seed=seed)
         # Activity in the long run: a new visitor counts as the rare visitor they soon become.
         total_activity = sum(
@@ -403,7 +434,7 @@ class ShopSimulator:
         end_ms, last_cart_change_ms = self._stamp(shopper, rng, actions, start_ms)
         if shopper.cart and last_cart_change_ms is not None:
             shopper.cart_frozen_until_ms = last_cart_change_ms + ABANDON_QUIET_MS
-            if rng.random() < shopper.habits.reminder_return_probability:
+            if rng.random() < self._return_probability(shopper):
                 shopper.return_ms = last_cart_change_ms + rng.uniform(*REMINDER_RESPONSE_MS)
         if shopper.session_count == shopper.fades_after_sessions:
             shopper.gap_ms *= FADED_SLOWDOWN
@@ -413,6 +444,15 @@ class ShopSimulator:
         idle_mean_ms = max(len(actions) * shopper.gap_ms - busy_ms, shopper.gap_ms)
         idle_ms = rng.expovariate(1 / idle_mean_ms)
         shopper.next_session_ms = self._on_own_clock(shopper, max(end_ms, idle_from_ms), idle_ms)
+
+    def _return_probability(self, shopper: _Shopper) -> float:
+        """How likely a walked-away cart is bought later: the persona's, less the planted effect
+        for a shopper the message never reaches (in the rule's holdout)."""
+        probability = shopper.habits.reminder_return_probability
+        planted = self.planted
+        if planted is not None and in_holdout(shopper.user_id, planted.rule, fraction=planted.holdout_fraction, salt=planted.holdout_salt):
+            probability = max(0.0, probability - planted.effect(shopper.persona))
+        return probability
 
     def _stamp(
         self, shopper: _Shopper, rng: random.Random, actions: list[tuple[str, dict[str, Any]]], start_ms: float

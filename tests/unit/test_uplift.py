@@ -3,23 +3,26 @@ says when the difference is noise."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
+from test_cli import nudge
 
-from agents.generate import write_recording
+from agents.generate import planted_cart_effect, write_recording
 from agents.records import decode_population, encode_population
 from agents.replay import replay_offline
 from agents.uplift_report import from_local, local_json, uplift_json, uplift_table
 from streams.config import ProfileConfig
 from streams.population import Population
 from streams.rules.loading import default_rulebook
+from streams.rules.spec import RuleBook
 from streams.uplift import RuleOutcomes, estimate, total, wilson
-from test_cli import nudge
 
+SHOP_START_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z
 NIGHT_START_MS = 1_795_647_600_000  # 2026-11-25T23:00:00Z: the night, when quiet hours hold treated candidates
 PARTITIONS = 4
 
@@ -165,3 +168,40 @@ def test_nudge_uplift_with_no_worker_says_so_in_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("nudge uplift: cannot reach a worker at http://127.0.0.1:9/uplift")
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+# --- a shop with a known effect -----------------------------------------------------------------
+
+
+def test_the_measured_uplift_recovers_an_effect_planted_in_the_shop(tmp_path: Path) -> None:
+    """The synthetic shop plants an effect of the cart reminder per persona: a held-out shopper
+    (by Nudge's own holdout hash) comes back to buy a walked-away cart less often. The truth, in
+    conversions per send, comes from two whole worlds of the same shop, one where the reminder
+    reaches everyone and one where it reaches no one, each replayed without a holdout. The
+    uplift measured from the usual 10 % holdout must find it inside its interval, and tell it
+    from zero."""
+    book = default_rulebook()
+    planted = planted_cart_effect(book)
+    no_holdout = dataclasses.replace(book, guardrails=dataclasses.replace(book.guardrails, holdout_fraction=0.0))
+
+    def shop(holdout_fraction: float) -> Path:
+        recording = tmp_path / f"shop-{holdout_fraction}.jsonl"
+        write_recording(
+            recording, users=3_000, count=120_000, seed=4, start_ms=SHOP_START_MS, mean_gap_ms=600, partitions=PARTITIONS,
+            planted=dataclasses.replace(planted, holdout_fraction=holdout_fraction),
+        )  # fmt: skip
+        return recording
+
+    def cart_outcomes(recording: Path, replayed_with: RuleBook) -> RuleOutcomes:
+        report = replay_offline(recording, tmp_path / "out.jsonl", book=replayed_with, partitions=PARTITIONS, profile_config=ProfileConfig())
+        return report.outcomes[planted.rule]
+
+    everyone = shop(0.0)  # the reminder reaches every shopper: the shop of the unplanted case too
+    reached, unreached = cart_outcomes(everyone, no_holdout), cart_outcomes(shop(1.0), no_holdout)
+    truth = reached.treated_converted / reached.treated - unreached.treated_converted / unreached.treated
+    measured = estimate(planted.rule, cart_outcomes(shop(planted.holdout_fraction), book))
+    assert measured.low <= truth <= measured.high, (truth, measured)
+    assert measured.significant and truth > 0.05
+    # Where the reminder moves no one (its holdout shops like the rest), no uplift is found.
+    unplanted = estimate(planted.rule, cart_outcomes(everyone, book))
+    assert unplanted.low <= 0 <= unplanted.high, unplanted
