@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
-from streams.cart import cart_value
+from streams.cart import Cart, cart_value
 from streams.config import DAY_MS, ProfileConfig
 from streams.lifecycle import Stage
+from streams.population import Population
 from streams.profile import Profile, hour_of_week
 
 FEATURES: tuple[str, ...] = (
@@ -32,17 +33,36 @@ FEATURES: tuple[str, ...] = (
     "cart_lines",
     "top_category_interest",  # decayed interest in the user's top category, log1p
     "price_index",  # paid price over the category average; 1 when unknown
+    "cart_price_index",  # the cart's prices over their categories' averages; 1 when unknown
     "coupon_share",
     "hour_sin",  # local hour of the week, on a circle
     "hour_cos",
     "days_since_first_seen",  # log1p
 )
 
+UPLIFT_FEATURES: tuple[str, ...] = (
+    "cart_price_index",
+    "price_index",
+    "coupon_share",
+    "log_orders",
+    "log_cart_value",
+    "cart_lines",
+    "sessions",
+    "days_since_first_seen",
+    "new",
+)
+"""What the uplift models see: who the shopper is (their taste in price, history and tenure),
+not the moment (the hour, the session's depth), which tells whether someone buys but not whether
+a message moves them. On the synthetic shop with a planted effect (a 30 % holdout, 300,000
+events), ranking the second half's sends by learned uplift and keeping the top 60 % kept 75 %
+of the planted extra conversions (a random 60 % keeps 60 %)."""
+_UPLIFT_INDEX = tuple(FEATURES.index(name) for name in UPLIFT_FEATURES)
+
 _STAGES = (Stage.NEW, Stage.ACTIVE, Stage.LOYAL, Stage.AT_RISK, Stage.CHURNED)
 _HOURS_PER_WEEK = 168
 
 
-def snapshot(profile: Profile, *, now_ms: int, config: ProfileConfig) -> list[float]:
+def snapshot(profile: Profile, *, now_ms: int, config: ProfileConfig, population: Population) -> list[float]:
     """The features of ``profile`` at ``now_ms``, in ``FEATURES`` order. A snapshot stored in the
     changelog reads back as the same numbers: orjson writes the shortest repr that round-trips."""
     rfm = profile.rfm
@@ -68,6 +88,7 @@ def snapshot(profile: Profile, *, now_ms: int, config: ProfileConfig) -> list[fl
         float(len(cart)),
         math.log1p(max(0.0, interest)),
         index if index is not None else 1.0,
+        _cart_price_index(cart, population),
         profile.coupon_orders / orders if orders else 0.0,
         math.sin(angle),
         math.cos(angle),
@@ -75,8 +96,20 @@ def snapshot(profile: Profile, *, now_ms: int, config: ProfileConfig) -> list[fl
     ]
 
 
+def _cart_price_index(cart: Cart, population: Population) -> float:
+    """How dear the cart is for its categories: what a shopper who has not bought yet shows of
+    their taste in price."""
+    ratios = [line.price / average for line in cart.values() if (average := population.average_price(line.category)) is not None]
+    return sum(ratios) / len(ratios) if ratios else 1.0
+
+
 def as_dict(values: list[float]) -> dict[str, float]:
     return dict(zip(FEATURES, values))
+
+
+def uplift_dict(values: list[float]) -> dict[str, float]:
+    """The ``UPLIFT_FEATURES`` of a snapshot, named."""
+    return {name: values[index] for name, index in zip(UPLIFT_FEATURES, _UPLIFT_INDEX)}
 
 
 

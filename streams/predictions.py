@@ -8,8 +8,9 @@ it (label 1); a snapshot whose horizon passes first resolves to 0, woken by one 
 is learned from what was not yet known at the moment predicted.
 
 Uplift is a T-learner: per rule, a learner of the treated (users sent the rule's trigger) and
-one of the held out (ghost sends, streams/rules/guardrails.py), each learning whether its users
-bought within the horizon. A trigger's predicted uplift is the first's probability minus the
+one of the held out (ghost sends, streams/rules/guardrails.py), each learning whether the send
+converted (streams/rules/attribution.py) within the attribution window: the very outcome the
+measured uplift counts (streams/uplift.py), so the two agree on what uplift means. A trigger's predicted uplift is the first's probability minus the
 second's, for that user's features at that moment.
 
 The learners live in the partition's population: which partition learned what is as
@@ -21,7 +22,7 @@ from __future__ import annotations
 import zlib
 
 from streams.config import ProfileConfig
-from streams.features import as_dict, snapshot
+from streams.features import as_dict, snapshot, uplift_dict
 from streams.learning import Learner
 from streams.population import Population
 from streams.rules.spec import Models, RuleBook
@@ -73,7 +74,7 @@ class Decision:
 def decide(state: UserState, population: Population, *, rule: str, now_ms: int, book: RuleBook, config: ProfileConfig) -> Decision:
     """Predict for a candidate of ``rule`` at ``now_ms``; nothing is stored yet (``expect``)."""
     models = book.models
-    features = snapshot(state.profile, now_ms=now_ms, config=config)
+    features = snapshot(state.profile, now_ms=now_ms, config=config, population=population)
     x = as_dict(features)
     propensity = learner(population, PROPENSITY, models)
     assert propensity is not None  # the propensity learner is never refused
@@ -81,22 +82,35 @@ def decide(state: UserState, population: Population, *, rule: str, now_ms: int, 
     uplift: float | None = None
     treated, held_out = learner(population, uplift_key(rule, True), models), learner(population, uplift_key(rule, False), models)
     if treated is not None and held_out is not None:
-        p_treated, p_held_out = treated.predict(x), held_out.predict(x)
+        seen = uplift_dict(features)
+        p_treated, p_held_out = treated.predict(seen), held_out.predict(seen)
         if p_treated is not None and p_held_out is not None:
             uplift = round(p_treated - p_held_out, 6)
     served = propensity.served(raw)
     return Decision(features, raw, None if served is None else round(served, 6), uplift)
 
 
-def expect(state: UserState, population: Population, key: str, *, features: list[float], now_ms: int, book: RuleBook, raw: float | None = None) -> Timer | None:
-    """Keep a decision point until its label resolves; returns the label timer when it must be
-    (re)armed. ``raw``: the learner's prediction, when the caller already has it."""
+def expect(
+    state: UserState,
+    population: Population,
+    key: str,
+    *,
+    features: list[float],
+    now_ms: int,
+    book: RuleBook,
+    raw: float | None = None,
+    trigger_id: str = "",
+) -> Timer | None:
+    """Keep a decision point until its label resolves; returns the label timer. ``raw``: the
+    learner's prediction, when the caller already has it; ``trigger_id``: an uplift label's
+    send, whose conversion is its 1 (within the attribution window)."""
     target = learner(population, key, book.models)
     if target is None:
         return None
-    predicted = target.raw(as_dict(features)) if raw is None else raw
+    predicted = target.raw(_view(key, features)) if raw is None else raw
     pending = state.pending
-    pending.append(PendingLabel(key, now_ms, now_ms + book.label_horizon_ms, features, predicted))
+    horizon_ms = book.guardrails.attribution_window_ms if trigger_id else book.label_horizon_ms
+    pending.append(PendingLabel(key, now_ms, now_ms + horizon_ms, features, predicted, trigger_id))
     if len(pending) > MAX_PENDING_LABELS:
         del pending[0]  # the oldest: unlearned, as if never taken
     return _arm(state)
@@ -118,14 +132,21 @@ def session_started(state: UserState, population: Population, *, now_ms: int, bo
     """A sampled session's first event is a decision point of the propensity model."""
     if not sampled_session(state.user_id, state.profile.session.count):
         return None
-    return expect(state, population, PROPENSITY, features=snapshot(state.profile, now_ms=now_ms, config=config), now_ms=now_ms, book=book)
+    return expect(state, population, PROPENSITY, features=snapshot(state.profile, now_ms=now_ms, config=config, population=population), now_ms=now_ms, book=book)
 
 
 def purchased(state: UserState, population: Population, *, now_ms: int, book: RuleBook) -> Timer | None:
-    """A purchase: every snapshot whose horizon it falls within learns 1; any past their horizon, 0."""
+    """A purchase: every propensity snapshot whose horizon it falls within learns 1; any label
+    past its horizon, 0."""
     if not state.pending:
         return None
     _resolve(state, population, now_ms, book, bought=True)
+    return _arm(state)
+
+
+def converted(state: UserState, population: Population, *, trigger_id: str, now_ms: int, book: RuleBook) -> Timer | None:
+    """A send (or ghost send) converted: its uplift label learns 1."""
+    _resolve(state, population, now_ms, book, bought=False, converted=trigger_id)
     return _arm(state)
 
 
@@ -135,11 +156,16 @@ def due(state: UserState, population: Population, *, now_ms: int, book: RuleBook
     return _arm(state)
 
 
-def _resolve(state: UserState, population: Population, now_ms: int, book: RuleBook, *, bought: bool) -> None:
+def _resolve(state: UserState, population: Population, now_ms: int, book: RuleBook, *, bought: bool, converted: str = "") -> None:
     keep: list[PendingLabel] = []
     for label in state.pending:
         if label.due_ms < now_ms:
             y = False
+        elif label.trigger_id:
+            if label.trigger_id != converted:
+                keep.append(label)
+                continue
+            y = True
         elif bought and label.ts_ms <= now_ms:
             y = True
         else:
@@ -147,9 +173,14 @@ def _resolve(state: UserState, population: Population, now_ms: int, book: RuleBo
             continue
         target = learner(population, label.model, book.models)
         if target is not None:
-            target.learn(as_dict(label.features), y, label.predicted)
+            target.learn(_view(label.model, label.features), y, label.predicted)
             population.changed = True
     state.pending[:] = keep
+
+
+def _view(key: str, features: list[float]) -> dict[str, float]:
+    """What a learner sees of a snapshot: all of it for propensity, UPLIFT_FEATURES for uplift."""
+    return as_dict(features) if key == PROPENSITY else uplift_dict(features)
 
 
 def _arm(state: UserState) -> Timer | None:

@@ -92,6 +92,10 @@ class Core:
             conversion = attribution.convert(state, event, window_ms=self.book.guardrails.attribution_window_ms)
             if conversion is not None:
                 step.outputs.append(conversion)
+                if self._models:
+                    label_timer = predictions.converted(state, population, trigger_id=conversion.trigger_id, now_ms=event.ts_ms, book=self.book)
+                    if label_timer is not None:
+                        step.schedule.append(label_timer)
                 outcomes = population.rule_outcomes(conversion.rule)
                 if outcomes is not None:
                     if conversion.group is ConversionGroup.HOLDOUT:
@@ -193,10 +197,24 @@ class Core:
                     outcomes.holdout += 1
             attribution.expose(state, candidate, trigger, holdout=suppressed is not None, window_ms=window_ms)
             if decision is not None:
-                self._expect(state, population, step, predictions.uplift_key(candidate.rule.name, suppressed is None), decision, candidate.ts_ms)
+                key = predictions.uplift_key(candidate.rule.name, suppressed is None)
+                self._expect(state, population, step, key, decision, candidate.ts_ms, trigger_id=trigger.trigger_id)
 
-    def _expect(self, state: UserState, population: Population, step: Step, key: str, decision: predictions.Decision, now_ms: int, *, raw: float | None = None) -> None:
-        label_timer = predictions.expect(state, population, key, features=decision.features, now_ms=now_ms, book=self.book, raw=raw)
+    def _expect(
+        self,
+        state: UserState,
+        population: Population,
+        step: Step,
+        key: str,
+        decision: predictions.Decision,
+        now_ms: int,
+        *,
+        raw: float | None = None,
+        trigger_id: str = "",
+    ) -> None:
+        label_timer = predictions.expect(
+            state, population, key, features=decision.features, now_ms=now_ms, book=self.book, raw=raw, trigger_id=trigger_id
+        )
         if label_timer is not None:
             step.schedule.append(label_timer)
 

@@ -55,22 +55,24 @@ class PendingLabel:
     due_ms: int
     features: list[float]  # streams/features.py FEATURES order
     predicted: float  # the learner's probability at ts_ms, for progressive validation
+    trigger_id: str = ""  # an uplift label's send (or ghost send): its conversion is the 1
 
     # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
-    def __init__(self, model: str, ts_ms: int, due_ms: int, features: list[float], predicted: float) -> None:
+    def __init__(self, model: str, ts_ms: int, due_ms: int, features: list[float], predicted: float, trigger_id: str = "") -> None:
         self.model = model
         self.ts_ms = ts_ms
         self.due_ms = due_ms
         self.features = features
         self.predicted = predicted
+        self.trigger_id = trigger_id
 
     def to_list(self) -> list[Any]:
-        return [self.model, self.ts_ms, self.due_ms, self.features, self.predicted]
+        return [self.model, self.ts_ms, self.due_ms, self.features, self.predicted, self.trigger_id]
 
     @classmethod
     def from_list(cls, data: list[Any]) -> PendingLabel:
-        model, ts_ms, due_ms, features, predicted = data
-        return cls(model, ts_ms, due_ms, list(features), predicted)
+        model, ts_ms, due_ms, features, predicted, trigger_id = data
+        return cls(model, ts_ms, due_ms, list(features), predicted, trigger_id)
 
 
 @dataclass(slots=True)

@@ -92,7 +92,7 @@ class Models:
 
     enabled: bool = True
     propensity: str = "logistic"  # P(purchase within the horizon), at every decision point
-    uplift: str = "logistic"  # per rule, the treated and the held-out outcome models (T-learner)
+    uplift: str = "logistic"  # per rule, the treated and the held-out conversion models (T-learner)
     horizon_ms: int | None = None  # a decision point's label: a purchase within this; None: the attribution window
 
 
