@@ -71,8 +71,8 @@ class PendingLabel:
 
     @classmethod
     def from_list(cls, data: list[Any]) -> PendingLabel:
-        model, ts_ms, due_ms, features, predicted, trigger_id = data
-        return cls(model, ts_ms, due_ms, list(features), predicted, trigger_id)
+        model, ts_ms, due_ms, features, predicted = data[:5]
+        return cls(model, ts_ms, due_ms, list(features), predicted, data[5] if len(data) > 5 else "")  # 5 long: before uplift labels named their send
 
 
 @dataclass(slots=True)

@@ -243,3 +243,16 @@ def test_models_off_leave_triggers_without_predictions(tmp_path: Path) -> None:
     replay, outputs = replayed(path, book)
     assert all(o.propensity is None and o.uplift is None for o in outputs if isinstance(o, Trigger))
     assert all(not partition.engine.population.models for _, partition in replay.partitions())
+
+
+def test_a_user_record_of_the_previous_format_loads_with_nothing_awaiting_a_label() -> None:
+    from agents.records import UserRecord, decode_record, encode_record
+
+    state = UserState(profile=new_profile(view("u1", T0_MS)))
+    body = orjson.loads(encode_record(UserRecord(partition=0, state=state)))
+    del body["state"]["pending"]
+    body["v"] = 2
+    restored = decode_record(orjson.dumps(body))
+    assert restored.state.pending == [] and restored.state.profile.user_id == "u1"
+    with pytest.raises(ValueError, match="format 1"):
+        decode_record(orjson.dumps({**body, "v": 1}))
