@@ -26,20 +26,25 @@ import pickle
 from typing import Any, Callable, Protocol
 
 import river
-from river import drift, linear_model, metrics, naive_bayes, preprocessing, tree
+from river import drift, linear_model, metrics, naive_bayes, tree
+
+from streams.scaling import RunningScaler
 
 MIN_LEARNED = 200  # labels learned before a prediction is served or gated on
 AUC_WINDOW = 1_000
 CALIBRATION_BINS = 10
 _EPSILON = 1e-15
 
-MODELS: dict[str, Callable[[], Any]] = {
-    "logistic": lambda: preprocessing.StandardScaler() | linear_model.LogisticRegression(),
-    "naive_bayes": lambda: preprocessing.StandardScaler() | naive_bayes.GaussianNB(),
-    "hoeffding_tree": lambda: tree.HoeffdingTreeClassifier(grace_period=100),
+MODELS: dict[str, tuple[bool, Callable[[], Any]]] = {
+    "logistic": (True, lambda: linear_model.LogisticRegression()),
+    "naive_bayes": (True, lambda: naive_bayes.GaussianNB()),
+    "hoeffding_tree": (False, lambda: tree.HoeffdingTreeClassifier(grace_period=100)),
 }
-"""River classifiers by name: which one a shop runs is a setting (``models: {kind: NAME}`` in the
-rules file). Each must answer ``predict_proba_one`` and ``learn_one``."""
+"""River classifiers by name, and whether their features are standard-scaled first: which one a
+shop runs is a setting (``models: {kind: NAME}`` in the rules file). Each must answer
+``predict_proba_one`` and ``learn_one``. ``logistic`` is River's ``StandardScaler |
+LogisticRegression``, with the scaler's arithmetic done in the compiled core
+(streams/scaling.py); a tree needs no scaling."""
 DEFAULT_MODEL = "logistic"
 
 
@@ -54,18 +59,26 @@ class Classifier(Protocol):
 
 
 class RiverClassifier:
-    """A River classifier from ``MODELS``."""
+    """A River classifier from ``MODELS``, behind its standard scaler when it has one. As in a
+    River pipeline, the scaler learns a snapshot before the classifier learns it scaled."""
 
-    def __init__(self, name: str, model: Any = None) -> None:
+    def __init__(self, name: str, model: Any = None, scaler: RunningScaler | None = None) -> None:
         if name not in MODELS:
             raise ValueError(f"no model {name!r}; known: {', '.join(sorted(MODELS))}")
+        scaled, make = MODELS[name]
         self.name = name
-        self.model = MODELS[name]() if model is None else model
+        self.model = make() if model is None else model
+        self.scaler = (RunningScaler() if scaler is None else scaler) if scaled else None
 
     def predict(self, x: dict[str, float]) -> float:
-        return float(self.model.predict_proba_one(x).get(True, 0.0))
+        scaler = self.scaler
+        return float(self.model.predict_proba_one(x if scaler is None else scaler.transform(x)).get(True, 0.0))
 
     def learn(self, x: dict[str, float], y: bool) -> None:
+        scaler = self.scaler
+        if scaler is not None:
+            scaler.learn(x)
+            x = scaler.transform(x)
         self.model.learn_one(x, y)
 
 
@@ -153,17 +166,30 @@ class Learner:
         if self._encoded is None:
             self._encoded = base64.b64encode(pickle.dumps(self.classifier.model, protocol=5)).decode()
         quality = self.quality
-        return [self.classifier.name, river.__version__, self._encoded, self.learned, quality.calibration, quality.log_loss_sum, quality.labels]
+        scaler = self.classifier.scaler
+        return [
+            self.classifier.name,
+            river.__version__,
+            self._encoded,
+            self.learned,
+            quality.calibration,
+            quality.log_loss_sum,
+            quality.labels,
+            None if scaler is None else scaler.to_list(),
+        ]
 
     @classmethod
     def from_list(cls, data: list[Any]) -> Learner:
         """A stored learner; a fresh one of the same model (with ``reset_reason``) when it was
         stored by another River version, whose pickles need not load."""
-        name, version, encoded, learned, calibration, log_loss_sum, labels = data
+        name, version, encoded, learned, calibration, log_loss_sum, labels = data[:7]
         if version != river.__version__:
             return cls(RiverClassifier(name), reset_reason=f"{name} stored by River {version}, running {river.__version__}: learning again from zero")
+        if len(data) < 8:  # stored with River's own scaler inside the pickle, before streams/scaling.py
+            return cls(RiverClassifier(name), reset_reason=f"{name} stored in an earlier layout: learning again from zero")
+        scaler = None if data[7] is None else RunningScaler.from_list(data[7])
         learner = cls(
-            RiverClassifier(name, pickle.loads(base64.b64decode(encoded))),
+            RiverClassifier(name, pickle.loads(base64.b64decode(encoded)), scaler),
             learned=int(learned),
             quality=Quality([list(row) for row in calibration], float(log_loss_sum), int(labels)),
         )

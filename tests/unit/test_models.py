@@ -20,7 +20,7 @@ from schemas.outputs import Suppression, SuppressionReason, Trigger
 from streams import predictions
 from streams.config import DAY_MS, HOUR_MS, MINUTE_MS
 from streams.features import FEATURES
-from streams.learning import MIN_LEARNED, MODELS, Learner
+from streams.learning import MIN_LEARNED, MODELS, Learner, RiverClassifier
 from streams.partition import PartitionEngine
 from streams.population import Population
 from streams.profile import new_profile
@@ -82,6 +82,22 @@ def test_a_stored_model_predicts_and_goes_on_learning_exactly_as_the_one_that_st
         learner.learn(x, y, learner.raw(x))
         restored.learn(x, y, restored.raw(x))
     assert restored.quality.log_loss == learner.quality.log_loss and restored.quality.calibration == learner.quality.calibration
+
+
+def test_logistic_is_river_s_standard_scaler_then_logistic_regression_bit_for_bit() -> None:
+    """The scaler's arithmetic runs in the compiled core (streams/scaling.py), not in River's
+    pipeline; on the same stream it must give River's own probabilities exactly."""
+    from river import linear_model, preprocessing
+
+    river_pipeline = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+    ours = RiverClassifier("logistic")
+    rng = random.Random(21)
+    for _ in range(500):
+        x = {name: rng.choice([0.0, 1.0, rng.gauss(0, 3)]) for name in FEATURES}
+        assert ours.predict(x) == river_pipeline.predict_proba_one(x).get(True, 0.0)
+        y = rng.random() < 0.3
+        ours.learn(x, y)
+        river_pipeline.learn_one(x, y)
 
 
 def test_a_model_stored_by_another_river_version_learns_again_from_zero_with_a_reason() -> None:
