@@ -58,7 +58,6 @@ events), ranking the second half's sends by learned uplift and keeping the top 6
 of the planted extra conversions (a random 60 % keeps 60 %)."""
 _UPLIFT_INDEX = tuple(FEATURES.index(name) for name in UPLIFT_FEATURES)
 
-_STAGES = (Stage.NEW, Stage.ACTIVE, Stage.LOYAL, Stage.AT_RISK, Stage.CHURNED)
 _HOURS_PER_WEEK = 168
 
 
@@ -70,9 +69,12 @@ def snapshot(profile: Profile, *, now_ms: int, config: ProfileConfig, population
     last_purchase_ms = profile.last_purchase_ms
     session = profile.session
     cart = profile.cart
-    top = profile.categories.top(1)
-    interest = profile.categories.value(top[0], now_ms=now_ms, half_life_ms=config.interest_half_life_ms) if top else 0.0
+    categories = profile.categories
+    interest = 0.0
+    if categories.scores:  # the strongest score decays as any: max over the stored ones is the top
+        interest = categories.value(max(categories.scores, key=categories.scores.__getitem__), now_ms=now_ms, half_life_ms=config.interest_half_life_ms)
     index = profile.price_index
+    stage = profile.stage
     angle = 2 * math.pi * hour_of_week(now_ms, profile.utc_offset_min) / _HOURS_PER_WEEK
     return [
         float(rfm.recency) if rfm is not None else 0.0,
@@ -81,7 +83,11 @@ def snapshot(profile: Profile, *, now_ms: int, config: ProfileConfig, population
         math.log1p(max(0, now_ms - last_purchase_ms) / DAY_MS) if last_purchase_ms is not None else -1.0,
         math.log1p(orders),
         math.log1p(max(0.0, profile.total_spend)),
-        *(1.0 if profile.stage is stage else 0.0 for stage in _STAGES),
+        1.0 if stage is Stage.NEW else 0.0,
+        1.0 if stage is Stage.ACTIVE else 0.0,
+        1.0 if stage is Stage.LOYAL else 0.0,
+        1.0 if stage is Stage.AT_RISK else 0.0,
+        1.0 if stage is Stage.CHURNED else 0.0,
         math.log1p(session.events),
         math.log1p(session.count),
         math.log1p(max(0.0, cart_value(cart))),

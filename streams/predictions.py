@@ -62,13 +62,23 @@ class Decision:
     """What the models say about one candidate: the features, and the served predictions
     (None while a learner is cold)."""
 
-    __slots__ = ("features", "raw_propensity", "propensity", "uplift")
+    __slots__ = ("features", "raw_propensity", "propensity", "uplift", "raw_treated", "raw_held_out")
 
-    def __init__(self, features: list[float], raw_propensity: float, propensity: float | None, uplift: float | None) -> None:
+    def __init__(
+        self,
+        features: list[float],
+        raw_propensity: float,
+        propensity: float | None,
+        uplift: float | None,
+        raw_treated: float | None = None,
+        raw_held_out: float | None = None,
+    ) -> None:
         self.features = features
         self.raw_propensity = raw_propensity
         self.propensity = propensity
         self.uplift = uplift
+        self.raw_treated = raw_treated  # the uplift learners' probabilities, warm or not, for their snapshots
+        self.raw_held_out = raw_held_out
 
 
 def decide(state: UserState, population: Population, *, rule: str, now_ms: int, book: RuleBook, config: ProfileConfig) -> Decision:
@@ -80,14 +90,17 @@ def decide(state: UserState, population: Population, *, rule: str, now_ms: int, 
     assert propensity is not None  # the propensity learner is never refused
     raw = propensity.raw(x)
     uplift: float | None = None
+    raw_treated: float | None = None
+    raw_held_out: float | None = None
     treated, held_out = learner(population, uplift_key(rule, True), models), learner(population, uplift_key(rule, False), models)
     if treated is not None and held_out is not None:
         seen = uplift_dict(features)
-        p_treated, p_held_out = treated.predict(seen), held_out.predict(seen)
+        raw_treated, raw_held_out = treated.raw(seen), held_out.raw(seen)
+        p_treated, p_held_out = treated.served(raw_treated), held_out.served(raw_held_out)
         if p_treated is not None and p_held_out is not None:
             uplift = round(p_treated - p_held_out, 6)
     served = propensity.served(raw)
-    return Decision(features, raw, None if served is None else round(served, 6), uplift)
+    return Decision(features, raw, None if served is None else round(served, 6), uplift, raw_treated, raw_held_out)
 
 
 def expect(

@@ -197,8 +197,10 @@ class Core:
                     outcomes.holdout += 1
             attribution.expose(state, candidate, trigger, holdout=suppressed is not None, window_ms=window_ms)
             if decision is not None:
-                key = predictions.uplift_key(candidate.rule.name, suppressed is None)
-                self._expect(state, population, step, key, decision, candidate.ts_ms, trigger_id=trigger.trigger_id)
+                treated = suppressed is None
+                key = predictions.uplift_key(candidate.rule.name, treated)
+                raw = decision.raw_treated if treated else decision.raw_held_out
+                self._expect(state, population, step, key, decision, candidate.ts_ms, raw=raw, trigger_id=trigger.trigger_id)
 
     def _expect(
         self,
