@@ -22,12 +22,11 @@ from agents.broker import EmbeddedBroker, free_port
 from agents.settings import Settings
 from agents.topics import all_topics, input_topics
 from bench.stats import HistogramQuantile, bucket_deltas, histogram_quantile
-from bench.worker import WorkerFailed, WorkerProcess, cpu_seconds, histogram_buckets, metric_total
+from bench.worker import EVENTS, WorkerProcess, cpu_seconds, histogram_buckets, metric_total
 from bench.workload import WireMessage, wire_messages
 
 PARTITIONS = 4
 TOPIC_PREFIX = "bench-"
-EVENTS = "nudge_events_total"
 LATENCY = "nudge_processing_latency_seconds"
 # Faust starts in a few seconds and the embedded broker finishes a group join after half the
 # 6 s session timeout; anything far beyond that is a hang worth failing on.
@@ -118,7 +117,7 @@ def _catch_up(worker: WorkerProcess, broker: EmbeddedBroker, events: int, produc
     )
     first = time.monotonic()
     worker_cpu_0, broker_cpu_0 = cpu_seconds(worker.pid), _broker_cpu(broker)
-    _wait_progress(worker, until=events)
+    worker.wait_taken(events, stall_s=STALL_S, interval_s=POLL_S)
     done = time.monotonic()
     return CatchUp(
         events=events,
@@ -155,7 +154,7 @@ def _live(
     send_s = time.monotonic() - started
     worker_cpu = (cpu_seconds(worker.pid) - worker_cpu_0) / send_s
     broker_cpu = (_broker_cpu(broker) - broker_cpu_0) / send_s
-    _wait_progress(worker, until=taken_before + len(messages))
+    worker.wait_taken(taken_before + len(messages), stall_s=STALL_S, interval_s=POLL_S)
     after = _settled(worker)
     buckets = bucket_deltas(histogram_buckets(before, LATENCY), histogram_buckets(after, LATENCY))
     count = metric_total(after, f"{LATENCY}_count") - metric_total(before, f"{LATENCY}_count")
@@ -177,22 +176,6 @@ def _taken_if_any(worker: WorkerProcess) -> float | None:
     samples = worker.scrape()
     taken = 0.0 if samples is None else metric_total(samples, EVENTS)
     return taken or None
-
-
-def _wait_progress(worker: WorkerProcess, *, until: int) -> None:
-    """Wait until ``until`` events are counted, failing only if the count stops moving."""
-    last, last_change = -1.0, time.monotonic()
-    while True:
-        samples = worker.scrape()
-        taken = -1.0 if samples is None else metric_total(samples, EVENTS)
-        if taken >= until:
-            return
-        now = time.monotonic()
-        if taken > last:
-            last, last_change = taken, now
-        elif now - last_change > STALL_S:
-            raise WorkerFailed(f"stuck at {last:.0f} of {until} events for {STALL_S:g} s\n{worker.log_tail()}")
-        time.sleep(POLL_S)
 
 
 def _settled(worker: WorkerProcess) -> list[Sample]:

@@ -28,7 +28,7 @@ from bench import faust_peer, quix_peer
 from bench.peer_process import PeerProcess, peer_command
 from bench.raw_readers import read_with_confluent_kafka, read_with_kafka_python
 from bench.reading import ReaderRun, Stopwatch, follow
-from bench.worker import WorkerProcess, metric_total
+from bench.worker import EVENTS, WorkerProcess, metric_total
 from bench.workload import wire_messages
 
 PARTITIONS = 4
@@ -36,8 +36,6 @@ TOPIC_PREFIX = "peers-"
 NUDGE = "Nudge worker"
 NUDGE_NO_MODELS = "Nudge worker, models off"  # its own group and changelogs: the cost of the models, same run
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "streams" / "rules" / "default.yaml"
-EVENTS = "nudge_events_total"
-OBSERVED = "nudge_processing_latency_seconds_count"
 # The worker observes an event's latency once its batch's outputs are acknowledged: this is how
 # long that may lag behind taking the last event.
 SETTLE_TIMEOUT_S = 10.0
@@ -131,12 +129,8 @@ def _read_with_nudge(settings: Settings, *, events: int, broker_pid: int, log_pa
             samples = worker.scrape()
             return None if samples is None else int(metric_total(samples, EVENTS))
 
-        def all_observed() -> bool | None:
-            samples = worker.scrape()
-            return None if samples is None or metric_total(samples, OBSERVED) < events else True
-
         follow(stopwatch, counted, pause_s=POLL_S, start_at_last_empty=True, explain=worker.log_tail)
-        worker.wait_for(all_observed, timeout_s=SETTLE_TIMEOUT_S, what="the outputs of every event", interval_s=POLL_S)
+        worker.wait_observed(events, timeout_s=SETTLE_TIMEOUT_S, interval_s=POLL_S)
         return stopwatch.done()
 
 

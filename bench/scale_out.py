@@ -25,13 +25,11 @@ from agents.admin import ensure_topics
 from agents.broker import EmbeddedBroker, free_port
 from agents.settings import Settings
 from agents.topics import all_topics, input_topics
-from bench.worker import WorkerFailed, WorkerProcess, cpu_seconds, metric_total
+from bench.worker import EVENTS, OBSERVED, WorkerFailed, WorkerProcess, cpu_seconds, metric_total
 from bench.workload import wire_messages
 
 PARTITIONS = 8
 TOPIC_PREFIX = "scale-"
-EVENTS = "nudge_events_total"
-OBSERVED = "nudge_processing_latency_seconds_count"
 POLL_S = 0.05
 TIMEOUT_S = 180.0
 

@@ -34,15 +34,13 @@ from bench.changelog import read_compacted
 from bench.memory import peak_resident_bytes, resident_bytes
 from bench.state_workload import state_messages
 from bench.stats import percentile
-from bench.worker import WorkerFailed, WorkerProcess, metric_total
+from bench.worker import EVENTS, WorkerProcess, metric_total
 from streams.segments import LIFECYCLE
 
 PARTITIONS = 4
 TOPIC_PREFIX = "state-"
 EMPTY_APP_ID = "nudge-empty"  # its own consumer group and changelogs, on the same input topics
 TARGET_BYTES_PER_USER = 2048  # the team's budget: under 2 KiB per user, on average
-EVENTS = "nudge_events_total"
-OBSERVED = "nudge_processing_latency_seconds_count"
 SEGMENT_USERS = "nudge_segment_users"
 # Faust starts in a few seconds and the embedded broker finishes a group join after half the
 # 6 s session timeout; anything far beyond that is a hang worth failing on.
@@ -185,25 +183,8 @@ def _produce(settings: Settings, *, users: int) -> int:
 
 def _wait_caught_up(worker: WorkerProcess, *, events: int) -> None:
     """Every event taken, failing only if the count stops moving; then every output acknowledged."""
-    last, last_change = -1.0, time.monotonic()
-    while True:
-        samples = worker.scrape()
-        taken = -1.0 if samples is None else metric_total(samples, EVENTS)
-        if taken >= events:
-            break
-        now = time.monotonic()
-        patience_s = STALL_S if last > 0 else READY_TIMEOUT_S  # the first event waits for the join
-        if taken > last:
-            last, last_change = taken, now
-        elif now - last_change > patience_s:
-            raise WorkerFailed(f"stuck at {last:.0f} of {events:,} events\n{worker.log_tail()}")
-        time.sleep(POLL_S)
-
-    def all_observed() -> bool | None:
-        samples = worker.scrape()
-        return None if samples is None or metric_total(samples, OBSERVED) < events else True
-
-    worker.wait_for(all_observed, timeout_s=SETTLE_TIMEOUT_S, what="the outputs of every event", interval_s=POLL_S)
+    worker.wait_taken(events, stall_s=STALL_S, first_event_s=READY_TIMEOUT_S, interval_s=POLL_S)
+    worker.wait_observed(events, timeout_s=SETTLE_TIMEOUT_S, interval_s=POLL_S)
 
 
 def _restore(settings: Settings, *, users: int, timeout_s: float, log_path: Path) -> Restore:

@@ -25,6 +25,8 @@ from agents.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 STOP_GRACE_S = 15.0  # Faust's shutdown stops its services one by one; this is ample
 LOG_TAIL_CHARS = 3000
+EVENTS = "nudge_events_total"  # input events a worker took, by topic
+OBSERVED = "nudge_processing_latency_seconds_count"  # events whose outputs are acknowledged
 _CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 T = TypeVar("T")
@@ -98,6 +100,32 @@ class WorkerProcess:
             if time.monotonic() > deadline:
                 raise WorkerFailed(f"timed out after {timeout_s:g} s waiting for {what}\n{self.log_tail()}")
             time.sleep(interval_s)
+
+    def wait_taken(self, until: int, *, stall_s: float, interval_s: float, first_event_s: float | None = None) -> None:
+        """Wait until ``until`` events are taken, failing only if the count stops moving for
+        ``stall_s`` (``first_event_s`` before the first one, which waits for the group join)."""
+        last, last_change = -1.0, time.monotonic()
+        while True:
+            samples = self.scrape()
+            taken = -1.0 if samples is None else metric_total(samples, EVENTS)
+            if taken >= until:
+                return
+            now = time.monotonic()
+            patience_s = stall_s if last > 0 or first_event_s is None else first_event_s
+            if taken > last:
+                last, last_change = taken, now
+            elif now - last_change > patience_s:
+                raise WorkerFailed(f"stuck at {last:.0f} of {until:,} events for {patience_s:g} s\n{self.log_tail()}")
+            time.sleep(interval_s)
+
+    def wait_observed(self, events: int, *, timeout_s: float, interval_s: float) -> None:
+        """Wait until the outputs of ``events`` events are acknowledged (their latency observed)."""
+
+        def all_observed() -> bool | None:
+            samples = self.scrape()
+            return None if samples is None or metric_total(samples, OBSERVED) < events else True
+
+        self.wait_for(all_observed, timeout_s=timeout_s, what="the outputs of every event", interval_s=interval_s)
 
     def log_tail(self) -> str:
         text = self.log_path.read_text(errors="replace")
