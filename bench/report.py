@@ -73,11 +73,16 @@ def end_to_end_table(result: EndToEndResult) -> str:
         ["/metrics until first event counted", "", _s(catch_up.metrics_to_first_s), "mostly the consumer group join"],
         [
             "catch-up from first event to all",
-            _rate(after_first, catch_up.first_to_done_s),
+            _rate(after_first, catch_up.first_to_done_s) if after_first else "",
             _s(catch_up.first_to_done_s),
-            f"worker {catch_up.worker_cpu:.2f} cores "
-            f"({catch_up.worker_cpu * catch_up.first_to_done_s / after_first * 1e6:,.0f} µs CPU per event), "
-            f"broker {catch_up.broker_cpu:.2f} cores",
+            (
+                f"worker {catch_up.worker_cpu:.2f} cores "
+                f"({catch_up.worker_cpu * catch_up.first_to_done_s / after_first * 1e6:,.0f} µs CPU per event), "
+                f"broker {catch_up.broker_cpu:.2f} cores"
+            )
+            if after_first
+            # A fetch is taken whole: a small backlog can be counted at the first look.
+            else "every event was counted at the first look: too small a backlog to time",
         ],
         [
             "catch-up from /metrics answering",
