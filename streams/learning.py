@@ -14,8 +14,9 @@ What is kept, and where:
 - the rolling ROC AUC (1,000 labels) and the ADWIN drift detector live in memory: they are
   monitoring, 30 KB each in a pickle, and start again after a restart.
 
-A rule kind never sees River: it reads ``predict``, a probability or None before the learner has
-learned ``MIN_LEARNED`` labels (a cold model's guesses are not worth gating a message on).
+A rule never sees River: the guardrails read what ``served`` lets through, a probability, or
+None before the learner has learned ``MIN_LEARNED`` labels (a cold model's guesses are not worth
+gating a message on).
 """
 
 from __future__ import annotations
@@ -145,12 +146,9 @@ class Learner:
         """The classifier's probability, warm or not: what a snapshot stores for validation."""
         return self.classifier.predict(x)
 
-    def predict(self, x: dict[str, float]) -> float | None:
-        """The probability to serve and gate on; None until ``MIN_LEARNED`` labels are learned."""
-        return self.classifier.predict(x) if self.learned >= MIN_LEARNED else None
-
     def served(self, raw: float) -> float | None:
-        """``raw`` as ``predict`` would serve it, without predicting twice."""
+        """``raw`` (from ``raw``) as it may be served and gated on: None until ``MIN_LEARNED``
+        labels are learned."""
         return raw if self.learned >= MIN_LEARNED else None
 
     def learn(self, x: dict[str, float], y: bool, predicted: float) -> bool:

@@ -126,7 +126,7 @@ def expect(
     pending.append(PendingLabel(key, now_ms, now_ms + horizon_ms, features, predicted, trigger_id))
     if len(pending) > MAX_PENDING_LABELS:
         del pending[0]  # the oldest: unlearned, as if never taken
-    return _arm(state)
+    return label_timer(state)
 
 
 def sampled_session(user_id: str, session: int) -> bool:
@@ -154,19 +154,19 @@ def purchased(state: UserState, population: Population, *, now_ms: int, book: Ru
     if not state.pending:
         return None
     _resolve(state, population, now_ms, book, bought=True)
-    return _arm(state)
+    return label_timer(state)
 
 
 def converted(state: UserState, population: Population, *, trigger_id: str, now_ms: int, book: RuleBook) -> Timer | None:
     """A send (or ghost send) converted: its uplift label learns 1."""
     _resolve(state, population, now_ms, book, bought=False, converted=trigger_id)
-    return _arm(state)
+    return label_timer(state)
 
 
 def due(state: UserState, population: Population, *, now_ms: int, book: RuleBook) -> Timer | None:
     """The label timer fired: snapshots whose horizon has passed learn 0."""
     _resolve(state, population, now_ms, book, bought=False)
-    return _arm(state)
+    return label_timer(state)
 
 
 def _resolve(state: UserState, population: Population, now_ms: int, book: RuleBook, *, bought: bool, converted: str = "") -> None:
@@ -194,10 +194,6 @@ def _resolve(state: UserState, population: Population, now_ms: int, book: RuleBo
 def _view(key: str, features: list[float]) -> dict[str, float]:
     """What a learner sees of a snapshot: all of it for propensity, UPLIFT_FEATURES for uplift."""
     return as_dict(features) if key == PROPENSITY else uplift_dict(features)
-
-
-def _arm(state: UserState) -> Timer | None:
-    return label_timer(state)
 
 
 def label_timer(state: UserState) -> Timer | None:

@@ -160,12 +160,15 @@ class Core:
                 trigger.propensity, trigger.uplift = decision.propensity, decision.uplift
             if candidate.deadline_ms is not None and candidate.ts_ms > candidate.deadline_ms:
                 verdict = guardrails.Verdict(suppressed=SuppressionReason.EXPIRED)
-            elif decision is not None:
-                verdict = guardrails.judge(
-                    candidate, state, book=book, consent_default=self.profile_config.consent_default, propensity=decision.propensity, uplift=decision.uplift
-                )
             else:
-                verdict = guardrails.judge(candidate, state, book=book, consent_default=self.profile_config.consent_default)
+                verdict = guardrails.judge(
+                    candidate,
+                    state,
+                    book=book,
+                    consent_default=self.profile_config.consent_default,
+                    propensity=None if decision is None else decision.propensity,
+                    uplift=None if decision is None else decision.uplift,
+                )
             if verdict.hold_until_ms is not None:
                 first_due_ms = candidate.ts_ms if held_from_ms is None else held_from_ms
                 timer = Timer(candidate.key, candidate.rule.name, verdict.hold_until_ms, candidate.cause, held_from_ms=first_due_ms)

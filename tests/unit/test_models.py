@@ -118,9 +118,9 @@ def test_a_model_the_rules_no_longer_name_learns_again_from_zero_with_a_reason()
 def test_a_cold_learner_serves_no_prediction_until_it_has_learned_enough() -> None:
     learner = trained("logistic", MIN_LEARNED - 1)
     x = {"a": 0.9, "b": 0.1}
-    assert learner.predict(x) is None and 0 < learner.raw(x) < 1
+    assert learner.served(learner.raw(x)) is None and 0 < learner.raw(x) < 1
     learner.learn(x, True, learner.raw(x))
-    assert learner.predict(x) == learner.raw(x)
+    assert learner.served(learner.raw(x)) == learner.raw(x)
 
 
 def test_the_partition_s_models_survive_the_changelog() -> None:
