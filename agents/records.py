@@ -18,8 +18,8 @@ import orjson
 from streams.population import Population
 from streams.state import UserState
 
-FORMAT_VERSION = 3  # 2: full profiles (RFM, interests, rhythm, sessions, consents); 3: decision points awaiting a label
-POPULATION_FORMAT_VERSION = 3  # 2: per-rule outcomes, for uplift; 3: the online models
+FORMAT_VERSION = 4  # 2: full profiles (RFM, interests, rhythm, sessions, consents); 3: decision points awaiting a label; 4: viewed prices, snapshots of 26 features
+POPULATION_FORMAT_VERSION = 4  # 2: per-rule outcomes, for uplift; 3: the online models; 4: models of 26 features
 
 
 @dataclass(slots=True)
@@ -45,8 +45,11 @@ def encode_record(record: UserRecord) -> bytes:
 def decode_record(raw: bytes) -> UserRecord:
     body = orjson.loads(raw)
     version = body.get("v")
-    if version == 2:  # before the models: nothing awaits a label
+    if version in (2, 3):
+        # 2, before the models: nothing awaits a label. 3: its snapshots have fewer features than
+        # the models now read, so they are dropped unlearned, as a snapshot past the bound is.
         body["state"]["pending"] = []
+        body["state"]["profile"].update(view_price_sum=0.0, view_price_count=0)  # viewed prices count from here
     elif version != FORMAT_VERSION:
         raise ValueError(f"users table record has format {version!r}, expected {FORMAT_VERSION}")
     return UserRecord(
@@ -65,7 +68,7 @@ def decode_population(raw: bytes) -> Population:
     version = body.get("v")
     if version == 1:  # before uplift was counted: the counts start from zero
         body["outcomes"] = {}
-    if version in (1, 2):  # before the models: they learn from zero
+    if version in (1, 2, 3):  # before the models, or models of fewer features: they learn from zero
         body["models"] = {}
     elif version != POPULATION_FORMAT_VERSION:
         raise ValueError(f"population record has format {version!r}, expected {POPULATION_FORMAT_VERSION}")

@@ -38,24 +38,26 @@ FEATURES: tuple[str, ...] = (
     "hour_sin",  # local hour of the week, on a circle
     "hour_cos",
     "days_since_first_seen",  # log1p
+    "views_per_session",  # log1p of product views over sessions: a browser looks long
+    "cart_per_view",  # adds to the cart per view
+    "buy_per_cart",  # purchases per add to the cart
+    "viewed_price_index",  # viewed prices over their categories' averages; 1 when unknown
 )
 
 UPLIFT_FEATURES: tuple[str, ...] = (
-    "cart_price_index",
-    "price_index",
-    "coupon_share",
-    "log_orders",
-    "log_cart_value",
-    "cart_lines",
+    "viewed_price_index",
+    "views_per_session",
     "sessions",
-    "days_since_first_seen",
-    "new",
 )
-"""What the uplift models see: who the shopper is (their taste in price, history and tenure),
-not the moment (the hour, the session's depth), which tells whether someone buys but not whether
-a message moves them. On the synthetic shop with a planted effect (a 30 % holdout, 300,000
-events), ranking the second half's sends by learned uplift and keeping the top 60 % kept 75 %
-of the planted extra conversions (a random 60 % keeps 60 %)."""
+"""What the uplift models see: who the shopper is (their taste in price, how long they look, how
+often they have come), not the moment (the hour, the session's depth, the cart), which tells
+whether someone buys but not whether a message moves them. Few, because the held-out model
+learns only from ghost sends: each feature more is weights it must learn from scarce labels.
+Chosen on the synthetic shop with a planted effect (30 % holdout, 300,000 events): ranking the
+second half's cart reminders by learned uplift and keeping the top 60 % kept 77 to 85 % of the
+planted extra conversions over four seeds (random: 60 %; ranked by the true persona: about 90 %),
+against 69 to 78 % for the profile's purchase-side features (price index, coupon share, orders,
+cart) and 61 to 70 % with the coupon share added to these."""
 _UPLIFT_INDEX = tuple(FEATURES.index(name) for name in UPLIFT_FEATURES)
 
 _HOURS_PER_WEEK = 168
@@ -75,6 +77,10 @@ def snapshot(profile: Profile, *, now_ms: int, config: ProfileConfig, population
         interest = categories.value(max(categories.scores, key=categories.scores.__getitem__), now_ms=now_ms, half_life_ms=config.interest_half_life_ms)
     index = profile.price_index
     stage = profile.stage
+    counts = profile.counts
+    views = counts.get("view", 0)
+    adds = counts.get("add_to_cart", 0)
+    viewed = profile.viewed_price_index
     angle = 2 * math.pi * hour_of_week(now_ms, profile.utc_offset_min) / _HOURS_PER_WEEK
     return [
         float(rfm.recency) if rfm is not None else 0.0,
@@ -99,6 +105,10 @@ def snapshot(profile: Profile, *, now_ms: int, config: ProfileConfig, population
         math.sin(angle),
         math.cos(angle),
         math.log1p(max(0, now_ms - profile.first_seen_ms) / DAY_MS),
+        math.log1p(views / max(1, session.count)),
+        adds / (views + 1),
+        orders / (adds + 1),
+        viewed if viewed is not None else 1.0,
     ]
 
 

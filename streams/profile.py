@@ -54,6 +54,8 @@ class Profile:
     coupon_orders: int = 0
     price_ratio_sum: float = 0.0  # sum over bought items of price / the category's average price
     price_ratio_count: int = 0
+    view_price_sum: float = 0.0  # sum over viewed products of price / the category's average price
+    view_price_count: int = 0
     categories: DecayedScores = field(default_factory=DecayedScores)
     products: DecayedScores = field(default_factory=DecayedScores)
     rhythm: DecayedScores = field(default_factory=DecayedScores)  # hour of the week (local time) -> activity
@@ -102,6 +104,8 @@ class Profile:
             "coupon_orders": self.coupon_orders,
             "price_ratio_sum": self.price_ratio_sum,
             "price_ratio_count": self.price_ratio_count,
+            "view_price_sum": self.view_price_sum,
+            "view_price_count": self.view_price_count,
             "categories": self.categories.to_dict(),
             "products": self.products.to_dict(),
             "rhythm": self.rhythm.to_dict(),
@@ -129,6 +133,8 @@ class Profile:
             coupon_orders=data["coupon_orders"],
             price_ratio_sum=data["price_ratio_sum"],
             price_ratio_count=data["price_ratio_count"],
+            view_price_sum=data["view_price_sum"],
+            view_price_count=data["view_price_count"],
             categories=DecayedScores.from_dict(data["categories"]),
             products=DecayedScores.from_dict(data["products"]),
             rhythm=DecayedScores.from_dict(data["rhythm"]),
@@ -144,6 +150,7 @@ class Profile:
         """The profile as marketers read it, with decaying scores taken at ``now_ms``."""
         orders = self.order_count
         price_index = self.price_index
+        viewed = self.viewed_price_index
         return {
             "user_id": self.user_id,
             "as_of": format_rfc3339(now_ms),
@@ -169,6 +176,7 @@ class Profile:
             "price_sensitivity": {
                 "coupon_share": round(self.coupon_orders / orders, 4) if orders else None,
                 "price_index": None if price_index is None else round(price_index, 4),
+                "viewed_price_index": None if viewed is None else round(viewed, 4),
                 "label": self.price_sensitivity,
             },
             "rhythm": {"best_send_hour": self.best_send_hour(), "hours_of_week": _hours_of_week(self.rhythm, now_ms, config)},
@@ -184,6 +192,12 @@ class Profile:
     def price_index(self) -> float | None:
         """Average paid price relative to the category average: below 1 means a bargain hunter."""
         return self.price_ratio_sum / self.price_ratio_count if self.price_ratio_count else None
+
+    @property
+    def viewed_price_index(self) -> float | None:
+        """Average viewed price relative to the category average: the taste in price of someone who
+        has not bought yet (a bargain hunter looks at the cheap end of a shelf)."""
+        return self.view_price_sum / self.view_price_count if self.view_price_count else None
 
     @property
     def price_sensitivity(self) -> str | None:
@@ -309,6 +323,10 @@ def _apply_click(profile: Profile, click: Click, config: ProfileConfig, populati
     if action is ClickAction.VIEW:
         weight = VIEW_WEIGHT
         population.add_price(click.category, click.price)
+        average = population.average_price(click.category)
+        if average is not None:
+            profile.view_price_sum += click.price / average
+            profile.view_price_count += 1
         if profile.pending_keywords:
             population.keywords.learn(profile.pending_keywords, click.category)
             population.changed = True

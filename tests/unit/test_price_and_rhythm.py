@@ -27,7 +27,7 @@ def sensitivity(profile: Profile) -> dict:
 def test_coupon_share_is_coupon_orders_over_orders():
     profile = profile_of(purchase("u1", T0_MS, [item("p1", 10.0)], coupon="SAVE10"), purchase("u1", T0_MS + 1, [item("p2", 10.0)]))
     assert profile.coupon_orders == 1
-    assert sensitivity(profile) == {"coupon_share": 0.5, "price_index": None, "label": "bargain_hunter"}
+    assert sensitivity(profile) == {"coupon_share": 0.5, "price_index": None, "viewed_price_index": None, "label": "bargain_hunter"}
 
 
 def test_a_minority_of_coupon_orders_is_regular():
@@ -36,12 +36,12 @@ def test_a_minority_of_coupon_orders_is_regular():
         purchase("u1", T0_MS + 1, [item("p2", 10.0)]),
         purchase("u1", T0_MS + 2, [item("p3", 10.0)]),
     )
-    assert sensitivity(profile) == {"coupon_share": 0.3333, "price_index": None, "label": "regular"}
+    assert sensitivity(profile) == {"coupon_share": 0.3333, "price_index": None, "viewed_price_index": None, "label": "regular"}
 
 
 def test_no_orders_no_sensitivity():
     profile = profile_of(view("u1", T0_MS), add("u1", T0_MS + 1))
-    assert sensitivity(profile) == {"coupon_share": None, "price_index": None, "label": None}
+    assert sensitivity(profile) == {"coupon_share": None, "price_index": None, "viewed_price_index": 1.0, "label": None}
     assert profile.price_sensitivity is None
 
 
@@ -72,14 +72,14 @@ def test_buying_below_the_average_is_a_bargain_hunter():
     population = priced_population()
     buyer = feed(population, purchase("u1", T0_MS + 10, [item("p9", 60.0, category="shoes")]))
     assert buyer.price_index == pytest.approx(0.8)
-    assert sensitivity(buyer) == {"coupon_share": 0.0, "price_index": 0.8, "label": "bargain_hunter"}
+    assert sensitivity(buyer) == {"coupon_share": 0.0, "price_index": 0.8, "viewed_price_index": None, "label": "bargain_hunter"}
 
 
 def test_buying_above_the_average_is_premium():
     population = priced_population()
     buyer = feed(population, purchase("u1", T0_MS + 10, [item("p9", 90.0, category="shoes")]))
     assert buyer.price_index == pytest.approx(1.2)
-    assert sensitivity(buyer) == {"coupon_share": 0.0, "price_index": 1.2, "label": "premium"}
+    assert sensitivity(buyer) == {"coupon_share": 0.0, "price_index": 1.2, "viewed_price_index": None, "label": "premium"}
 
 
 def test_buying_at_the_average_is_regular():
@@ -99,6 +99,19 @@ def test_price_index_averages_ratios_over_line_items_and_skips_unpriced_categori
     # (60 / 75 + 30 / 20) / 2 = (0.8 + 1.5) / 2
     assert buyer.price_ratio_count == 2
     assert buyer.price_index == pytest.approx(1.15)
+
+
+def test_the_viewed_price_index_averages_views_against_the_category_average_known_with_them():
+    population = priced_population()  # shoes average 75 from views of 50 and 100
+    viewer = feed(
+        population,
+        view("u9", T0_MS + 2, "p1", 15.0, category="shoes"),  # the average becomes 55
+        view("u9", T0_MS + 3, "h1", 20.0, category="hats"),  # the first hat: 20 is its own average
+    )
+    assert viewer.view_price_count == 2
+    assert viewer.viewed_price_index == pytest.approx((15.0 / 55.0 + 1.0) / 2)
+    assert sensitivity(viewer)["viewed_price_index"] == round((15.0 / 55.0 + 1.0) / 2, 4)
+    assert sensitivity(viewer)["label"] is None  # a taste in price, not a label: that takes a purchase
 
 
 def test_a_coupon_majority_is_a_bargain_hunter_even_when_paying_premium():

@@ -13,13 +13,17 @@ import pytest
 from test_cli import nudge
 
 from agents.generate import planted_cart_effect, write_recording
+from agents.recording import BadLine, open_recording, read_recording
 from agents.records import decode_population, encode_population
 from agents.replay import replay_offline
 from agents.uplift_report import from_local, local_json, uplift_json, uplift_table
+from schemas.outputs import Suppression, SuppressionReason, Trigger
 from streams.config import ProfileConfig
 from streams.population import Population
+from streams.replay import OfflineReplay
 from streams.rules.loading import default_rulebook
 from streams.rules.spec import RuleBook
+from streams.traffic import ShopSimulator
 from streams.uplift import RuleOutcomes, estimate, total, wilson
 
 SHOP_START_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z
@@ -205,3 +209,37 @@ def test_the_measured_uplift_recovers_an_effect_planted_in_the_shop(tmp_path: Pa
     # Where the reminder moves no one (its holdout shops like the rest), no uplift is found.
     unplanted = estimate(planted.rule, cart_outcomes(everyone, book))
     assert unplanted.low <= 0 <= unplanted.high, unplanted
+
+
+def test_gating_by_learned_uplift_keeps_most_of_the_planted_effect_from_fewer_sends(tmp_path: Path) -> None:
+    """The T-learner learns, per cart reminder, who it moves. Ranked by the uplift it predicted
+    (what a rule's ``min_uplift`` cuts), the top 60 % of the second half's reminders (sends and
+    ghost sends: the learners warm up on the first half) must hold at least 80 % of the planted
+    extra conversions, the persona's planted effect summed over them. A random 60 % holds 60 %; the
+    best possible, ranked by the true persona, about 90 %. The reminder is held out from 30 % of
+    shoppers here, not the usual 10 %: the held-out learner learns only from ghost sends, and at
+    10 % it has too few of them in a shop this size. Over four seeds of this shop the share kept
+    was 0.77 to 0.85 (README, *Models*): this is the first of them, not the best."""
+    book = default_rulebook()
+    rules = tuple(dataclasses.replace(rule, holdout_fraction=0.3) if rule.name == "abandoned_cart" else rule for rule in book.rules)
+    book = dataclasses.replace(book, rules=rules)
+    planted = planted_cart_effect(book)
+    recording = tmp_path / "shop.jsonl"
+    users, seed = 5_000, 6
+    write_recording(recording, users=users, count=300_000, seed=seed, start_ms=SHOP_START_MS, mean_gap_ms=600, partitions=1, planted=planted)
+    personas = ShopSimulator(users=users, seed=seed, start_ms=SHOP_START_MS, mean_gap_ms=600).personas
+    replay = OfflineReplay(book, partitions=1)
+    reminders: list[Trigger] = []
+    with open_recording(recording, "r") as source:
+        for item in read_recording(source):
+            assert not isinstance(item, BadLine)
+            for output in replay.feed(item.message):
+                trigger = output.trigger if isinstance(output, Suppression) and output.reason is SuppressionReason.HOLDOUT else output
+                if isinstance(trigger, Trigger) and trigger.rule == planted.rule:
+                    reminders.append(trigger)
+    second_half = reminders[len(reminders) // 2 :]
+    assert len(second_half) > 1_500 and all(trigger.uplift is not None for trigger in second_half)
+    ranked = sorted(second_half, key=lambda trigger: -trigger.uplift)  # type: ignore[operator]
+    kept = ranked[: int(0.6 * len(ranked))]
+    extra = sum(planted.effect(personas[trigger.user_id]) for trigger in kept) / sum(planted.effect(personas[trigger.user_id]) for trigger in ranked)
+    assert extra >= 0.80, extra
