@@ -1,8 +1,9 @@
 """The models at work in the core: predictions at decision points, and labels resolved in event time.
 
 Decision points are every candidate trigger and a sample of sessions' first events. At one, the user's
-features (streams/features.py) are read, the partition's learner predicts, and the snapshot
-waits in the user's state with that prediction. A purchase resolves every snapshot waiting for
+features (streams/features.py) are read and the partition's learner predicts; at a sample of them
+(every sampled session, one candidate in ``CANDIDATE_SAMPLE``) the snapshot waits in the user's
+state with that prediction. A purchase resolves every snapshot waiting for
 it (label 1); a snapshot whose horizon passes first resolves to 0, woken by one timer per user
 (``label_timer``) due when the oldest horizon ends. Only then does the learner learn: nothing
 is learned from what was not yet known at the moment predicted.
@@ -33,6 +34,7 @@ LABEL_TIMER = "model_labels"  # the timer key of a user's pending labels; it nam
 PROPENSITY = "propensity"
 MAX_UPLIFT_RULES = 16  # rules whose uplift a partition learns; the population record stays bounded
 SESSION_SAMPLE = 8  # one session start in this many is a decision point (see sampled_session)
+CANDIDATE_SAMPLE = 4  # the propensity model learns from one candidate in this many (see sampled_candidate)
 
 
 def uplift_key(rule: str, treated: bool) -> str:
@@ -139,6 +141,18 @@ def sampled_session(user_id: str, session: int) -> bool:
     12
     """
     return zlib.crc32(f"{user_id}\x1f{session}".encode()) % SESSION_SAMPLE == 0
+
+
+def sampled_candidate(trigger_id: str) -> bool:
+    """Whether the propensity model learns from a candidate: one in ``CANDIDATE_SAMPLE``, by a
+    hash of its trigger id. Every candidate is predicted for (its trigger carries the
+    propensity); learning from a quarter of them, with the sampled sessions, kept the model's
+    ROC AUC and made the models' cost in a catch-up a third smaller (README, *Models*).
+
+    >>> sum(sampled_candidate(f"t{n}") for n in range(10_000)) // 100  # about 1 in 4, in percent
+    25
+    """
+    return zlib.crc32(trigger_id.encode()) % CANDIDATE_SAMPLE == 0
 
 
 def session_started(state: UserState, population: Population, *, now_ms: int, book: RuleBook, config: ProfileConfig) -> Timer | None:

@@ -177,7 +177,7 @@ class Core:
                 continue
             state.fired[candidate.once_key] = candidate.ts_ms
             suppressed = verdict.suppressed
-            if decision is not None:
+            if decision is not None and predictions.sampled_candidate(trigger.trigger_id):
                 self._expect(state, population, step, predictions.PROPENSITY, decision, candidate.ts_ms, raw=decision.raw_propensity)
             if suppressed is not None and suppressed is not SuppressionReason.HOLDOUT:
                 step.outputs.append(Suppression(trigger, suppressed))
