@@ -188,7 +188,10 @@ def _id(body: dict[str, Any], name: str, limit: int = MAX_ID_LENGTH) -> str:
 
 
 def _optional_id(body: dict[str, Any], name: str, limit: int = MAX_ID_LENGTH) -> str | None:
+    """An optional identifier; null, absent and "" are all none (producers send "" for none)."""
     value = body.get(name)
+    if value == "":
+        return None
     if value is None or (type(value) is str and 0 < len(value) <= limit and value.isascii() and value.isprintable()):
         return value
     return _checked_id(value, name, limit)

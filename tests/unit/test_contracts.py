@@ -153,6 +153,7 @@ Path = tuple[str | int, ...]
 # Every limit the decoder enforces, as (path into the event, JSON Schema keyword) -> value. The
 # schemas must carry exactly these: no limit missing, none the decoder does not enforce.
 _ID = {"minLength": 1, "maxLength": MAX_ID_LENGTH}
+_OPTIONAL_ID = {"maxLength": MAX_ID_LENGTH}  # "" means none, as null does
 _PRICE = {"minimum": 0, "maximum": MAX_PRICE}
 _QUANTITY = {"minimum": 1, "maximum": MAX_QUANTITY}
 
@@ -169,14 +170,14 @@ EXPECTED_LIMITS: dict[str, dict[tuple[Path, str], float]] = {
         (("category",), _ID),
         (("price",), _PRICE),
         (("quantity",), _QUANTITY),
-        (("session_id",), _ID),
+        (("session_id",), _OPTIONAL_ID),
     ),
     "searches": _limits(
         (("event_id",), _ID),
         (("user_id",), _ID),
         (("query",), {"minLength": 1, "maxLength": MAX_TEXT_LENGTH}),
-        (("category",), _ID),
-        (("session_id",), _ID),
+        (("category",), _OPTIONAL_ID),
+        (("session_id",), _OPTIONAL_ID),
     ),
     "purchases": _limits(
         (("event_id",), _ID),
@@ -188,7 +189,7 @@ EXPECTED_LIMITS: dict[str, dict[tuple[Path, str], float]] = {
         (("items", 0, "price"), _PRICE),
         (("items", 0, "quantity"), _QUANTITY),
         (("total",), {"minimum": 0, "maximum": MAX_ORDER_TOTAL}),
-        (("coupon",), _ID),
+        (("coupon",), _OPTIONAL_ID),
     ),
     "consents": _limits(
         (("event_id",), _ID),
@@ -431,6 +432,14 @@ def test_optional_field_is_nullable_in_schema_exactly_when_decoder_accepts_null(
     body = _with(topic, path, None)
     assert _schema_accepts(topic, body) is schema_nullable
     assert _decoder_accepts(topic, body) is schema_nullable
+
+
+@pytest.mark.parametrize("topic, path", _params([(topic, path) for topic, path in _optional_paths() if "string" in _types(_property(load_schema(SCHEMA_FOR_TOPIC[topic]), path))]))
+def test_an_empty_optional_string_is_the_field_absent_for_both(topic: str, path: Path) -> None:
+    """Producers send "" for "none" (a coupon, a session): it is not an absurd value."""
+    body = _with(topic, path, "")
+    assert _schema_accepts(topic, body)
+    assert _decode(topic, body) == _decode(topic, _without(topic, path))
 
 
 _WRONG_TYPED = {"string": 7, "number": "59.9", "integer": 1.5, "boolean": "true", "array": {"0": 1}, "object": ["x"]}
