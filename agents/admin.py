@@ -19,6 +19,7 @@ from kafka.net.compat import KafkaNetClient
 
 from agents.broker import TANSU_CLUSTER_ID
 from agents.errors import BrokerUnavailable, NudgeError
+from agents.security import kafka_client_security
 from agents.settings import Settings
 from agents.topics import TopicSpec
 
@@ -60,6 +61,7 @@ def admin_client(settings: Settings, *, timeout_s: float = CHECK_TIMEOUT_S) -> I
             request_timeout_ms=timeout_ms,
             reconnect_backoff_max_ms=500,
             kafka_client=make_client,
+            **kafka_client_security(settings),
         )
     except (KafkaError, OSError):
         for client in created:
@@ -99,7 +101,6 @@ def ensure_topics(
     specs: list[TopicSpec],
     *,
     timeout_s: float = 15,
-    replication_factor: int = 1,
 ) -> None:
     """Create the missing topics and return once metadata shows all of them as specified.
 
@@ -115,7 +116,7 @@ def ensure_topics(
         _check_counts(wanted, existing)
         missing = [spec for name, spec in wanted.items() if name not in existing]
         if missing:
-            _create(admin, missing, replication_factor)
+            _create(admin, missing, settings.replication_factor)
         while True:
             counts = _partition_counts(admin, list(wanted), require_leaders=True)
             _check_counts(wanted, counts)

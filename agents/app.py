@@ -26,11 +26,13 @@ from yarl import URL
 
 from agents import codecs
 from agents.batch_delivery import BatchTransport, RecordBatch, commit_offsets, committed_offset
+from agents.http_auth import CHALLENGE, authorized, bearer
 from agents.metrics import CONTENT_TYPE, Metrics
 from agents.output_producer import OutputProducer, Sent
 from agents.records import decode_population, decode_record, encode_population, encode_record
 from agents.tables import MemoryTable, RocksTable
 from agents.pipeline import MAX_RECORDS_PER_STEP, Outcome, Pipeline
+from agents.security import faust_credentials, kafka_client_security
 from agents.settings import Settings
 from agents.uplift_report import from_local, local_json, uplift_json
 from agents.topics import (
@@ -110,8 +112,12 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
         autodiscover=False,
         datadir=str(settings.data_dir.resolve()),
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.replication_factor,
+        broker_credentials=faust_credentials(settings),
         topic_allow_declare=True,
+        # Faust's own pages list every table's keys and the cluster's layout: not for outside callers.
+        web_router_enabled=False,
+        web_tables_enabled=False,
         consumer_auto_offset_reset="earliest",
         # Real Kafka's smallest allowed session timeout; the embedded broker finishes a join only
         # after half of it, so a larger one would slow every start (../shared/BROKER.md).
@@ -138,7 +144,9 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
     users_changelog = changelog_topic(settings, USERS_TABLE)
     populations_changelog = changelog_topic(settings, POPULATION_TABLE)
     output_topic = {name: settings.topic(name) for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS)}
-    producer = app.service(OutputProducer(bootstrap_servers=settings.bootstrap_servers, client_id=f"{faust_app_id(settings)}-outputs"))
+    producer = app.service(
+        OutputProducer(bootstrap_servers=settings.bootstrap_servers, client_id=f"{faust_app_id(settings)}-outputs", security=kafka_client_security(settings))
+    )
 
     users_table = _view(
         settings,
@@ -286,6 +294,16 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             pipeline.assign(active, wall_s=time.time())
             apply_flow_control()
 
+    token = settings.http_token
+
+    class GuardedView(View):
+        """A view that asks for the bearer token, when one is set (agents/http_auth.py)."""
+
+        async def dispatch(self, request: Any) -> Any:
+            if not authorized(request.headers.get("Authorization"), token):
+                return self.json({"error": "this view needs Authorization: Bearer TOKEN (NUDGE_HTTP_TOKEN)"}, status=401, headers={"WWW-Authenticate": CHALLENGE})
+            return await super().dispatch(request)
+
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
@@ -295,7 +313,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             return self.bytes(metrics.render(), content_type=CONTENT_TYPE)
 
     @app.page("/profiles/{user_id}")
-    class ProfileView(View):
+    class ProfileView(GuardedView):
         """A user's live profile, served by whichever worker owns the user (Faust routes it)."""
 
         @app.table_route(table=users, match_info="user_id")
@@ -310,7 +328,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             return self.json({**view, "pending_timers": [t.to_dict() for t in state.timers.values()]})
 
     @app.page("/uplift")
-    class UpliftView(View):
+    class UpliftView(GuardedView):
         """Uplift per rule over the whole app: this worker asks every worker that owns partitions
         for its counts (``?scope=local``, Faust's router says who owns what) and adds them up.
         A worker that does not answer leaves its partitions listed as missing."""
@@ -325,7 +343,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
                 if (peer.host, peer.port) == (own.host, own.port):
                     continue
                 try:
-                    async with app.http_client.get(peer.with_path("/uplift").with_query(scope="local"), timeout=PEER_TIMEOUT) as response:
+                    async with app.http_client.get(peer.with_path("/uplift").with_query(scope="local"), headers=bearer(token), timeout=PEER_TIMEOUT) as response:
                         if response.status == 200:
                             answers.append(await response.json())
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -340,7 +358,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             return self.json(uplift_json(total(counts), partitions=sorted(covered), of=settings.partitions))
 
     @app.page("/segments/{name}/count")
-    class SegmentCountView(View):
+    class SegmentCountView(GuardedView):
         """How many users of this worker's partitions are in a lifecycle stage or RFM segment."""
 
         async def get(self, request: Request, name: str) -> Response:

@@ -25,6 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 from agents.admin import ensure_topics
 from agents.broker import EmbeddedBroker
 from agents.errors import NudgeError
+from agents.security import kafka_client_security
 from agents.settings import Settings
 from agents.topics import TRIGGERS, all_topics
 
@@ -65,7 +66,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _follow_triggers(settings: Settings, *, deadline: float | None) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, **kafka_client_security(settings))
     try:
         partitions = [TopicPartition(settings.topic(TRIGGERS), p) for p in range(settings.partitions)]
         consumer.assign(partitions)

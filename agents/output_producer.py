@@ -44,9 +44,10 @@ BATCH_BYTES = 256 * 1024
 class OutputProducer(Service):
     """One aiokafka producer, started and stopped with the worker (a mode Service, as Faust's)."""
 
-    def __init__(self, *, bootstrap_servers: list[str], client_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, bootstrap_servers: list[str], client_id: str, security: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
+        self._security = security or {}  # agents/security.py: TLS and SASL, as every client has them
         self._producer: aiokafka.AIOKafkaProducer | None = None
         super().__init__(**kwargs)
 
@@ -58,6 +59,7 @@ class OutputProducer(Service):
             linger_ms=0,  # batches are built by the step itself
             max_batch_size=BATCH_BYTES,
             max_request_size=4 * 1024 * 1024,  # a request carries several partitions' batches
+            **self._security,
         )
         await self._producer.start()
 

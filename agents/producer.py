@@ -6,6 +6,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from agents.errors import BrokerUnavailable
+from agents.security import kafka_client_security
 from agents.settings import Settings
 
 # Long enough for a broker that is still starting, short enough for a user to get an answer.
@@ -36,6 +37,7 @@ def connect_producer(settings: Settings, *, client_id: str, in_order: bool = Fal
             request_timeout_ms=BROKER_TIMEOUT_MS,
             delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
             max_request_size=max_request_size,
+            **kafka_client_security(settings),
         )
     except (KafkaConnectionError, KafkaTimeoutError) as exc:  # 3.x has no NoBrokersAvailable
         raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.broker}") from exc

@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 
 from agents.errors import BrokerUnavailable, SettingsError
 from agents.recording import open_recording, recording_line
+from agents.security import kafka_client_security
 from agents.settings import Settings
 
 POLL_TIMEOUT_MS = 200
@@ -42,6 +43,7 @@ def record(
             enable_auto_commit=False,
             client_id="nudge-recorder",
             request_timeout_ms=15_000,
+            **kafka_client_security(settings),
         )
     except KafkaError as exc:
         raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.broker}: {exc}") from None

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from agents.errors import SettingsError
+from agents.security import MECHANISMS, PROTOCOLS, Secret, uses_sasl, uses_tls
 
 ENV_PREFIX = "NUDGE_"
 
@@ -37,6 +38,15 @@ class Settings:
     cache_users: int = 100_000  # with the rocksdb store, the most unchanged users kept decoded in memory
     standby_replicas: int = 0  # workers that keep a warm copy of each partition's tables, for a faster takeover
     embedded_broker: str = "auto"  # auto | on | off: the work-arounds for the embedded broker (Tansu)
+    replication_factor: int = 1  # copies of every topic Nudge creates, the tables' changelogs included: 3 on a production cluster
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str = "PLAIN"  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    sasl_username: str = ""
+    sasl_password: Secret = Secret()  # never printed: not in a log line, an error or /metrics
+    ssl_cafile: str = ""  # the CA bundle that signed the brokers' certificates; empty: the system's
+    ssl_certfile: str = ""  # a client certificate, for mutual TLS
+    ssl_keyfile: str = ""  # its private key, when not in the certificate file
+    http_token: Secret = Secret()  # when set, the HTTP views ask for "Authorization: Bearer TOKEN" (/metrics stays open)
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -63,6 +73,27 @@ class Settings:
             raise SettingsError(f"NUDGE_MAX_FUTURE_SKEW_S must be 0 (no limit) or more, got {self.max_future_skew_s}")
         if self.batch_size < 1 or self.batch_within_ms < 1 or self.idle_advance_ms < 1:
             raise SettingsError("NUDGE_BATCH_SIZE, NUDGE_BATCH_WITHIN_MS and NUDGE_IDLE_ADVANCE_MS must be positive")
+        if not 1 <= self.replication_factor <= 16:
+            raise SettingsError(f"NUDGE_REPLICATION_FACTOR must be between 1 and 16, got {self.replication_factor}")
+        self._check_security()
+
+    def _check_security(self) -> None:
+        protocol = self.security_protocol
+        if protocol not in PROTOCOLS:
+            raise SettingsError(f"NUDGE_SECURITY_PROTOCOL must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        if self.sasl_mechanism not in MECHANISMS:
+            raise SettingsError(f"NUDGE_SASL_MECHANISM must be one of {', '.join(MECHANISMS)}, got {self.sasl_mechanism!r}")
+        if uses_sasl(protocol) and not (self.sasl_username and self.sasl_password):
+            raise SettingsError(f"NUDGE_SECURITY_PROTOCOL={protocol} needs NUDGE_SASL_USERNAME and NUDGE_SASL_PASSWORD")
+        files = {"NUDGE_SSL_CAFILE": self.ssl_cafile, "NUDGE_SSL_CERTFILE": self.ssl_certfile, "NUDGE_SSL_KEYFILE": self.ssl_keyfile}
+        given = [name for name, path in files.items() if path]
+        if given and not uses_tls(protocol):
+            raise SettingsError(f"{', '.join(given)} given, but NUDGE_SECURITY_PROTOCOL={protocol} does not use TLS (SSL or SASL_SSL)")
+        for name in given:
+            if not Path(files[name]).is_file():
+                raise SettingsError(f"{name}: no such file: {files[name]}")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise SettingsError("NUDGE_SSL_KEYFILE needs NUDGE_SSL_CERTFILE, the certificate it is the key of")
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -78,7 +109,7 @@ class Settings:
         >>> Settings.load(Settings(partitions=8).to_environ()).partitions
         8
         """
-        return {ENV_PREFIX + item.name.upper(): str(getattr(self, item.name)) for item in dataclasses.fields(self)}
+        return {ENV_PREFIX + item.name.upper(): _environ_value(getattr(self, item.name)) for item in dataclasses.fields(self)}
 
     @classmethod
     def load(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -92,8 +123,15 @@ class Settings:
         return cls(**values)
 
 
+def _environ_value(value: Any) -> str:
+    """A setting as an environment variable carries it: a secret revealed, for a child process only."""
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
 def _convert(name: str, kind: Any, raw: str) -> Any:
     kind_name = kind if isinstance(kind, str) else kind.__name__
+    if kind_name == "Secret":
+        return Secret(raw)
     if kind_name == "int":
         try:
             return int(raw)
@@ -105,10 +143,18 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
 
 
 def _check_broker_url(url: str) -> None:
+    """A broker URL is hosts and ports only. One carrying a user and password is refused without
+    echoing it: credentials belong in NUDGE_SASL_USERNAME and NUDGE_SASL_PASSWORD, which are never
+    printed."""
     for part in url.split(","):
         if "://" not in part:
             part = "kafka://" + part
         parsed = urlsplit(part)
+        if "@" in parsed.netloc:
+            raise SettingsError(
+                "the broker URL must not carry credentials (it has a user@ part, not shown here): "
+                "set NUDGE_SECURITY_PROTOCOL, NUDGE_SASL_USERNAME and NUDGE_SASL_PASSWORD instead"
+            )
         try:
             port = parsed.port
         except ValueError:
