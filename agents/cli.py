@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from agents.errors import NudgeError, SettingsError
+from agents.security import Secret
 from agents.settings import Settings
 
 DEFAULT_BROKER_PORT = 9092
+DEFAULT_RECORDING_COUNT = 10_000  # messages `generate --out` writes without --count or --duration
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     _traffic_options(generate)
     generate.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: run until Ctrl-C)")
     generate.add_argument("--out", metavar="FILE", help="write a recording (JSON Lines, .gz for gzip) instead of producing to Kafka")
-    generate.add_argument("--count", type=int, default=10_000, help="messages written with --out (default %(default)s)")
+    generate.add_argument("--count", type=int, help=f"messages written with --out (default {DEFAULT_RECORDING_COUNT:,}; or --duration x --rate)")
     generate.add_argument("--partitions", type=int, help="partitions the recording's lines are assigned to (default 4)")
     generate.add_argument("--start", metavar="RFC3339", help="event time of the first message (default: now)")
     generate.add_argument(
@@ -188,9 +190,25 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recording_count(args: argparse.Namespace) -> int:
+    """Messages ``generate --out`` writes: ``--count``, or ``--duration`` x ``--rate`` (of event
+    time at ``--time-scale`` 1), never both, so neither is silently ignored."""
+    if args.duration is not None and args.count is not None:
+        raise SettingsError("--out takes --count, or --duration with --rate, not both")
+    count = DEFAULT_RECORDING_COUNT if args.count is None else args.count
+    if args.duration is not None:
+        count = round(args.duration * args.rate)
+    if count < 1:
+        raise SettingsError(f"--out needs at least one message, got {count} (--count, or --duration x --rate)")
+    return count
+
+
 def _generate(args: argparse.Namespace) -> int:
     from agents.generate import run_generator, write_recording
 
+    if not args.rate > 0:
+        raise SettingsError(f"--rate must be positive, got {args.rate:g}")
+    count = _recording_count(args)
     start_ms = _start_ms(args.start)
     planted = None
     if args.plant_effect:
@@ -203,7 +221,7 @@ def _generate(args: argparse.Namespace) -> int:
         written = write_recording(
             Path(args.out),
             users=args.users,
-            count=args.count,
+            count=count,
             seed=args.seed,
             start_ms=int(time.time() * 1000) if start_ms is None else start_ms,
             mean_gap_ms=1000 * args.time_scale / args.rate,
@@ -341,20 +359,25 @@ def _uplift(args: argparse.Namespace) -> int:
         _report_bad_lines(report.bad_lines)
         answer = uplift_json(report.outcomes, partitions=list(range(settings.partitions)), of=settings.partitions)
     else:
-        answer = _get_json(args.url.rstrip("/") + "/uplift")
+        answer = _get_json(args.url.rstrip("/") + "/uplift", token=settings_from(args).http_token)
     print(json.dumps(answer, indent=2) if args.json else uplift_table(answer))
     return 0
 
 
-def _get_json(url: str) -> Any:
-    """A worker's JSON answer, or one clear line (SettingsError) when it cannot be had."""
+def _get_json(url: str, *, token: Secret) -> Any:
+    """A worker's JSON answer, or one clear line (SettingsError) when it cannot be had. The
+    worker's bearer token (NUDGE_HTTP_TOKEN) goes with the request when one is set."""
     import urllib.error
     import urllib.request
 
+    from agents.http_auth import bearer
+
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=bearer(token)), timeout=30) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            raise SettingsError(f"{url} asks for a token: set NUDGE_HTTP_TOKEN to the worker's") from None
         raise SettingsError(f"{url} answered {exc.code} {exc.reason}: is it a Nudge worker?") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -85,3 +85,28 @@ def test_a_missing_recording_exits_2_with_one_line(tmp_path: Path):
     result = nudge("replay", str(tmp_path / "nowhere.jsonl"), "--offline", "--out", str(out))
     assert_one_line_error(result, mentions="nowhere.jsonl")
     assert not out.exists()
+
+
+def test_generate_out_writes_duration_times_rate_messages(tmp_path: Path):
+    path = tmp_path / "timed.jsonl"
+    result = nudge("generate", "--out", str(path), "--duration", "30", "--rate", "20", "--users", "20", "--start", "2026-11-25T09:00:00Z")
+    assert result.returncode == 0, result.stderr
+    assert len(path.read_text().splitlines()) == 600
+
+
+@pytest.mark.parametrize(
+    ("options", "mentions"),
+    [
+        (["--rate", "0"], "--rate must be positive, got 0"),
+        (["--rate", "-5"], "--rate must be positive"),
+        (["--count", "100", "--duration", "10"], "not both"),
+        (["--count", "0"], "at least one message"),
+    ],
+)
+def test_generate_out_refuses_what_it_cannot_honour_in_one_line(tmp_path: Path, options: list[str], mentions: str):
+    path = tmp_path / "never.jsonl"
+    result = nudge("generate", "--out", str(path), *options)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("nudge generate:") and mentions in lines[0], lines[0]
+    assert "Traceback" not in result.stderr and not path.exists()
