@@ -147,6 +147,12 @@ def _create(admin: KafkaAdminClient, specs: list[TopicSpec], replication_factor:
             raise NudgeError(f"cannot create topic {result['name']!r}: {reason}")
 
 
+def existing_topics(settings: Settings, names: list[str]) -> set[str]:
+    """Which of ``names`` exist on the broker (a describe request never creates one)."""
+    with admin_client(settings) as admin:
+        return set(_partition_counts(admin, names))
+
+
 def _partition_counts(
     admin: KafkaAdminClient, names: list[str], *, require_leaders: bool = False
 ) -> dict[str, int]:

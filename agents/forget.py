@@ -14,6 +14,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
+from agents.admin import existing_topics
 from agents.errors import BrokerUnavailable, SettingsError
 from agents.producer import CLOSE_TIMEOUT_S, connect_producer
 from agents.settings import Settings
@@ -36,10 +37,17 @@ def erasure_request(user_id: str, *, now_ms: int) -> dict[str, Any]:
 def forget(settings: Settings, user_id: str, *, now_ms: int | None = None) -> dict[str, Any]:
     """Send the erasure request and wait until the broker has it; returns what was sent."""
     request = erasure_request(user_id, now_ms=int(time.time() * 1000) if now_ms is None else now_ms)
-    producer = connect_producer(settings, client_id="nudge-forget")
+    topic = settings.topic(InputTopic.ERASURES.value)
+    if not existing_topics(settings, [topic]):
+        # A broker that auto-creates topics would take the request into a topic no worker reads.
+        raise SettingsError(
+            f"no topic {topic!r} on {settings.broker}: no Nudge worker has run with topic prefix "
+            f"{settings.topic_prefix!r} there (a mistyped --topic-prefix?); nothing was sent"
+        )
+    producer = connect_producer(settings, client_id="nudge-forget", create_topics=False)
     try:
         future = producer.send(
-            settings.topic(InputTopic.ERASURES.value),
+            topic,
             key=user_id.encode(),
             value=json.dumps(request, separators=(",", ":")).encode(),
         )

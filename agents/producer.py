@@ -22,9 +22,12 @@ CLOSE_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 5
 LARGEST_REPLAYED_MESSAGE = 16 * 1024 * 1024
 
 
-def connect_producer(settings: Settings, *, client_id: str, in_order: bool = False, max_request_size: int = 1_048_576) -> KafkaProducer:
+def connect_producer(
+    settings: Settings, *, client_id: str, in_order: bool = False, max_request_size: int = 1_048_576, create_topics: bool = True
+) -> KafkaProducer:
     """``in_order`` keeps one request in flight per broker, so a retried batch cannot overtake the
-    next one and every key's messages land in the order they were sent."""
+    next one and every key's messages land in the order they were sent. ``create_topics=False``
+    never lets a send create a topic on a broker that would auto-create it."""
     try:
         return KafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
@@ -37,6 +40,7 @@ def connect_producer(settings: Settings, *, client_id: str, in_order: bool = Fal
             request_timeout_ms=BROKER_TIMEOUT_MS,
             delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
             max_request_size=max_request_size,
+            allow_auto_create_topics=create_topics,
             **kafka_client_security(settings),
         )
     except (KafkaConnectionError, KafkaTimeoutError) as exc:  # 3.x has no NoBrokersAvailable

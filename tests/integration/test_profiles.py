@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from agents.admin import admin_client
 from agents.settings import Settings
 from agents.topics import changelog_topic
 from schemas.timestamps import format_rfc3339
@@ -130,3 +132,13 @@ def test_any_worker_serves_any_profile_by_forwarding_to_the_owner(settings: Sett
             second.stop()
         first.stop()
         shop.close()
+
+
+def test_forget_with_a_mistyped_prefix_refuses_and_creates_no_topic(settings: Settings) -> None:
+    """A broker that auto-creates topics would take the request into a topic no worker reads."""
+    typo = dataclasses.replace(settings, topic_prefix=settings.topic_prefix + "typo-")
+    done = forget(typo, "carol")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"no topic '{typo.topic('erasures')}'" in done.stderr and "nothing was sent" in done.stderr
+    with admin_client(settings) as admin:
+        assert not any(topic.startswith(typo.topic_prefix) for topic in admin.list_topics())
