@@ -16,7 +16,7 @@ import asyncio
 import logging
 import socket
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import aiohttp
 import faust
@@ -310,7 +310,21 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             counts = pipeline.segment_counts()
             metrics.set_segments({segment: counts[segment] for segment in ALL_SEGMENTS})
             metrics.set_models(pipeline.learners())
+            metrics.set_partitions(pipeline.partition_state(), wall_s=time.time())
+            metrics.set_lag(consumer_lag())
             return self.bytes(metrics.render(), content_type=CONTENT_TYPE)
+
+    def consumer_lag() -> Iterator[tuple[str, int, int]]:
+        """Per owned input partition: its end, as the consumer last saw it, minus the committed offset."""
+        for partition in pipeline.partitions:
+            for logical, name in names.items():
+                tp = TP(name, partition)
+                try:
+                    highwater = app.consumer.highwater(tp)
+                except Exception:  # not assigned (any more)
+                    continue
+                if highwater is not None:
+                    yield logical, partition, max(0, highwater - (committed_offset(app.consumer, tp) or 0))
 
     @app.page("/profiles/{user_id}")
     class ProfileView(GuardedView):

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import importlib.metadata
+
+import faust
+import river
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from schemas.compiled import BUILD
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -17,6 +26,24 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # What operators expect of any Python service: prometheus-client's own collectors of the
+        # process (CPU, memory, open files), the interpreter and its garbage collector.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        Info("nudge_build", "What this worker runs", registry=self.registry).info(
+            {"version": importlib.metadata.version("nudge"), "core": BUILD, "faust": faust.__version__, "river": river.__version__}
+        )
+        self.users = Gauge("nudge_users", "Users held, by owned partition", ["partition"], registry=self.registry)
+        self.pending_timers = Gauge(
+            "nudge_pending_timers", "Timers queued to wake, by owned partition (an upper bound: a cancelled one leaves when due)", ["partition"], registry=self.registry
+        )
+        self.watermark_age = Gauge(
+            "nudge_watermark_age_seconds", "Wall-clock time minus the partition's event-time clock, by owned partition", ["partition"], registry=self.registry
+        )
+        self.consumer_lag = Gauge(
+            "nudge_consumer_lag", "Messages between the committed offset and the end of each owned input partition", ["topic", "partition"], registry=self.registry
+        )
         self.events = Counter(
             "nudge_events", "Input messages taken, valid or not, by logical topic", ["topic"], registry=self.registry
         )
@@ -131,6 +158,24 @@ class Metrics:
         """Replace the segment gauges, so a segment that emptied shows 0 and none goes stale."""
         for segment, users in counts.items():
             self.segment_users.labels(segment).set(users)
+
+    def set_partitions(self, rows: Iterable[tuple[int, int, int, int | None]], *, wall_s: float) -> None:
+        """Replace the per-partition gauges with ``(partition, users, pending timers, clock ms)``
+        of the partitions owned now, so a partition given away leaves no stale line."""
+        for gauge in (self.users, self.pending_timers, self.watermark_age):
+            gauge.clear()
+        for partition, users, timers, clock_ms in rows:
+            label = str(partition)
+            self.users.labels(label).set(users)
+            self.pending_timers.labels(label).set(timers)
+            if clock_ms is not None:
+                self.watermark_age.labels(label).set(max(0.0, wall_s - clock_ms / 1000))
+
+    def set_lag(self, lags: Iterable[tuple[str, int, int]]) -> None:
+        """Replace the lag gauges with ``(topic, partition, messages behind)``."""
+        self.consumer_lag.clear()
+        for topic, partition, lag in lags:
+            self.consumer_lag.labels(topic, str(partition)).set(lag)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -26,6 +26,7 @@ from streams.message import Message
 from streams.population import Population
 from streams.rules.spec import RuleBook
 from streams.runner import Held, PartitionRunner
+from streams.segments import LIFECYCLE
 from streams.state import UserState
 from streams.uplift import RuleOutcomes, total
 
@@ -227,6 +228,13 @@ class Pipeline:
         for part in self._partitions.values():
             total.update(part.engine.segments)
         return total
+
+    def partition_state(self) -> Iterator[tuple[int, int, int, int | None]]:
+        """``(partition, users, pending timers, clock ms)`` for every partition owned now."""
+        for number in sorted(self._partitions):
+            engine = self._partitions[number].engine
+            users = sum(count for segment, count in engine.segments.items() if segment.startswith(LIFECYCLE))
+            yield number, users, engine.pending_timers, engine.clock_ms
 
     def learners(self) -> Iterator[tuple[int, str, Learner]]:
         """``(partition, model, learner)`` for every online model of the partitions owned now."""

@@ -42,7 +42,7 @@ EXPECTED_SERVICES = {"kafka", "worker", "generator", "prometheus", "grafana"}
 def _exported_series() -> set[str]:
     """The series names the worker's own registry exports, as Prometheus scrapes them. A classic
     histogram has no series under its bare name: queries must use a suffix."""
-    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",), "info": ("_info",)}
     return {family.name + suffix for family in Metrics().registry.collect() for suffix in suffixes[family.type]}
 
 

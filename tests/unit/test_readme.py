@@ -91,8 +91,11 @@ def test_the_byte_budgets_are_in_the_limits_section() -> None:
 def test_every_metric_is_in_the_metrics_table() -> None:
     table = section("Metrics")
     for collector in Metrics().registry.collect():
-        name = collector.name + ("_total" if collector.type == "counter" else "")
+        if collector.name.startswith(("process_", "python_")):
+            continue  # prometheus-client's own collectors, named as a group below the table
+        name = collector.name + {"counter": "_total", "info": "_info"}.get(collector.type, "")
         assert f"`{name}`" in table, name
+    assert "`process_cpu_seconds_total`" in table and "`python_info`" in table
 
 
 def test_every_setting_is_in_the_settings_table() -> None:
