@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import IO
 
 from agents.errors import BrokerUnavailable
+from agents.lifetime import die_with_parent
 
 #: Passed explicitly (it is also Tansu's default) so that ``agents.admin`` can tell the embedded
 #: broker from a real Kafka cluster, whose ListOffsets answers need no workaround.
@@ -136,6 +137,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=die_with_parent,  # gone with its owner, even a SIGKILLed one (agents/lifetime.py)
         )
         # An owner that forgets stop() (or dies of an exception) must not leave an orphan broker
         # holding the port: the session is separate, so nothing else would ever kill it.

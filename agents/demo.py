@@ -25,6 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 from agents.admin import ensure_topics
 from agents.broker import EmbeddedBroker
 from agents.errors import NudgeError
+from agents.lifetime import die_with_parent
 from agents.security import kafka_client_security
 from agents.settings import Settings
 from agents.topics import TRIGGERS, all_topics
@@ -115,6 +116,7 @@ def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subproces
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the demo only; it stops children in order
+            preexec_fn=die_with_parent,  # and a SIGKILLed demo takes them with it (agents/lifetime.py)
         )
 
 

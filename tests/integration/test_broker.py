@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -15,6 +18,7 @@ from agents.broker import EmbeddedBroker, free_port
 from agents.errors import BrokerUnavailable, NudgeError
 from agents.settings import Settings
 from agents.topics import TopicSpec, all_topics
+from tests.integration.harness import REPO, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -187,3 +191,42 @@ def test_a_listener_that_does_not_speak_kafka_fails_within_the_timeout() -> None
     while len(_kafka_threads()) > threads_before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(_kafka_threads()) <= threads_before, "the failed client's IO thread was leaked"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_sigkilled_nudge_broker_takes_its_broker_process_and_port_with_it() -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = subprocess.Popen([sys.executable, "-m", "agents.cli", "broker", "--port", str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _children(command.pid), timeout_s=30, what="the broker process")
+        [tansu] = _children(command.pid)
+        wait_for(lambda: _accepts(port), timeout_s=30, what="the broker's port")
+        command.kill()  # SIGKILL: no clean-up of its own runs
+        command.wait(10)
+        wait_for(lambda: not Path(f"/proc/{tansu}").exists() or "Z" in Path(f"/proc/{tansu}/stat").read_text().split()[2], timeout_s=10, what="the broker process gone")
+        wait_for(lambda: not _accepts(port), timeout_s=10, what="the port free")
+    finally:
+        if command.poll() is None:
+            command.kill()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
