@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,6 +45,7 @@ def run_demo(args: argparse.Namespace) -> int:
         _say(f"broker    {broker.url} (embedded, in memory)")
 
         env = {**os.environ, **settings.to_environ()}
+        _check_port_free(settings.web_host, args.web_port)  # else the demo would read another process's /metrics
         worker = _spawn(["worker"], env, data_dir / "worker.log")
         stack.callback(_stop, worker)
         metrics_url = f"http://127.0.0.1:{args.web_port}/metrics"
@@ -62,17 +64,20 @@ def run_demo(args: argparse.Namespace) -> int:
         _say(f"traffic   {args.users} users at {args.rate:g} events/s, event time x{args.time_scale:g}: "
              f"first abandoned carts in about {minutes:.1f} min")  # fmt: skip
         _say("triggers  (Ctrl-C stops the demo)")
-        _follow_triggers(settings, deadline=None if args.duration is None else time.monotonic() + args.duration)
+        _follow_triggers(settings, worker, data_dir / "worker.log", deadline=None if args.duration is None else time.monotonic() + args.duration)
     return 0
 
 
-def _follow_triggers(settings: Settings, *, deadline: float | None) -> None:
+def _follow_triggers(settings: Settings, worker: subprocess.Popen[bytes], log_path: Path, *, deadline: float | None) -> None:
+    """Print triggers as they come, while watching the worker: if it dies, the demo says why."""
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, **kafka_client_security(settings))
     try:
         partitions = [TopicPartition(settings.topic(TRIGGERS), p) for p in range(settings.partitions)]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         while deadline is None or time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise NudgeError(_exited(worker, log_path))
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     print(format_trigger(json.loads(record.value)), flush=True)
@@ -124,13 +129,29 @@ def _wait_until_serving(url: str, worker: subprocess.Popen[bytes], log_path: Pat
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            raise NudgeError(f"the worker exited with {worker.returncode}; see {log_path}")
+            raise NudgeError(_exited(worker, log_path))
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.5)
     raise NudgeError(f"the worker did not serve {url} within {READY_TIMEOUT_S:g} s; see {log_path}")
+
+
+def _exited(worker: subprocess.Popen[bytes], log_path: Path) -> str:
+    """The worker's own last word (its one-line error, say, an invalid rules line), not just its code."""
+    lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else "(no output)"
+    return f"the worker exited with {worker.returncode}: {last} (log: {log_path})"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the worker's web server binds
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise NudgeError(f"web port {port} on {host} is taken by another process: choose another with --web-port") from None
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

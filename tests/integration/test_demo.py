@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -128,3 +129,30 @@ def test_format_trigger_summarises_other_payloads_by_reason():
     assert line == "23:05:09  win_back            u7        email  no visit for 30 days"
     assert line.split()[:4] == ["23:05:09", "win_back", "u7", "email"]
     assert format_trigger({**trigger, "payload": {}}) == line  # no payload fields to show: the reason
+
+
+def _demo(tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NUDGE_")}
+    env.update({"PYTHONPATH": str(REPO), **(env_extra or {})})
+    command = [sys.executable, "-m", "agents.cli", "demo", "--duration", "30", *args]
+    return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DEMO_TIMEOUT_S, stdin=subprocess.DEVNULL)
+
+
+def test_a_demo_whose_web_port_is_taken_says_so_in_one_line_and_exits_2(tmp_path: Path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = _demo(tmp_path, "--web-port", str(port))
+    assert result.returncode == 2, result.stderr
+    assert f"nudge demo: web port {port} on 127.0.0.1 is taken" in result.stderr and "Traceback" not in result.stderr
+    assert "worker    ready" not in result.stderr
+
+
+def test_a_demo_whose_worker_fails_shows_the_worker_s_own_error_line(tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: cart\n    kind: abandoned_cart\n    channel: push\n    params: {delay: soon}\n")
+    result = _demo(tmp_path, "--web-port", str(free_port()), env_extra={"NUDGE_RULES": str(rules)})
+    assert result.returncode == 2, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("nudge demo:")]
+    assert "the worker exited with 2: nudge worker:" in line and "line 5" in line, line
