@@ -14,6 +14,7 @@ import faust
 
 from agents.admin import check_broker, ensure_topics, is_embedded_broker
 from agents.app import build_app
+from agents.banner import quiet_faust_tables, startup_banner
 from agents.broker import free_port
 from agents.errors import SettingsError
 from agents.rules import load_rules
@@ -79,7 +80,8 @@ def run_worker(settings: Settings) -> None:
     ensure_topics(settings, all_topics(settings))
     app = build_app(settings, book=book, embedded_broker=embedded)
     worker = faust.Worker(app, loglevel=settings.log_level)
-    print(f"nudge worker: /metrics and the HTTP views at http://{settings.web_host}:{settings.web_port}", flush=True)
+    print(startup_banner(settings, book, embedded_broker=embedded), flush=True)
+    quiet_faust_tables(settings.log_level)
     # A service has no terminal to spin on, and Faust's spinner sets the root logger to DEBUG,
     # which makes every library debug call build a log record (about 20 % of throughput).
     worker.spinner = None

@@ -42,3 +42,16 @@ def test_metrics_show_the_process_the_build_users_timers_clock_age_and_lag(setti
     finally:
         worker.stop()
         shop.close()
+
+
+def test_a_worker_starts_with_a_banner_a_person_can_read_and_without_faust_s_tables(settings: Settings, tmp_path: Path) -> None:
+    worker = WorkerProcess(settings, log_path=tmp_path / "worker.log").start()
+    worker.stop()
+    log = (tmp_path / "worker.log").read_text()
+    banner = log.split("\n[", 1)[0]
+    assert banner.startswith("nudge worker 0.1.0 (core: ")
+    assert f"{settings.partitions} partitions, replication 1, topic prefix '{settings.topic_prefix}'" in banner
+    assert "the shipped default: abandoned_cart, abandoned_interest, win_back" in banner
+    assert f"http://127.0.0.1:{worker.web_port}/metrics" in banner and "open to any caller" in banner
+    assert "+Topic Partition Set" not in log and "Highwater - Active" not in log  # Faust's tables, kept to warnings
+    assert "[^Worker]: Ready" in log and len(log.splitlines()) < 80
