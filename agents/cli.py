@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     uplift.add_argument("--partitions", type=int, help="with --recording: how users are split (default 4)")
     uplift.add_argument("--json", action="store_true", help="print the JSON answer instead of a table")
 
+    rules = commands.add_parser("rules", help="check a rules file without starting a worker")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    check = rules_commands.add_parser("check", help="validate a rules file and warn about likely mistakes (exit 1 on a warning, 2 on an error)")
+    check.add_argument("rules", nargs="?", metavar="FILE", help="the rules file (default: NUDGE_RULES, else the shipped one)")
+
     demo = commands.add_parser("demo", help="embedded broker + worker + traffic, printing triggers as they arrive")
     _traffic_options(demo, users=200, rate=40.0)
     demo.add_argument("--web-port", type=int, default=6066, help="worker's /metrics port (default %(default)s)")
@@ -201,6 +206,22 @@ def _recording_count(args: argparse.Namespace) -> int:
     if count < 1:
         raise SettingsError(f"--out needs at least one message, got {count} (--count, or --duration x --rate)")
     return count
+
+
+def _rules(args: argparse.Namespace) -> int:
+    """``nudge rules check``: the rules file's summary, then one line per warning. Exit 0 when
+    clean, 1 with warnings (so a deploy pipeline can stop on them), 2 when it would not load."""
+    from agents.rules import load_rules, warnings_for
+
+    settings = settings_from(args)
+    book = load_rules(settings)
+    enabled = [rule.name for rule in book.enabled]
+    models = f"models on ({book.models.propensity})" if book.models.enabled else "models off"
+    print(f"{settings.rules or 'the shipped rules'}: {len(book.rules)} rules, {len(enabled)} enabled ({', '.join(enabled)}); {models}")
+    warnings = warnings_for(book, settings)
+    for warning in warnings:
+        print(f"warning: {warning}")
+    return 1 if warnings else 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -421,6 +442,7 @@ _COMMANDS = {
     "replay": _replay,
     "forget": _forget,
     "uplift": _uplift,
+    "rules": _rules,
     "demo": _demo,
 }
 

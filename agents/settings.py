@@ -46,6 +46,7 @@ class Settings:
     ssl_cafile: str = ""  # the CA bundle that signed the brokers' certificates; empty: the system's
     ssl_certfile: str = ""  # a client certificate, for mutual TLS
     ssl_keyfile: str = ""  # its private key, when not in the certificate file
+    channels: str = "push,email,sms"  # the channels the senders read, comma-separated: a rule on another one is warned about
     http_token: Secret = Secret()  # when set, the HTTP views ask for "Authorization: Bearer TOKEN" (/metrics stays open)
     log_level: str = "info"
 
@@ -75,6 +76,8 @@ class Settings:
             raise SettingsError("NUDGE_BATCH_SIZE, NUDGE_BATCH_WITHIN_MS and NUDGE_IDLE_ADVANCE_MS must be positive")
         if not 1 <= self.replication_factor <= 16:
             raise SettingsError(f"NUDGE_REPLICATION_FACTOR must be between 1 and 16, got {self.replication_factor}")
+        if not self.channel_names:
+            raise SettingsError("NUDGE_CHANNELS must name at least one channel, such as push,email,sms")
         self._check_security()
 
     def _check_security(self) -> None:
@@ -94,6 +97,10 @@ class Settings:
                 raise SettingsError(f"{name}: no such file: {files[name]}")
         if self.ssl_keyfile and not self.ssl_certfile:
             raise SettingsError("NUDGE_SSL_KEYFILE needs NUDGE_SSL_CERTFILE, the certificate it is the key of")
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.channels.split(",") if name.strip())
 
     @property
     def bootstrap_servers(self) -> list[str]:

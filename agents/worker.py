@@ -17,7 +17,7 @@ from agents.app import build_app
 from agents.banner import quiet_faust_tables, startup_banner
 from agents.broker import free_port
 from agents.errors import SettingsError
-from agents.rules import load_rules
+from agents.rules import load_rules, warnings_for
 from agents.settings import Settings
 from agents.topics import all_topics
 
@@ -81,6 +81,8 @@ def run_worker(settings: Settings) -> None:
     app = build_app(settings, book=book, embedded_broker=embedded)
     worker = faust.Worker(app, loglevel=settings.log_level)
     print(startup_banner(settings, book, embedded_broker=embedded), flush=True)
+    for warning in warnings_for(book, settings):
+        print(f"  warning  {warning}", flush=True)
     quiet_faust_tables(settings.log_level)
     # A service has no terminal to spin on, and Faust's spinner sets the root logger to DEBUG,
     # which makes every library debug call build a log record (about 20 % of throughput).
