@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
 from agents.errors import BrokerUnavailable, SettingsError
-from agents.producer import CLOSE_TIMEOUT_S, connect_producer
+from agents.producer import CLOSE_TIMEOUT_S, DeliveryWatch, connect_producer
 from agents.recording import open_recording, recording_line
 from agents.settings import Settings
 from agents.topics import input_topics
@@ -49,6 +50,7 @@ def run_generator(
     planted: PlantedEffect | None = None,
     stop: threading.Event | None = None,
     on_progress: Callable[[int], None] | None = None,
+    say: Callable[[str], None] = lambda line: print(f"nudge generate: {line}", file=sys.stderr, flush=True),
 ) -> int:
     """Send shop events until ``duration_s`` wall seconds pass (never, if ``None``) or ``stop`` is
     set, and return how many were sent.
@@ -83,16 +85,18 @@ def run_generator(
     log.info("sending %g events/s from %d users, event time x%g", rate, users, time_scale)
     try:
         try:
-            sent = _pace(
-                producer,
-                simulator,
-                settings,
-                start_ms=start_ms,
-                duration_s=duration_s,
-                time_scale=time_scale,
-                stop=stop,
-                on_progress=on_progress,
-            )
+            with DeliveryWatch(settings, say=say) as watch:
+                sent = _pace(
+                    producer,
+                    watch,
+                    simulator,
+                    settings,
+                    start_ms=start_ms,
+                    duration_s=duration_s,
+                    time_scale=time_scale,
+                    stop=stop,
+                    on_progress=on_progress,
+                )
         finally:
             producer.close(timeout=CLOSE_TIMEOUT_S)
     except KafkaTimeoutError as exc:  # buffer full, or sends still pending at the end
@@ -104,6 +108,7 @@ def run_generator(
 
 def _pace(
     producer: KafkaProducer,
+    watch: DeliveryWatch,
     simulator: ShopSimulator,
     settings: Settings,
     *,
@@ -136,7 +141,9 @@ def _pace(
         # Stamped with its simulated time, as a shop on that clock would stamp it (and as a
         # recording of it would hold it), so a worker's check of event time against the
         # Kafka timestamp holds however fast event time runs.
-        producer.send(topics[topic], value=raw, key=user_id.encode(), timestamp_ms=event_ms).add_errback(failures.append)
+        future = producer.send(topics[topic], value=raw, key=user_id.encode(), timestamp_ms=event_ms)
+        future.add_errback(failures.append)
+        watch.track(future)
         sent += 1
         if time.monotonic() >= next_progress_s:
             _raise_if_failed(failures, settings)

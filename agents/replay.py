@@ -22,7 +22,7 @@ import orjson
 from kafka.errors import KafkaError
 
 from agents.errors import BrokerUnavailable, SettingsError
-from agents.producer import CLOSE_TIMEOUT_S, LARGEST_REPLAYED_MESSAGE, connect_producer
+from agents.producer import CLOSE_TIMEOUT_S, LARGEST_REPLAYED_MESSAGE, DeliveryWatch, connect_producer
 from agents.recording import BadLine, Recorded, open_recording, open_sink, read_recording
 from agents.settings import Settings
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS
@@ -123,11 +123,12 @@ def replay_to_broker(
     report = ReplayReport()
     failures: list[Exception] = []
     producer = connect_producer(settings, client_id="nudge-replay", in_order=True, max_request_size=LARGEST_REPLAYED_MESSAGE)
+    watch = DeliveryWatch(settings, say=lambda line: print(f"nudge replay: {line}", file=sys.stderr, flush=True))
     started = time.monotonic()
     first_ms: int | None = None
     next_progress = started
     try:
-        with open_recording(path, "r") as source:
+        with open_recording(path, "r") as source, watch:
             for item in read_recording(source):
                 report.lines += 1
                 if isinstance(item, BadLine):
@@ -145,9 +146,9 @@ def replay_to_broker(
                 message = item.message
                 # The recorded Kafka timestamp goes with it: a worker checks an event's time
                 # against it, as the offline replay does, so both take the same messages.
-                producer.send(
-                    settings.topic(message.topic), key=message.key, value=message.value, timestamp_ms=message.timestamp_ms
-                ).add_errback(failures.append)
+                future = producer.send(settings.topic(message.topic), key=message.key, value=message.value, timestamp_ms=message.timestamp_ms)
+                future.add_errback(failures.append)
+                watch.track(future)
                 report.messages += 1
                 now = time.monotonic()
                 if progress is not None and now >= next_progress:
