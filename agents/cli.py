@@ -100,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     uplift.add_argument("--partitions", type=int, help="with --recording: how users are split (default 4)")
     uplift.add_argument("--json", action="store_true", help="print the JSON answer instead of a table")
 
+    tail_parser = commands.add_parser("tail", help="print a topic's messages as they arrive, one JSON line each")
+    tail_parser.add_argument("topic", metavar="TOPIC", help="triggers, suppressions, conversions, dead-letters, clicks, ... (without the prefix)")
+    _broker_option(tail_parser)
+    tail_parser.add_argument("--topic-prefix", help="prefix of every topic name")
+    tail_parser.add_argument("--from-beginning", action="store_true", help="start at each partition's first message instead of now")
+    tail_parser.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
+    tail_parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+
     rules = commands.add_parser("rules", help="check a rules file without starting a worker")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     check = rules_commands.add_parser("check", help="validate a rules file and warn about likely mistakes (exit 1 on a warning, 2 on an error)")
@@ -208,6 +216,13 @@ def _recording_count(args: argparse.Namespace) -> int:
     return count
 
 
+def _tail(args: argparse.Namespace) -> int:
+    from agents.tail import tail
+
+    tail(settings_from(args), args.topic, from_beginning=args.from_beginning, max_messages=args.max_messages, duration_s=args.duration)
+    return 0
+
+
 def _rules(args: argparse.Namespace) -> int:
     """``nudge rules check``: the rules file's summary, then one line per warning. Exit 0 when
     clean, 1 with warnings (so a deploy pipeline can stop on them), 2 when it would not load."""
@@ -226,6 +241,7 @@ def _rules(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from agents.generate import run_generator, write_recording
+    from agents.replay import progress_printer
 
     if not args.rate > 0:
         raise SettingsError(f"--rate must be positive, got {args.rate:g}")
@@ -249,6 +265,7 @@ def _generate(args: argparse.Namespace) -> int:
             partitions=settings.partitions,
             bad_fraction=args.bad_fraction,
             planted=planted,
+            progress=progress_printer(label="generate", verb="written", closing=False),
         )
         print(f"wrote {written} messages to {args.out}", file=sys.stderr)
         return 0
@@ -289,6 +306,7 @@ def _start_ms(text: str | None) -> int | None:
 def _record(args: argparse.Namespace) -> int:
     from agents.admin import check_broker
     from agents.record import record
+    from agents.replay import progress_printer
 
     settings = settings_from(args)
     topics = [topic.strip() for topic in args.topics.split(",") if topic.strip()]
@@ -304,6 +322,7 @@ def _record(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             max_messages=args.max_messages,
             stop=stop,
+            progress=progress_printer(label="record", verb="recorded", closing=False),
         )
     except KeyboardInterrupt:
         return 130
@@ -329,6 +348,7 @@ def _replay(args: argparse.Namespace) -> int:
             partitions=settings.partitions,
             profile_config=profile_config(settings),
             max_future_skew_ms=settings.max_future_skew_s * 1000,
+            progress=progress_printer(verb="replayed", closing=False),
         )
         rate = report.messages / report.elapsed_s if report.elapsed_s > 0 else 0.0
         outputs = ", ".join(f"{count} {topic}" for topic, count in sorted(report.outputs.items())) or "no outputs"
@@ -443,6 +463,7 @@ _COMMANDS = {
     "forget": _forget,
     "uplift": _uplift,
     "rules": _rules,
+    "tail": _tail,
     "demo": _demo,
 }
 

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # Send everything due within this much in one go, then sleep: batches, not a busy loop.
 PACING_SLACK_S = 0.01
 PROGRESS_EVERY_S = 1.0
+PROGRESS_LINES = 4096  # a recording being written looks at the clock once per this many lines
 
 
 def run_generator(
@@ -173,6 +174,7 @@ def write_recording(
     partitions: int,
     bad_fraction: float = 0.0,
     planted: PlantedEffect | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
 ) -> int:
     """The same synthetic shop as a recording file: ``count`` messages, ``ts`` their event time,
     partitions and offsets as Kafka's default partitioner would give them; ``planted``: a known
@@ -183,9 +185,10 @@ def write_recording(
         raise SettingsError(str(exc)) from None
     offsets: dict[tuple[str, int], int] = {}
     event_ms = start_ms
+    started = time.monotonic()
     try:
         with open_recording(out, "w") as sink:
-            for topic, user_id, value in simulator.events(count):
+            for written, (topic, user_id, value) in enumerate(simulator.events(count), start=1):
                 key = user_id.encode()
                 if isinstance(value, dict):
                     event_ms = parse_rfc3339(value["ts"])[0]
@@ -197,6 +200,8 @@ def write_recording(
                 offsets[(topic, partition)] = offset + 1
                 sink.write(recording_line(topic=topic, key=key, raw=raw, partition=partition, offset=offset, ts_ms=event_ms))
                 sink.write("\n")
+                if progress is not None and not written % PROGRESS_LINES:
+                    progress(written, count, time.monotonic() - started)
     except OSError as exc:
         raise SettingsError(f"cannot write {out}: {exc.strerror or exc}") from None
     return count

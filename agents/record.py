@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -30,8 +31,10 @@ def record(
     duration_s: float | None,
     max_messages: int | None,
     stop: threading.Event | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
 ) -> int:
-    """Write messages until ``duration_s`` passes, ``max_messages`` are written or ``stop`` is set."""
+    """Write messages until ``duration_s`` passes, ``max_messages`` are written or ``stop`` is set;
+    ``progress`` hears how many so far, of ``max_messages`` (0: no set number), about once a poll."""
     if duration_s is None and max_messages is None and stop is None:
         raise SettingsError("say when to stop: --duration or --max-messages")
     stop = stop or threading.Event()
@@ -60,9 +63,12 @@ def record(
             consumer.seek_to_beginning(*assigned)
         else:
             consumer.seek_to_end(*assigned)
-        deadline = None if duration_s is None else time.monotonic() + duration_s
+        started = time.monotonic()
+        deadline = None if duration_s is None else started + duration_s
         with open_recording(out, "w") as sink:
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                if progress is not None:
+                    progress(written, max_messages or 0, time.monotonic() - started)
                 for batch in consumer.poll(timeout_ms=POLL_TIMEOUT_MS).values():
                     for message in batch:
                         sink.write(

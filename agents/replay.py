@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 REPORTED_BAD_LINES = 20  # listed one by one; the rest are only counted
 PROGRESS_EVERY_S = 0.5
 LOG_EVERY_S = 5.0
+PROGRESS_LINES = 4096  # an offline replay looks at the clock once per this many lines
 
 
 @dataclass(slots=True)
@@ -51,7 +52,14 @@ class ReplayReport:
 
 
 def replay_offline(
-    path: Path, out: Path, *, book: RuleBook, partitions: int, profile_config: ProfileConfig, max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS
+    path: Path,
+    out: Path,
+    *,
+    book: RuleBook,
+    partitions: int,
+    profile_config: ProfileConfig,
+    max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
+    progress: Callable[[int, int, float], None] | None = None,
 ) -> ReplayReport:
     """Replay with Python's cycle collector off.
 
@@ -63,16 +71,26 @@ def replay_offline(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _replay_offline(path, out, book=book, partitions=partitions, profile_config=profile_config, max_future_skew_ms=max_future_skew_ms)
+        return _replay_offline(
+            path, out, book=book, partitions=partitions, profile_config=profile_config, max_future_skew_ms=max_future_skew_ms, progress=progress
+        )
     finally:
         if was_enabled:
             gc.enable()
 
 
 def _replay_offline(
-    path: Path, out: Path, *, book: RuleBook, partitions: int, profile_config: ProfileConfig, max_future_skew_ms: int
+    path: Path,
+    out: Path,
+    *,
+    book: RuleBook,
+    partitions: int,
+    profile_config: ProfileConfig,
+    max_future_skew_ms: int,
+    progress: Callable[[int, int, float], None] | None,
 ) -> ReplayReport:
     report = ReplayReport()
+    total = _count_lines(path) if progress is not None else 0  # before the clock starts: not the replay's time
     replay = OfflineReplay(book, partitions=partitions, profile_config=profile_config, max_future_skew_ms=max_future_skew_ms)
     started = time.perf_counter()
     try:
@@ -86,6 +104,8 @@ def _replay_offline(
                 outputs = replay.feed(item.message)
                 if outputs:  # most messages decide nothing yet
                     _write(sink, outputs, replay, report)
+                if progress is not None and not report.lines % PROGRESS_LINES:
+                    progress(report.lines, total, time.perf_counter() - started)
             _write(sink, replay.finish(), replay, report)
         report.outcomes = replay.outcomes()
     except OSError as exc:
@@ -195,23 +215,32 @@ def _count_lines(path: Path) -> int:
         raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def progress_printer(stream: TextIO = sys.stderr) -> Callable[[int, int, float], None]:
-    """A progress bar on a terminal, a log line every few seconds otherwise."""
+def progress_printer(stream: TextIO = sys.stderr, *, label: str = "replay", verb: str = "sent", closing: bool = True) -> Callable[[int, int, float], None]:
+    """A progress bar on a terminal, a log line every few seconds otherwise. A ``total`` of 0 is
+    unknown: the count and the rate, without a share or an ETA. ``closing``: log a last line at
+    the end too (a command whose own summary follows says ``False``)."""
     last_log = [0.0]
 
-    def show(sent: int, total: int, elapsed_s: float) -> None:
-        rate = sent / elapsed_s if elapsed_s > 0 else 0.0
-        eta = (total - sent) / rate if rate > 0 else 0.0
-        share = sent / total if total else 1.0
+    def show(done: int, total: int, elapsed_s: float) -> None:
+        rate = done / elapsed_s if elapsed_s > 0 else 0.0
+        finished = total > 0 and done >= total
+        if total <= 0:
+            if elapsed_s - last_log[0] >= LOG_EVERY_S:
+                last_log[0] = elapsed_s
+                stream.write(f"{label}: {done:,} {verb}, {rate:,.0f}/s\n")
+                stream.flush()
+            return
+        eta = (total - done) / rate if rate > 0 else 0.0
+        share = done / total
         if stream.isatty():
             bar = "#" * int(share * 30)
-            stream.write(f"\r[{bar:<30}] {sent:,}/{total:,} sent  {rate:,.0f}/s  ETA {eta:,.0f} s ")
-            if sent >= total:
+            stream.write(f"\r[{bar:<30}] {done:,}/{total:,} {verb}  {rate:,.0f}/s  ETA {eta:,.0f} s ")
+            if finished:
                 stream.write("\n")
             stream.flush()
-        elif elapsed_s - last_log[0] >= LOG_EVERY_S or sent >= total:
+        elif elapsed_s - last_log[0] >= LOG_EVERY_S or (finished and closing):
             last_log[0] = elapsed_s
-            stream.write(f"replay: {sent:,}/{total:,} sent ({share:.0%}), {rate:,.0f}/s, ETA {eta:,.0f} s\n")
+            stream.write(f"{label}: {done:,}/{total:,} {verb} ({share:.0%}), {rate:,.0f}/s, ETA {eta:,.0f} s\n")
             stream.flush()
 
     return show

@@ -147,7 +147,6 @@ MALFORMED: list[tuple[str, str, bytes | None, bytes | None, RejectReason]] = [
     ("negative_total", "purchases", _raw(PURCHASE, total=-1), KEY, R.ABSURD_VALUE),
     ("empty_event_id", "clicks", _raw(CLICK, event_id=""), KEY, R.ABSURD_VALUE),
     ("empty_query", "searches", _raw(SEARCH, query=""), KEY, R.ABSURD_VALUE),
-    ("empty_session_id", "searches", _raw(SEARCH, session_id=""), KEY, R.ABSURD_VALUE),
     ("long_product_id", "clicks", _raw(CLICK, product_id="p" * 257), KEY, R.ABSURD_VALUE),
     ("empty_items", "purchases", _raw(PURCHASE, items=[]), KEY, R.ABSURD_VALUE),
     ("too_many_items", "purchases", _raw(PURCHASE, items=[ITEM] * (MAX_ORDER_ITEMS + 1)), KEY, R.ABSURD_VALUE),

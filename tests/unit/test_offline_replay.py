@@ -466,3 +466,25 @@ def test_the_end_of_input_flush_reaches_a_promotion_scheduled_for_the_best_hour(
     _, outputs = replay_all(RuleBook((promotion,), NO_GUARDRAILS), messages_of(lines))
     [trigger] = [output for output in outputs if isinstance(output, Trigger)]
     assert trigger.ts_ms == T0_MS + 86_400_000
+
+
+def test_progress_of_an_unknown_total_is_a_count_and_a_rate_and_a_following_summary_needs_no_last_line():
+    stream = io.StringIO()
+    show = progress_printer(stream, label="record", verb="recorded", closing=False)
+    show(100, 0, 1.0)
+    show(5_000, 0, 5.0)
+    assert stream.getvalue() == "record: 5,000 recorded, 1,000/s\n"
+    known = io.StringIO()
+    replayed = progress_printer(known, verb="replayed", closing=False)
+    replayed(100, 100, 1.0)  # done before the first log line: the command's own summary says it
+    assert known.getvalue() == ""
+
+
+def test_the_offline_replay_and_generate_out_report_progress_as_they_go(tmp_path: Path):
+    heard: list[tuple[int, int]] = []
+    recording = tmp_path / "shop.jsonl"
+    write_recording(recording, users=50, count=10_000, seed=1, start_ms=1_795_597_200_000, mean_gap_ms=1_000, partitions=2, progress=lambda done, total, _: heard.append((done, total)))
+    assert heard == [(4_096, 10_000), (8_192, 10_000)]
+    heard.clear()
+    replay_offline(recording, tmp_path / "out.jsonl", book=default_rulebook(), partitions=2, profile_config=ProfileConfig(), progress=lambda done, total, _: heard.append((done, total)))
+    assert heard == [(4_096, 10_000), (8_192, 10_000)]
