@@ -38,6 +38,7 @@ from agents.uplift_report import from_local, local_json, uplift_json
 from agents.topics import (
     CONVERSIONS,
     DEAD_LETTERS,
+    ERASURES_DONE,
     POPULATION_TABLE,
     SUPPRESSIONS,
     TRIGGERS,
@@ -143,7 +144,7 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
     config = profile_config(settings)
     users_changelog = changelog_topic(settings, USERS_TABLE)
     populations_changelog = changelog_topic(settings, POPULATION_TABLE)
-    output_topic = {name: settings.topic(name) for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS)}
+    output_topic = {name: settings.topic(name) for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS, ERASURES_DONE)}
     producer = app.service(
         OutputProducer(bootstrap_servers=settings.bootstrap_servers, client_id=f"{faust_app_id(settings)}-outputs", security=kafka_client_security(settings))
     )

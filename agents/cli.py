@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("user_id", metavar="USER_ID")
     _broker_option(forget)
     forget.add_argument("--topic-prefix", help="prefix of every topic name")
+    forget.add_argument("--wait", action="store_true", help="return only once the worker that owns the user has erased them, and say so")
+    forget.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="with --wait: how long to wait for the confirmation (default %(default)s)")
 
     uplift = commands.add_parser("uplift", help="uplift per rule, treated against held out, with sample sizes and a 95 %% interval")
     source = uplift.add_mutually_exclusive_group()
@@ -433,8 +435,13 @@ def _forget(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     check_broker(settings)
-    request = forget(settings, args.user_id)
-    print(f"erasure of user {args.user_id!r} requested at {request['ts']} on {settings.topic('erasures')}")
+    answer = forget(settings, args.user_id, wait_s=args.timeout if args.wait else None)
+    if not args.wait:
+        print(f"erasure of user {args.user_id!r} requested at {answer['ts']} on {settings.topic('erasures')} (--wait confirms it)")
+    elif answer["found"]:
+        print(f"user {args.user_id!r} erased at {answer['erased_at']} (event time of their partition)")
+    else:
+        print(f"user {args.user_id!r}: nothing held about them; the erasure is confirmed")
     return 0
 
 

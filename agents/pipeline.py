@@ -19,7 +19,7 @@ from agents.records import UserRecord, encode_population, encode_record
 from agents.tables import MemoryTable, RocksTable
 from schemas.events import Erasure, Event
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS, MAX_OUTPUT_BYTES, MAX_POPULATION_RECORD_BYTES, MAX_USER_RECORD_BYTES
-from schemas.outputs import Conversion, DeadLetter, Output, Suppression, Trigger, encode_output
+from schemas.outputs import Conversion, DeadLetter, ErasureDone, Output, Suppression, Trigger, encode_output
 from streams.config import ProfileConfig
 from streams.learning import Learner
 from streams.message import Message
@@ -470,6 +470,8 @@ class Pipeline:
                 metrics.suppressions.labels(output.trigger.rule, output.reason.value).inc()
             elif isinstance(output, Conversion):
                 metrics.conversions.labels(output.rule, output.group.value).inc()
+            elif isinstance(output, ErasureDone):
+                pass  # counted as applied (nudge_erasures_total) when its event is
             else:
                 metrics.dead_letters.labels(output.reason).inc()
             topic, key, value = encode_output(output, emitted_at_ms=emitted_at_ms)

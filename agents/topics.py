@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from agents.settings import Settings
 from schemas.events import InputTopic
-from schemas.outputs import CONVERSIONS, DEAD_LETTERS, SUPPRESSIONS, TRIGGERS
+from schemas.outputs import CONVERSIONS, DEAD_LETTERS, ERASURES_DONE, SUPPRESSIONS, TRIGGERS
 
 __all__ = [
-    "CONVERSIONS", "DEAD_LETTERS", "POPULATION_TABLE", "SUPPRESSIONS", "TRIGGERS", "USERS_TABLE",
+    "CONVERSIONS", "DEAD_LETTERS", "ERASURES_DONE", "POPULATION_TABLE", "SUPPRESSIONS", "TRIGGERS", "USERS_TABLE",
     "TopicSpec", "all_topics", "changelog_topic", "faust_app_id", "input_topics",
 ]  # fmt: skip
 USERS_TABLE = "users"
@@ -45,7 +45,7 @@ def faust_app_id(settings: Settings) -> str:
 def all_topics(settings: Settings) -> list[TopicSpec]:
     n = settings.partitions
     specs = [TopicSpec(name, n) for name in input_topics(settings).values()]
-    specs += [TopicSpec(settings.topic(name), n) for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS)]
+    specs += [TopicSpec(settings.topic(name), n) for name in (TRIGGERS, SUPPRESSIONS, CONVERSIONS, DEAD_LETTERS, ERASURES_DONE)]
     specs.append(TopicSpec(changelog_topic(settings), n, compacted=True))
     specs.append(TopicSpec(changelog_topic(settings, POPULATION_TABLE), n, compacted=True))
     specs.append(TopicSpec(f"{faust_app_id(settings)}-__assignor-__leader", 1))

@@ -20,6 +20,7 @@ TRIGGERS = "triggers"
 SUPPRESSIONS = "suppressions"
 CONVERSIONS = "conversions"
 DEAD_LETTERS = "dead-letters"
+ERASURES_DONE = "erasures-done"
 
 # Fixed forever: changing it would change every trigger id and break consumers' de-duplication.
 _TRIGGER_NAMESPACE = uuid.UUID("5f1d7a52-9c1e-4c0e-8a53-6e7564676501")
@@ -188,7 +189,37 @@ class Conversion:
         }
 
 
-Output = Trigger | Suppression | Conversion
+@dataclass(slots=True)
+class ErasureDone:
+    """A user erased: the confirmation ``nudge forget --wait`` waits for, and the notice the
+    systems downstream of Nudge (senders, warehouses) delete on, as Nudge has."""
+
+    event_id: str  # the erasure request's own id, so the one who asked can match the answer
+    user_id: str
+    found: bool  # whether Nudge held anything about the user
+    requested_ms: int  # the request's ts
+    erased_ms: int  # the partition's event-time clock when it was applied (the request's ts on a fresh partition)
+
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(self, event_id: str, user_id: str, found: bool, requested_ms: int, erased_ms: int) -> None:
+        self.event_id = event_id
+        self.user_id = user_id
+        self.found = found
+        self.requested_ms = requested_ms
+        self.erased_ms = erased_ms
+
+    def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "user_id": self.user_id,
+            "found": self.found,
+            "requested_at": format_rfc3339(self.requested_ms),
+            "erased_at": format_rfc3339(self.erased_ms),
+            "emitted_at": format_rfc3339(emitted_at_ms),
+        }
+
+
+Output = Trigger | Suppression | Conversion | ErasureDone
 """What the core emits, in the order it decided it."""
 
 
@@ -266,6 +297,8 @@ def encode_output(output: Output | DeadLetter, *, emitted_at_ms: int) -> tuple[s
         return SUPPRESSIONS, output.trigger.user_id.encode(), orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
     if isinstance(output, Conversion):
         return CONVERSIONS, output.user_id.encode(), orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
+    if isinstance(output, ErasureDone):
+        return ERASURES_DONE, output.user_id.encode(), orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
     return DEAD_LETTERS, output.kept_key, orjson.dumps(output.to_wire(rejected_at_ms=emitted_at_ms))
 
 
@@ -275,4 +308,6 @@ def decided_at_ms(output: Output | DeadLetter, *, otherwise_ms: int) -> int:
         return output.ts_ms
     if isinstance(output, Suppression):
         return output.trigger.ts_ms
+    if isinstance(output, ErasureDone):
+        return output.erased_ms
     return otherwise_ms

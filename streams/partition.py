@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Iterable, MutableMapping
 
 from schemas.events import Erasure, Event
-from schemas.outputs import Output
+from schemas.outputs import ErasureDone, Output
 from streams.config import DAY_MS, ProfileConfig
 from streams.population import Population
 from streams.process import Core, Step
@@ -104,7 +104,8 @@ class PartitionEngine:
             if state is not None:
                 self.segments.subtract(segments_of(state.profile))
                 del self.store[user_id]
-            return []
+            erased_ms = event.ts_ms if self.clock_ms is None else self.clock_ms
+            return [ErasureDone(event.event_id, user_id, state is not None, event.ts_ms, erased_ms)]
         outputs = self.advance(event.ts_ms)
         state = self.store.get(user_id)
         before = () if state is None else segments_of(state.profile)

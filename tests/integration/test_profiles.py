@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -142,3 +143,32 @@ def test_forget_with_a_mistyped_prefix_refuses_and_creates_no_topic(settings: Se
     assert f"no topic '{typo.topic('erasures')}'" in done.stderr and "nothing was sent" in done.stderr
     with admin_client(settings) as admin:
         assert not any(topic.startswith(typo.topic_prefix) for topic in admin.list_topics())
+
+
+def _forget(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), **settings.to_environ()}
+    return subprocess.run([sys.executable, "-m", "agents.cli", "forget", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=90)
+
+
+def test_forget_wait_returns_once_the_owner_erased_the_user_and_downstream_gets_the_notice(settings: Settings, tmp_path: Path) -> None:
+    t0_ms = int(time.time() * 1000) - MINUTE_MS
+    worker = WorkerProcess(settings, log_path=tmp_path / "worker.log").start()
+    shop = Shop(settings)
+    try:
+        shop.click("erin", t0_ms, "add_to_cart", product="shoe-2", price=60.0)
+        shop.flush()
+        wait_for(lambda: worker.profile("erin")[0] == 200, timeout_s=30, what="erin's profile")
+        erased = _forget(settings, "erin", "--wait")
+        assert erased.returncode == 0 and erased.stdout.startswith("user 'erin' erased at "), erased.stderr
+        assert worker.profile("erin")[0] == 404  # confirmed means done: no wait needed
+        unknown = _forget(settings, "nobody", "--wait")
+        assert unknown.returncode == 0 and "nothing held about them" in unknown.stdout, unknown.stderr
+    finally:
+        worker.stop()
+        shop.close()
+    notices = [json.loads(record.value) for record in read_topic(settings, settings.topic("erasures-done"), quiet_s=1.0)]
+    assert sorted((notice["user_id"], notice["found"]) for notice in notices) == [("erin", True), ("nobody", False)]
+    # With no worker running, --wait says so in one line instead of hanging.
+    unconfirmed = _forget(settings, "erin", "--wait", "--timeout", "3")
+    assert unconfirmed.returncode == 2 and len(unconfirmed.stderr.splitlines()) == 1, unconfirmed.stderr
+    assert "no worker confirmed the erasure within 3 s" in unconfirmed.stderr

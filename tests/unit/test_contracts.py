@@ -28,6 +28,7 @@ from schemas import (
     ConversionGroup,
     DeadLetter,
     Erasure,
+    ErasureDone,
     InputTopic,
     LineItem,
     Purchase,
@@ -145,7 +146,7 @@ DECODED: dict[str, Any] = {
 
 EVENT_CLASS = {"clicks": Click, "searches": Search, "purchases": Purchase, "consents": Consent, "erasures": Erasure}
 TOPICS = sorted(SCHEMA_FOR_TOPIC)
-OUTPUT_SCHEMAS = ["trigger", "suppression", "conversion", "dead_letter"]
+OUTPUT_SCHEMAS = ["trigger", "suppression", "conversion", "dead_letter", "erasure_done"]
 ALL_SCHEMAS = [SCHEMA_FOR_TOPIC[topic] for topic in TOPICS] + OUTPUT_SCHEMAS
 
 Path = tuple[str | int, ...]
@@ -730,11 +731,17 @@ CONVERSIONS = [
     ),
 ]
 
+ERASURES_DONE = [
+    ErasureDone(event_id="forget-1", user_id="u-1", found=True, requested_ms=1_795_600_800_000, erased_ms=1_795_600_700_000),
+    ErasureDone(event_id="forget-ü", user_id="ü-2", found=False, requested_ms=1_795_600_800_000, erased_ms=1_795_600_800_000),
+]
+
 OUTPUT_RECORDS: dict[str, list[Any]] = {
     "trigger": TRIGGERS,
     "suppression": SUPPRESSIONS,
     "conversion": CONVERSIONS,
     "dead_letter": DEAD_LETTERS,
+    "erasure_done": ERASURES_DONE,
 }
 
 

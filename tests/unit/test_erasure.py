@@ -24,8 +24,10 @@ def test_erasure_deletes_the_user_from_the_store():
     engine = new_engine(store)
     engine.on_event(view("u1", T0_MS))
     engine.on_event(view("u2", T0_MS + 1))
-    assert engine.on_event(erasure("u1", T0_MS + 2)) == []
+    [done] = engine.on_event(erasure("u1", T0_MS + 2))
     assert set(store) == {"u2"}
+    # The notice `nudge forget --wait` and the systems downstream read: at the partition's clock.
+    assert (done.event_id, done.user_id, done.found, done.requested_ms, done.erased_ms) == (f"u1:erasure:{T0_MS + 2}", "u1", True, T0_MS + 2, T0_MS + 1)
 
 
 def test_erasure_cancels_the_pending_abandoned_cart_timer():
@@ -99,12 +101,13 @@ def test_a_later_event_starts_a_fresh_profile():
     assert nonzero(engine) == {"lifecycle:new": 1}
 
 
-def test_erasure_of_an_unknown_user_is_a_no_op():
+def test_erasure_of_an_unknown_user_changes_nothing_and_is_confirmed():
     engine = new_engine()
     engine.on_event(add("u1", T0_MS, "p1", 10.0))
     store_before = {user: state.to_dict() for user, state in engine.store.items()}
     segments_before = nonzero(engine)
-    assert engine.on_event(erasure("ghost", T0_MS + 1)) == []
+    [done] = engine.on_event(erasure("ghost", T0_MS + 1))
+    assert (done.user_id, done.found) == ("ghost", False)  # confirmed all the same: nothing is held
     assert {user: state.to_dict() for user, state in engine.store.items()} == store_before
     assert "ghost" not in engine.store
     assert nonzero(engine) == segments_before
@@ -127,8 +130,14 @@ def test_an_erasure_stamped_far_ahead_never_moves_the_partition_clock():
     engine = new_engine()
     engine.on_event(add("u1", T0_MS, "p1", 10.0))
     engine.on_event(view("u2", T0_MS + MINUTE_MS))
-    assert engine.on_event(erasure("u2", T0_MS + 2 * 86_400_000)) == []  # two days ahead of the partition
+    [done] = engine.on_event(erasure("u2", T0_MS + 2 * 86_400_000))  # two days ahead of the partition
+    assert done.erased_ms == T0_MS + MINUTE_MS
     assert engine.clock_ms == T0_MS + MINUTE_MS
     assert engine.advance(T0_MS + DELAY_MS - 1) == []  # u1's reminder is still pending, not fired early
     [trigger] = engine.advance(T0_MS + DELAY_MS)
     assert (trigger.user_id, trigger.ts_ms) == ("u1", T0_MS + DELAY_MS)
+
+
+def test_an_erasure_on_a_partition_that_has_seen_nothing_is_confirmed_at_its_own_time():
+    [done] = new_engine().on_event(erasure("u1", T0_MS))
+    assert (done.found, done.erased_ms) == (False, T0_MS)

@@ -41,7 +41,7 @@ DAY_MINUTES = 24 * 60
 P0_USERS = ("u1", "cy")
 P2_USERS = ("u2", "u3")
 P3_USERS = ("u5",)
-OUTPUT_SCHEMAS = {"triggers": "trigger", "suppressions": "suppression", "conversions": "conversion", "dead-letters": "dead_letter"}
+OUTPUT_SCHEMAS = {"triggers": "trigger", "suppressions": "suppression", "conversions": "conversion", "dead-letters": "dead_letter", "erasures-done": "erasure_done"}
 
 
 def at(minutes: float) -> int:
