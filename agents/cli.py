@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     uplift.add_argument("--partitions", type=int, help="with --recording: how users are split (default 4)")
     uplift.add_argument("--json", action="store_true", help="print the JSON answer instead of a table")
 
+    scrub_parser = commands.add_parser("scrub", help="copy a recording without the users who asked to be forgotten")
+    scrub_parser.add_argument("recording", metavar="FILE", help="the recording (JSON Lines; .gz for gzip)")
+    scrub_parser.add_argument("--out", required=True, metavar="FILE", help="the scrubbed copy")
+    scrub_parser.add_argument("--users", default="", metavar="U1,U2", help="also remove every message of these users (erasures asked for outside the recording)")
+
     tail_parser = commands.add_parser("tail", help="print a topic's messages as they arrive, one JSON line each")
     tail_parser.add_argument("topic", metavar="TOPIC", help="triggers, suppressions, conversions, dead-letters, clicks, ... (without the prefix)")
     _broker_option(tail_parser)
@@ -216,6 +221,17 @@ def _recording_count(args: argparse.Namespace) -> int:
     if count < 1:
         raise SettingsError(f"--out needs at least one message, got {count} (--count, or --duration x --rate)")
     return count
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    from agents.scrub import scrub
+
+    if Path(args.out).resolve() == Path(args.recording).resolve():
+        raise SettingsError("--out must be another file: the recording is read twice")
+    users = frozenset(user.strip() for user in args.users.split(",") if user.strip())
+    report = scrub(Path(args.recording), Path(args.out), users=users)
+    print(f"kept {report.kept} messages, removed {report.removed} of {report.users} erased users, into {args.out}", file=sys.stderr)
+    return 0
 
 
 def _tail(args: argparse.Namespace) -> int:
@@ -471,6 +487,7 @@ _COMMANDS = {
     "uplift": _uplift,
     "rules": _rules,
     "tail": _tail,
+    "scrub": _scrub,
     "demo": _demo,
 }
 

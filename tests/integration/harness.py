@@ -22,6 +22,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.broker import free_port
+from agents.lifetime import die_with_parent
 from agents.settings import Settings
 from schemas.timestamps import parse_rfc3339
 from tests.wire import click_value, purchase_value
@@ -81,8 +82,8 @@ class WorkerProcess:
         log = open(self.log_path, "ab")
         self._log_start = log.tell()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+            [sys.executable, "-m", "agents.cli", "worker"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )  # a SIGKILLed test run takes its workers with it
         log.close()
         if wait:
             self.wait_ready()
