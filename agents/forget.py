@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from agents.admin import existing_topics
@@ -22,6 +22,7 @@ from agents.errors import BrokerUnavailable, NudgeError, SettingsError
 from agents.producer import CLOSE_TIMEOUT_S, connect_producer
 from agents.security import kafka_client_security
 from agents.settings import Settings
+from agents.topic_reader import assign_whole
 from schemas.limits import MAX_ID_LENGTH
 from schemas.events import InputTopic
 from schemas.outputs import ERASURES_DONE
@@ -81,14 +82,12 @@ def _confirmations(settings: Settings) -> Iterator[KafkaConsumer]:
     topic = settings.topic(ERASURES_DONE)
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, client_id="nudge-forget", **kafka_client_security(settings))
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise SettingsError(f"no topic {topic!r} on {settings.broker}: no Nudge worker has run with topic prefix {settings.topic_prefix!r} there")
-        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_end(*assigned)
-        for partition in assigned:
-            consumer.position(partition)  # resolve the end now, not at the first poll
+        assign_whole(
+            consumer,
+            [topic],
+            from_beginning=False,
+            missing=lambda name: f"no topic {name!r} on {settings.broker}: no Nudge worker has run with topic prefix {settings.topic_prefix!r} there",
+        )
         yield consumer
     finally:
         consumer.close()

@@ -11,13 +11,14 @@ import time
 from typing import Callable
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from agents.errors import BrokerUnavailable, SettingsError
 from agents.recording import open_recording, recording_line
 from agents.security import kafka_client_security
 from agents.settings import Settings
+from agents.topic_reader import assign_whole
 
 POLL_TIMEOUT_MS = 200
 
@@ -52,17 +53,7 @@ def record(
         raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.broker}: {exc}") from None
     written = 0
     try:
-        assigned = []
-        for name in logical_of:
-            partitions = consumer.partitions_for_topic(name)
-            if not partitions:
-                raise SettingsError(f"topic {name} does not exist on {settings.broker}")
-            assigned += [TopicPartition(name, partition) for partition in sorted(partitions)]
-        consumer.assign(assigned)
-        if from_beginning:
-            consumer.seek_to_beginning(*assigned)
-        else:
-            consumer.seek_to_end(*assigned)
+        assign_whole(consumer, logical_of, from_beginning=from_beginning, missing=lambda name: f"topic {name} does not exist on {settings.broker}")
         started = time.monotonic()
         deadline = None if duration_s is None else started + duration_s
         with open_recording(out, "w") as sink:

@@ -15,12 +15,13 @@ import time
 from typing import Any, TextIO
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
-from agents.errors import BrokerUnavailable, SettingsError
+from agents.errors import BrokerUnavailable
 from agents.security import kafka_client_security
 from agents.settings import Settings
+from agents.topic_reader import assign_whole
 
 
 def render(topic: str, partition: int, offset: int, timestamp_ms: int, key: bytes | None, value: bytes | None) -> str:
@@ -60,15 +61,12 @@ def tail(settings: Settings, topic: str, *, from_beginning: bool, max_messages: 
         raise BrokerUnavailable(f"cannot reach the Kafka broker at {settings.broker}: {exc}") from None
     printed = 0
     try:
-        partitions = consumer.partitions_for_topic(name)
-        if not partitions:
-            raise SettingsError(f"no topic {name!r} on {settings.broker} (topics are named without the prefix, which --topic-prefix gives)")
-        assigned = [TopicPartition(name, partition) for partition in sorted(partitions)]
-        consumer.assign(assigned)
-        if from_beginning:
-            consumer.seek_to_beginning(*assigned)
-        else:
-            consumer.seek_to_end(*assigned)
+        assign_whole(
+            consumer,
+            [name],
+            from_beginning=from_beginning,
+            missing=lambda name: f"no topic {name!r} on {settings.broker} (topics are named without the prefix, which --topic-prefix gives)",
+        )
         deadline = None if duration_s is None else time.monotonic() + duration_s
         while (deadline is None or time.monotonic() < deadline) and (max_messages is None or printed < max_messages):
             for records in consumer.poll(timeout_ms=200).values():
