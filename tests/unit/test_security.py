@@ -3,7 +3,7 @@ secrets that never reach a line anyone reads.
 
 No secured Kafka runs here (the embedded broker speaks plaintext only), so these tests stop at
 what Nudge controls: the options every client is given, Faust's credential objects, and what
-the settings refuse. The TLS context is a real one, loaded from a real CA bundle and a client
+the settings refuse. The TLS context is a real one, loaded from a CA certificate and a client
 certificate made with ``openssl``."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import ssl
 import subprocess
 from pathlib import Path
 
-import certifi
 import pytest
 from faust.auth import SASLCredentials, SSLCredentials
 from test_cli import CLOSED_PORT_BROKER, assert_one_line_error, nudge
@@ -22,6 +21,19 @@ from agents.security import Secret, faust_credentials, kafka_client_security
 from agents.settings import Settings
 
 PASSWORD = "s3cretPW"
+A_FILE = __file__  # for the settings that only check a file exists
+
+
+@pytest.fixture(scope="module")
+def ca_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real CA certificate, made with ``openssl``."""
+    folder = tmp_path_factory.mktemp("ca")
+    key, cert = folder / "ca.key", folder / "ca.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=nudge test CA"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(cert)
 
 
 def sasl_ssl(**overrides: object) -> Settings:
@@ -30,7 +42,7 @@ def sasl_ssl(**overrides: object) -> Settings:
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_username": "nudge",
         "sasl_password": Secret(PASSWORD),
-        "ssl_cafile": certifi.where(),
+        "ssl_cafile": A_FILE,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -41,8 +53,8 @@ def test_plaintext_is_the_default_and_gives_every_client_plaintext() -> None:
     assert faust_credentials(Settings()) is None
 
 
-def test_sasl_over_tls_gives_kafka_clients_the_mechanism_the_user_and_a_verifying_tls_context() -> None:
-    options = kafka_client_security(sasl_ssl())
+def test_sasl_over_tls_gives_kafka_clients_the_mechanism_the_user_and_a_verifying_tls_context(ca_file: str) -> None:
+    options = kafka_client_security(sasl_ssl(ssl_cafile=ca_file))
     assert {key: options[key] for key in ("security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")} == {
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
@@ -52,11 +64,11 @@ def test_sasl_over_tls_gives_kafka_clients_the_mechanism_the_user_and_a_verifyin
     context = options["ssl_context"]
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-    assert context.cert_store_stats()["x509_ca"] > 10  # the given bundle, loaded
+    assert context.cert_store_stats()["x509_ca"] == 1  # the given CA, loaded: not the system's
 
 
-def test_the_worker_gets_faust_s_own_credentials() -> None:
-    credentials = faust_credentials(sasl_ssl())
+def test_the_worker_gets_faust_s_own_credentials(ca_file: str) -> None:
+    credentials = faust_credentials(sasl_ssl(ssl_cafile=ca_file))
     assert isinstance(credentials, SASLCredentials)
     assert (credentials.username, credentials.password, credentials.mechanism.value) == ("nudge", PASSWORD, "SCRAM-SHA-512")
     assert credentials.protocol.value == "SASL_SSL" and credentials.ssl_context is not None
@@ -87,7 +99,7 @@ def test_a_client_certificate_is_loaded_for_mutual_tls(tmp_path: Path) -> None:
         ({"sasl_password": Secret()}, "NUDGE_SASL_PASSWORD"),
         ({"ssl_cafile": "/nowhere/ca.pem"}, "no such file: /nowhere/ca.pem"),
         ({"security_protocol": "SASL_PLAINTEXT"}, "does not use TLS"),
-        ({"ssl_keyfile": certifi.where()}, "NUDGE_SSL_CERTFILE"),
+        ({"ssl_keyfile": A_FILE}, "NUDGE_SSL_CERTFILE"),
         ({"replication_factor": 0}, "NUDGE_REPLICATION_FACTOR"),
     ],
 )
