@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from agents.admin import ensure_topics
 from agents.broker import EmbeddedBroker
@@ -29,6 +29,7 @@ from agents.errors import NudgeError
 from agents.lifetime import die_with_parent
 from agents.security import kafka_client_security
 from agents.settings import Settings
+from agents.topic_reader import assign_whole
 from agents.topics import TRIGGERS, all_topics
 
 READY_TIMEOUT_S = 60.0
@@ -64,20 +65,21 @@ def run_demo(args: argparse.Namespace) -> int:
         _say(f"traffic   {args.users} users at {args.rate:g} events/s, event time x{args.time_scale:g}: "
              f"first abandoned carts in about {minutes:.1f} min")  # fmt: skip
         _say("triggers  (Ctrl-C stops the demo)")
-        _follow_triggers(settings, worker, data_dir / "worker.log", deadline=None if args.duration is None else time.monotonic() + args.duration)
+        watched = {"worker": (worker, data_dir / "worker.log"), "generator": (generator, data_dir / "generator.log")}
+        _follow_triggers(settings, watched, deadline=None if args.duration is None else time.monotonic() + args.duration)
     return 0
 
 
-def _follow_triggers(settings: Settings, worker: subprocess.Popen[bytes], log_path: Path, *, deadline: float | None) -> None:
-    """Print triggers as they come, while watching the worker: if it dies, the demo says why."""
+def _follow_triggers(settings: Settings, watched: dict[str, tuple[subprocess.Popen[bytes], Path]], *, deadline: float | None) -> None:
+    """Print triggers as they come, while watching the worker and the generator: if one of them
+    stops, the demo stops and says why, in that process's own words."""
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, **kafka_client_security(settings))
     try:
-        partitions = [TopicPartition(settings.topic(TRIGGERS), p) for p in range(settings.partitions)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
+        assign_whole(consumer, [settings.topic(TRIGGERS)], from_beginning=True, missing=lambda name: f"no topic {name!r}")
         while deadline is None or time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise NudgeError(_exited(worker, log_path))
+            for name, (process, log_path) in watched.items():
+                if process.poll() is not None:
+                    raise NudgeError(_exited(name, process, log_path))
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     print(format_trigger(json.loads(record.value)), flush=True)
@@ -129,7 +131,7 @@ def _wait_until_serving(url: str, worker: subprocess.Popen[bytes], log_path: Pat
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            raise NudgeError(_exited(worker, log_path))
+            raise NudgeError(_exited("worker", worker, log_path))
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
@@ -138,11 +140,11 @@ def _wait_until_serving(url: str, worker: subprocess.Popen[bytes], log_path: Pat
     raise NudgeError(f"the worker did not serve {url} within {READY_TIMEOUT_S:g} s; see {log_path}")
 
 
-def _exited(worker: subprocess.Popen[bytes], log_path: Path) -> str:
-    """The worker's own last word (its one-line error, say, an invalid rules line), not just its code."""
+def _exited(name: str, process: subprocess.Popen[bytes], log_path: Path) -> str:
+    """A child's own last word (its one-line error, say, an invalid rules line), not just its code."""
     lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
     last = lines[-1].strip() if lines else "(no output)"
-    return f"the worker exited with {worker.returncode}: {last} (log: {log_path})"
+    return f"the {name} exited with {process.returncode}: {last} (log: {log_path})"
 
 
 def _check_port_free(host: str, port: int) -> None:

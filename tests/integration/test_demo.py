@@ -156,3 +156,10 @@ def test_a_demo_whose_worker_fails_shows_the_worker_s_own_error_line(tmp_path: P
     assert result.returncode == 2, result.stderr
     [line] = [line for line in result.stderr.splitlines() if line.startswith("nudge demo:")]
     assert "the worker exited with 2: nudge worker:" in line and "line 5" in line, line
+
+
+def test_a_demo_whose_generator_fails_stops_and_shows_the_generator_s_own_error_line(tmp_path: Path):
+    result = _demo(tmp_path, "--web-port", str(free_port()), "--rate", "0")
+    assert result.returncode == 2, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("nudge demo:")]
+    assert "the generator exited with 2: nudge generate: --rate must be positive, got 0" in line, line
