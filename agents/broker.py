@@ -55,6 +55,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def probe_bind(host: str, port: int) -> None:
+    """Bind ``host:port`` and let it go, as a listener would bind it, so a taken port is known
+    before anything starts; raises the OSError the listener would meet. SO_REUSEADDR mirrors how
+    listeners bind: connections left in TIME_WAIT do not block the port, only a live listener does."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
 def broker_binary() -> str:
     """The Tansu executable; a missing one is a broken install the user can repair."""
     try:
@@ -180,19 +189,13 @@ class EmbeddedBroker:
         return f"EmbeddedBroker({self.url}, {state})"
 
     def _check_port_free(self) -> None:
-        """Tansu exits with status 0 when its port is taken, so ask the OS before spawning it.
-
-        SO_REUSEADDR mirrors how Tansu binds: connections left in TIME_WAIT by a previous broker
-        on the same port do not block it, only a live listener does.
-        """
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((self.host, self.port))
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise BrokerUnavailable(self._port_in_use()) from None
-                raise BrokerUnavailable(f"cannot listen on {self.bootstrap}: {exc.strerror}") from None
+        """Tansu exits with status 0 when its port is taken, so ask the OS before spawning it."""
+        try:
+            probe_bind(self.host, self.port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise BrokerUnavailable(self._port_in_use()) from None
+            raise BrokerUnavailable(f"cannot listen on {self.bootstrap}: {exc.strerror}") from None
 
     def _port_in_use(self) -> str:
         return (

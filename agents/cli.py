@@ -259,7 +259,7 @@ def _rules(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from agents.generate import run_generator, write_recording
-    from agents.replay import progress_printer
+    from agents.progress import progress_printer
 
     if not args.rate > 0:
         raise SettingsError(f"--rate must be positive, got {args.rate:g}")
@@ -324,7 +324,7 @@ def _start_ms(text: str | None) -> int | None:
 def _record(args: argparse.Namespace) -> int:
     from agents.admin import check_broker
     from agents.record import record
-    from agents.replay import progress_printer
+    from agents.progress import progress_printer
 
     settings = settings_from(args)
     topics = [topic.strip() for topic in args.topics.split(",") if topic.strip()]
@@ -349,7 +349,8 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from agents.replay import progress_printer, replay_offline, replay_to_broker
+    from agents.progress import progress_printer
+    from agents.replay import replay_offline, replay_to_broker
 
     path = Path(args.file)
     if args.offline:

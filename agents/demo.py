@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from agents.admin import ensure_topics
-from agents.broker import EmbeddedBroker
+from agents.broker import EmbeddedBroker, probe_bind
 from agents.errors import NudgeError
 from agents.lifetime import die_with_parent
 from agents.security import kafka_client_security
@@ -148,12 +147,10 @@ def _exited(name: str, process: subprocess.Popen[bytes], log_path: Path) -> str:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the worker's web server binds
-        try:
-            probe.bind((host, port))
-        except OSError:
-            raise NudgeError(f"web port {port} on {host} is taken by another process: choose another with --web-port") from None
+    try:
+        probe_bind(host, port)
+    except OSError:
+        raise NudgeError(f"web port {port} on {host} is taken by another process: choose another with --web-port") from None
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

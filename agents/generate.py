@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Callable
 
 import orjson
-
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
 from agents.errors import BrokerUnavailable, SettingsError
 from agents.producer import CLOSE_TIMEOUT_S, DeliveryWatch, connect_producer
+from agents.progress import PROGRESS_LINES
 from agents.recording import open_recording, recording_line
 from agents.settings import Settings
 from agents.topics import input_topics
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 # Send everything due within this much in one go, then sleep: batches, not a busy loop.
 PACING_SLACK_S = 0.01
 PROGRESS_EVERY_S = 1.0
-PROGRESS_LINES = 4096  # a recording being written looks at the clock once per this many lines
 
 
 def run_generator(

@@ -16,13 +16,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, TextIO
+from typing import Callable, Iterable
 
 import orjson
 from kafka.errors import KafkaError
 
 from agents.errors import BrokerUnavailable, SettingsError
 from agents.producer import CLOSE_TIMEOUT_S, LARGEST_REPLAYED_MESSAGE, DeliveryWatch, connect_producer
+from agents.progress import PROGRESS_LINES
 from agents.recording import BadLine, Recorded, open_recording, open_sink, read_recording
 from agents.settings import Settings
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS
@@ -37,8 +38,6 @@ log = logging.getLogger(__name__)
 
 REPORTED_BAD_LINES = 20  # listed one by one; the rest are only counted
 PROGRESS_EVERY_S = 0.5
-LOG_EVERY_S = 5.0
-PROGRESS_LINES = 4096  # an offline replay looks at the clock once per this many lines
 
 
 @dataclass(slots=True)
@@ -213,34 +212,3 @@ def _count_lines(path: Path) -> int:
             return sum(1 for line in source if line.strip())
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def progress_printer(stream: TextIO = sys.stderr, *, label: str = "replay", verb: str = "sent", closing: bool = True) -> Callable[[int, int, float], None]:
-    """A progress bar on a terminal, a log line every few seconds otherwise. A ``total`` of 0 is
-    unknown: the count and the rate, without a share or an ETA. ``closing``: log a last line at
-    the end too (a command whose own summary follows says ``False``)."""
-    last_log = [0.0]
-
-    def show(done: int, total: int, elapsed_s: float) -> None:
-        rate = done / elapsed_s if elapsed_s > 0 else 0.0
-        finished = total > 0 and done >= total
-        if total <= 0:
-            if elapsed_s - last_log[0] >= LOG_EVERY_S:
-                last_log[0] = elapsed_s
-                stream.write(f"{label}: {done:,} {verb}, {rate:,.0f}/s\n")
-                stream.flush()
-            return
-        eta = (total - done) / rate if rate > 0 else 0.0
-        share = done / total
-        if stream.isatty():
-            bar = "#" * int(share * 30)
-            stream.write(f"\r[{bar:<30}] {done:,}/{total:,} {verb}  {rate:,.0f}/s  ETA {eta:,.0f} s ")
-            if finished:
-                stream.write("\n")
-            stream.flush()
-        elif elapsed_s - last_log[0] >= LOG_EVERY_S or (finished and closing):
-            last_log[0] = elapsed_s
-            stream.write(f"{label}: {done:,}/{total:,} {verb} ({share:.0%}), {rate:,.0f}/s, ETA {eta:,.0f} s\n")
-            stream.flush()
-
-    return show

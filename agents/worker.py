@@ -7,7 +7,6 @@ import dataclasses
 import errno
 import fcntl
 import os
-import socket
 from typing import IO
 
 import faust
@@ -15,7 +14,7 @@ import faust
 from agents.admin import check_broker, ensure_topics, is_embedded_broker
 from agents.app import build_app
 from agents.banner import quiet_faust_tables, startup_banner
-from agents.broker import free_port
+from agents.broker import free_port, probe_bind
 from agents.errors import SettingsError
 from agents.rules import load_rules, warnings_for
 from agents.settings import Settings
@@ -34,17 +33,15 @@ def claim_web_port(settings: Settings) -> Settings:
     traceback from the web server, after it had joined the group and set off a rebalance."""
     if settings.web_port == 0:
         return dataclasses.replace(settings, web_port=free_port(settings.web_host))
-    with socket.socket(socket.AF_INET6 if ":" in settings.web_host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server binds
-        try:
-            probe.bind((settings.web_host, settings.web_port))
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise SettingsError(f"cannot serve the web views on {settings.web_host}:{settings.web_port}: {exc.strerror}") from None
-            raise SettingsError(
-                f"web port {settings.web_port} on {settings.web_host} is taken (another worker?): "
-                "give each worker its own with --web-port PORT, or --web-port 0 for any free one"
-            ) from None
+    try:
+        probe_bind(settings.web_host, settings.web_port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise SettingsError(f"cannot serve the web views on {settings.web_host}:{settings.web_port}: {exc.strerror}") from None
+        raise SettingsError(
+            f"web port {settings.web_port} on {settings.web_host} is taken (another worker?): "
+            "give each worker its own with --web-port PORT, or --web-port 0 for any free one"
+        ) from None
     return settings
 
 

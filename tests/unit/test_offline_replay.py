@@ -21,7 +21,8 @@ from referencing import Registry, Resource
 
 from agents.generate import write_recording
 from agents.recording import open_recording, recording_line
-from agents.replay import ReplayReport, progress_printer, replay_offline
+from agents.progress import progress_printer
+from agents.replay import ReplayReport, replay_offline
 from builders import MINUTE_MS, T0_MS, cart_book, rule_book, win_back_rule
 from schemas.contracts import SCHEMA_FOR_TOPIC, load_schema
 from schemas.decoding import decode_event
