@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop_after = record.add_mutually_exclusive_group()
     stop_after.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     stop_after.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
+    record.add_argument("--scrub", action="store_true", help="leave out the users who asked to be forgotten (by an erasure in the recording); see Privacy")
 
     replay = commands.add_parser("replay", help="replay a recording: offline through the core, or into Kafka")
     replay.add_argument("file", metavar="FILE", help="a recording (JSON Lines, .gz for gzip)")
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument("--speed", type=float, default=1.0, help="into Kafka: original gaps divided by this (default %(default)s)")
     pace.add_argument("--max-speed", action="store_true", help="into Kafka: as fast as possible")
     replay.add_argument("--topic-prefix", help="into Kafka: prefix of every topic name")
+    replay.add_argument("--scrub", action="store_true", help="leave out the users who asked to be forgotten (by an erasure in the recording); see Privacy")
 
     forget = commands.add_parser("forget", help="erase a user: profile, pending timers, everything (right to erasure)")
     forget.add_argument("user_id", metavar="USER_ID")
@@ -230,7 +232,7 @@ def _scrub(args: argparse.Namespace) -> int:
         raise SettingsError("--out must be another file: the recording is read twice")
     users = frozenset(user.strip() for user in args.users.split(",") if user.strip())
     report = scrub(Path(args.recording), Path(args.out), users=users)
-    print(f"kept {report.kept} messages, removed {report.removed} of {report.users} erased users, into {args.out}", file=sys.stderr)
+    print(f"kept {report.kept} messages, removed {report.removed} of {len(report.removed_users)} erased users, into {args.out}", file=sys.stderr)
     return 0
 
 
@@ -330,21 +332,23 @@ def _record(args: argparse.Namespace) -> int:
     topics = [topic.strip() for topic in args.topics.split(",") if topic.strip()]
     check_broker(settings)
     stop = threading.Event()
+    # Ctrl-C ends a recording as its duration would: what was recorded (and scrubbed) is kept.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        written = record(
-            settings,
-            topics=topics,
-            out=Path(args.out),
-            from_beginning=args.from_beginning,
-            duration_s=args.duration,
-            max_messages=args.max_messages,
-            stop=stop,
-            progress=progress_printer(label="record", verb="recorded", closing=False),
-        )
-    except KeyboardInterrupt:
-        return 130
-    print(f"recorded {written} messages to {args.out}", file=sys.stderr)
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    report = record(
+        settings,
+        topics=topics,
+        out=Path(args.out),
+        from_beginning=args.from_beginning,
+        duration_s=args.duration,
+        max_messages=args.max_messages,
+        stop=stop,
+        progress=progress_printer(label="record", verb="recorded", closing=False),
+        scrub=args.scrub,
+    )
+    print(f"recorded {report.written} messages to {args.out}", file=sys.stderr)
+    if report.scrubbed is not None:
+        print(f"left out {report.scrubbed.removed} messages of {len(report.scrubbed.removed_users)} erased users", file=sys.stderr)
     return 0
 
 
@@ -368,6 +372,7 @@ def _replay(args: argparse.Namespace) -> int:
             profile_config=profile_config(settings),
             max_future_skew_ms=settings.max_future_skew_s * 1000,
             progress=progress_printer(verb="replayed", closing=False),
+            scrub=args.scrub,
         )
         rate = report.messages / report.elapsed_s if report.elapsed_s > 0 else 0.0
         outputs = ", ".join(f"{count} {topic}" for topic, count in sorted(report.outputs.items())) or "no outputs"
@@ -379,8 +384,10 @@ def _replay(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         check_broker(settings)
         ensure_topics(settings, all_topics(settings))  # a broker that auto-creates topics would get them wrong
-        report = replay_to_broker(path, settings, speed=None if args.max_speed else args.speed, progress=progress_printer())
+        report = replay_to_broker(path, settings, speed=None if args.max_speed else args.speed, progress=progress_printer(), scrub=args.scrub)
         print(f"replayed {report.messages} messages into {settings.broker}", file=sys.stderr)
+    if report.scrubbed is not None:
+        print(f"left out {report.scrubbed.removed} messages of {len(report.scrubbed.removed_users)} erased users", file=sys.stderr)
     _report_bad_lines(report.bad_lines)
     return 0
 

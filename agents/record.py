@@ -2,25 +2,38 @@
 
 The recorder joins no consumer group and commits nothing: it assigns itself every partition of
 the topics it records, so the workers' group, offsets and assignment never notice it.
+
+With ``scrub``, the users who asked to be forgotten during the recording are left out of it (see
+``agents.scrub``). Their earlier messages are known to be theirs only once the request arrives,
+so the messages go to a hidden file next to the recording first, which is scrubbed into the
+recording and removed when the recording stops, however it stops.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from agents.errors import BrokerUnavailable, SettingsError
 from agents.recording import open_recording, recording_line
+from agents.scrub import ERASURES, ScrubReport, scrub as scrub_recording
 from agents.security import kafka_client_security
 from agents.settings import Settings
 from agents.topic_reader import assign_whole
 
 POLL_TIMEOUT_MS = 200
+
+
+@dataclass(slots=True)
+class RecordReport:
+    written: int  # messages recorded, before any scrubbing
+    scrubbed: ScrubReport | None = None  # with scrub: what was left out
 
 
 def record(
@@ -33,11 +46,34 @@ def record(
     max_messages: int | None,
     stop: threading.Event | None = None,
     progress: Callable[[int, int, float], None] | None = None,
-) -> int:
+    scrub: bool = False,
+) -> RecordReport:
     """Write messages until ``duration_s`` passes, ``max_messages`` are written or ``stop`` is set;
     ``progress`` hears how many so far, of ``max_messages`` (0: no set number), about once a poll."""
     if duration_s is None and max_messages is None and stop is None:
         raise SettingsError("say when to stop: --duration or --max-messages")
+    if not scrub:
+        return RecordReport(_record(settings, topics, out, from_beginning, duration_s, max_messages, stop, progress))
+    if ERASURES not in topics:
+        raise SettingsError("--scrub needs the erasures topic among --topics: it is how the recording knows who asked to be forgotten")
+    raw = out.with_name(f".{out.name}.unscrubbed")
+    try:
+        written = _record(settings, topics, raw, from_beginning, duration_s, max_messages, stop, progress)
+        return RecordReport(written, scrub_recording(raw, out))
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+def _record(
+    settings: Settings,
+    topics: list[str],
+    out: Path,
+    from_beginning: bool,
+    duration_s: float | None,
+    max_messages: int | None,
+    stop: threading.Event | None,
+    progress: Callable[[int, int, float], None] | None,
+) -> int:
     stop = stop or threading.Event()
     logical_of = {settings.topic(topic): topic for topic in topics}
     try:

@@ -25,6 +25,7 @@ from agents.errors import BrokerUnavailable, SettingsError
 from agents.producer import CLOSE_TIMEOUT_S, LARGEST_REPLAYED_MESSAGE, DeliveryWatch, connect_producer
 from agents.progress import PROGRESS_LINES
 from agents.recording import BadLine, Recorded, open_recording, open_sink, read_recording
+from agents.scrub import ScrubReport, Scrubber
 from agents.settings import Settings
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS
 from schemas.outputs import DeadLetter, Output, decided_at_ms, encode_output
@@ -48,6 +49,17 @@ class ReplayReport:
     outputs: dict[str, int] = field(default_factory=dict)  # output topic -> lines written
     outcomes: dict[str, RuleOutcomes] = field(default_factory=dict)  # offline: per rule, for uplift
     elapsed_s: float = 0.0
+    scrubbed: ScrubReport | None = None  # with scrub: what was left out
+
+
+def _lines(path: Path, source: Iterable[str], scrub: bool, report: ReplayReport) -> Iterable[str]:
+    """The recording's lines, without erased users' messages when asked to scrub (see
+    ``agents.scrub``): a replay of someone else's recording need not bring the forgotten back."""
+    if not scrub:
+        return source
+    scrubber = Scrubber(path)
+    report.scrubbed = scrubber.report
+    return scrubber.lines(source)
 
 
 def replay_offline(
@@ -59,6 +71,7 @@ def replay_offline(
     profile_config: ProfileConfig,
     max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS,
     progress: Callable[[int, int, float], None] | None = None,
+    scrub: bool = False,
 ) -> ReplayReport:
     """Replay with Python's cycle collector off.
 
@@ -71,7 +84,14 @@ def replay_offline(
     gc.disable()
     try:
         return _replay_offline(
-            path, out, book=book, partitions=partitions, profile_config=profile_config, max_future_skew_ms=max_future_skew_ms, progress=progress
+            path,
+            out,
+            book=book,
+            partitions=partitions,
+            profile_config=profile_config,
+            max_future_skew_ms=max_future_skew_ms,
+            progress=progress,
+            scrub=scrub,
         )
     finally:
         if was_enabled:
@@ -87,6 +107,7 @@ def _replay_offline(
     profile_config: ProfileConfig,
     max_future_skew_ms: int,
     progress: Callable[[int, int, float], None] | None,
+    scrub: bool,
 ) -> ReplayReport:
     report = ReplayReport()
     total = _count_lines(path) if progress is not None else 0  # before the clock starts: not the replay's time
@@ -94,7 +115,7 @@ def _replay_offline(
     started = time.perf_counter()
     try:
         with open_recording(path, "r") as source, open_sink(out) as sink:
-            for item in read_recording(source):
+            for item in read_recording(_lines(path, source, scrub, report)):
                 report.lines += 1
                 if isinstance(item, BadLine):
                     report.bad_lines.append(item)
@@ -132,6 +153,7 @@ def replay_to_broker(
     speed: float | None,
     stop: threading.Event | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    scrub: bool = False,
 ) -> ReplayReport:
     """Produce the recording into Kafka, keyed as recorded, each line after the gap to the previous
     one divided by ``speed`` (``None``: as fast as possible). ``progress(sent, total, elapsed_s)``."""
@@ -148,7 +170,7 @@ def replay_to_broker(
     next_progress = started
     try:
         with open_recording(path, "r") as source, watch:
-            for item in read_recording(source):
+            for item in read_recording(_lines(path, source, scrub, report)):
                 report.lines += 1
                 if isinstance(item, BadLine):
                     report.bad_lines.append(item)
