@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from agents.errors import NudgeError, SettingsError
 from agents.security import Secret
 from agents.settings import Settings
+from schemas.events import InputTopic
 
 DEFAULT_BROKER_PORT = 9092
 DEFAULT_RECORDING_COUNT = 10_000  # messages `generate --out` writes without --count or --duration
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     record = commands.add_parser("record", help="capture live input topics into a recording, without disturbing the workers")
     _broker_option(record)
     record.add_argument("--topic-prefix", help="prefix of every topic name")
-    record.add_argument("--topics", default="clicks,searches,purchases,consents,erasures", help="logical topics, comma-separated (default: every input topic)")
+    record.add_argument("--topics", default=",".join(topic.value for topic in InputTopic), help="logical topics, comma-separated (default: every input topic, engagements included)")
     record.add_argument("--out", required=True, metavar="FILE", help="the recording (JSON Lines; .gz for gzip)")
     record.add_argument("--from-beginning", action="store_true", help="start at each partition's first message instead of now")
     stop_after = record.add_mutually_exclusive_group()

@@ -17,6 +17,7 @@ SCHEMA_FOR_TOPIC: dict[str, str] = {
     "purchases": "purchase",
     "consents": "consent",
     "erasures": "erasure",
+    "engagements": "engagement",
 }
 """Lets producer-side checks and tests find a topic's contract by the logical name they already use."""
 

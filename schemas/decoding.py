@@ -14,8 +14,10 @@ from typing import Any, Callable
 
 from schemas.events import (
     CLICK_ACTIONS,
+    ENGAGEMENT_TYPES,
     Click,
     Consent,
+    Engagement,
     Erasure,
     Event,
     InputTopic,
@@ -51,7 +53,7 @@ class RejectReason(StrEnum):
     NOT_AN_OBJECT = "not_an_object"  # JSON, but not an object
     MISSING_FIELD = "missing_field"  # a required field is absent or null
     WRONG_TYPE = "wrong_type"  # a field has the wrong JSON type
-    UNKNOWN_TYPE = "unknown_type"  # unknown topic or click action
+    UNKNOWN_TYPE = "unknown_type"  # unknown topic, click action or engagement type
     ABSURD_VALUE = "absurd_value"  # well-typed but impossible (negative price, year 1900...)
     BAD_TIMESTAMP = "bad_timestamp"  # ts is not RFC 3339 with an offset
     KEY_MISMATCH = "key_mismatch"  # message key is not the user_id, so partitioning is wrong
@@ -351,10 +353,22 @@ def _erasure(body: dict[str, Any]) -> Erasure:
     return Erasure(event_id=event_id, user_id=user_id, ts_ms=ts_ms, utc_offset_min=offset_min)
 
 
+def _engagement(body: dict[str, Any]) -> Engagement:
+    event_id, user_id, ts_ms, offset_min = _common(body)
+    trigger_id = _id(body, "trigger_id")
+    channel = _id(body, "channel", MAX_CHANNEL_LENGTH)
+    kind = _text(body, "type")
+    engagement_type = ENGAGEMENT_TYPES.get(kind)
+    if engagement_type is None:
+        raise _Invalid(RejectReason.UNKNOWN_TYPE, f"unknown engagement type {kind!r}")
+    return Engagement(event_id, user_id, ts_ms, offset_min, trigger_id, channel, engagement_type)
+
+
 _DECODERS: dict[str, Callable[[dict[str, Any]], Event]] = {
     InputTopic.CLICKS.value: _click,
     InputTopic.SEARCHES.value: _search,
     InputTopic.PURCHASES.value: _purchase,
     InputTopic.CONSENTS.value: _consent,
     InputTopic.ERASURES.value: _erasure,
+    InputTopic.ENGAGEMENTS.value: _engagement,
 }

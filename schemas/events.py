@@ -1,5 +1,5 @@
 """Input event records: what shops send on ``clicks``, ``searches``, ``purchases``, ``consents``
-and ``erasures``.
+and ``erasures``, and what the senders of triggers report on ``engagements``.
 
 Events are never changed once decoded. They are not frozen dataclasses all the same: one is
 built per message, and a frozen dataclass takes five times as long to build (each field goes
@@ -29,6 +29,7 @@ class InputTopic(StrEnum):
     PURCHASES = "purchases"  # completed orders
     CONSENTS = "consents"  # opt-ins and opt-outs per marketing channel
     ERASURES = "erasures"  # right-to-erasure requests: forget the user
+    ENGAGEMENTS = "engagements"  # what became of a trigger: delivered, opened, bounced... (written by the senders)
 
 
 class ClickAction(StrEnum):
@@ -196,7 +197,48 @@ class Erasure:
         self.utc_offset_min = utc_offset_min
 
 
+class EngagementType(StrEnum):
+    """What a sender saw become of a trigger's message."""
+
+    DELIVERED = "delivered"  # reached the user's device or inbox
+    OPENED = "opened"  # the user opened it
+    CLICKED = "clicked"  # the user followed its link
+    DISMISSED = "dismissed"  # the user swiped it away unread
+    BOUNCED = "bounced"  # the channel could not deliver it (a dead address, an uninstalled app)
+    UNSUBSCRIBED = "unsubscribed"  # the user opted out of the channel from the message
+    COMPLAINED = "complained"  # the user marked it as spam
+
+
+ENGAGEMENT_TYPES: dict[str, EngagementType] = {kind.value: kind for kind in EngagementType}
+"""Each engagement type by its wire name."""
+
+
+@dataclass(slots=True)
+class Engagement:
+    """A sender's report on one trigger's message: ``trigger_id`` names the trigger, ``channel``
+    the channel it went out on."""
+
+    event_id: str
+    user_id: str
+    ts_ms: int
+    utc_offset_min: int
+    trigger_id: str
+    channel: str
+    type: EngagementType
+
+    def __init__(
+        self, event_id: str, user_id: str, ts_ms: int, utc_offset_min: int, trigger_id: str, channel: str, type: EngagementType
+    ) -> None:
+        self.event_id = event_id
+        self.user_id = user_id
+        self.ts_ms = ts_ms
+        self.utc_offset_min = utc_offset_min
+        self.trigger_id = trigger_id
+        self.channel = channel
+        self.type = type
+
+
 Activity = Click | Search | Purchase
 """What a shopper does: the events that shape interests, sessions, rhythm and lifecycle."""
 
-Event = Click | Search | Purchase | Consent | Erasure
+Event = Click | Search | Purchase | Consent | Erasure | Engagement

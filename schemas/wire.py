@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import msgspec
 
-from schemas.events import CLICK_ACTIONS, Click, Consent, Erasure, Event, InputTopic, LineItem, Purchase, Search
+from schemas.events import CLICK_ACTIONS, ENGAGEMENT_TYPES, Click, Consent, Engagement, Erasure, Event, InputTopic, LineItem, Purchase, Search
 from schemas.limits import MAX_TS_MS, MIN_TS_MS
 from schemas.timestamps import parse_rfc3339
 from schemas.wire_structs import DECODERS
@@ -53,12 +53,17 @@ def _erasure(wire: Any, ts_ms: int, offset_min: int) -> Event:
     return Erasure(wire.event_id, wire.user_id, ts_ms, offset_min)
 
 
+def _engagement(wire: Any, ts_ms: int, offset_min: int) -> Event:
+    return Engagement(wire.event_id, wire.user_id, ts_ms, offset_min, wire.trigger_id, wire.channel, ENGAGEMENT_TYPES[wire.type])
+
+
 _EVENTS: dict[str, Callable[[Any, int, int], Event]] = {
     InputTopic.CLICKS.value: _click,
     InputTopic.SEARCHES.value: _search,
     InputTopic.PURCHASES.value: _purchase,
     InputTopic.CONSENTS.value: _consent,
     InputTopic.ERASURES.value: _erasure,
+    InputTopic.ENGAGEMENTS.value: _engagement,
 }
 _BY_TOPIC: dict[str, tuple[Any, Callable[[Any, int, int], Event]]] = {topic: (DECODERS[topic], _EVENTS[topic]) for topic in DECODERS}
 

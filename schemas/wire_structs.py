@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.events import CLICK_ACTIONS, InputTopic
+from schemas.events import CLICK_ACTIONS, ENGAGEMENT_TYPES, InputTopic
 from schemas.limits import (
     MAX_CHANNEL_LENGTH,
     MAX_ID_LENGTH,
@@ -31,7 +31,10 @@ Total = Annotated[float, msgspec.Meta(ge=0, le=MAX_ORDER_TOTAL)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]  # a JSON true is not an int to msgspec either
 Action = Literal["view", "add_to_cart", "remove_from_cart"]
 
+EngagementKind = Literal["delivered", "opened", "clicked", "dismissed", "bounced", "unsubscribed", "complained"]
+
 assert set(CLICK_ACTIONS) == set(Action.__args__)  # type: ignore[attr-defined]
+assert set(ENGAGEMENT_TYPES) == set(EngagementKind.__args__)  # type: ignore[attr-defined]
 
 
 class WireClick(msgspec.Struct):
@@ -86,10 +89,20 @@ class WireErasure(msgspec.Struct):
     ts: str
 
 
+class WireEngagement(msgspec.Struct):
+    event_id: Id
+    user_id: Id
+    ts: str
+    trigger_id: Id
+    channel: Channel
+    type: EngagementKind
+
+
 DECODERS: dict[str, msgspec.json.Decoder] = {
     InputTopic.CLICKS.value: msgspec.json.Decoder(WireClick),
     InputTopic.SEARCHES.value: msgspec.json.Decoder(WireSearch),
     InputTopic.PURCHASES.value: msgspec.json.Decoder(WirePurchase),
     InputTopic.CONSENTS.value: msgspec.json.Decoder(WireConsent),
     InputTopic.ERASURES.value: msgspec.json.Decoder(WireErasure),
+    InputTopic.ENGAGEMENTS.value: msgspec.json.Decoder(WireEngagement),
 }

@@ -27,6 +27,8 @@ from schemas import (
     Conversion,
     ConversionGroup,
     DeadLetter,
+    Engagement,
+    EngagementType,
     Erasure,
     ErasureDone,
     InputTopic,
@@ -99,6 +101,14 @@ VALID: dict[str, dict[str, Any]] = {
         "user_id": "u-1",
         "ts": "2026-11-25T10:00:00.125Z",
     },
+    "engagements": {
+        "event_id": "e-6",
+        "user_id": "u-1",
+        "ts": "2026-11-25T10:00:00Z",
+        "trigger_id": "t-1",
+        "channel": "email",
+        "type": "opened",
+    },
 }
 
 DECODED: dict[str, Any] = {
@@ -142,9 +152,10 @@ DECODED: dict[str, Any] = {
         granted=False,
     ),
     "erasures": Erasure(event_id="e-5", user_id="u-1", ts_ms=1_795_600_800_125, utc_offset_min=0),
+    "engagements": Engagement("e-6", "u-1", 1_795_600_800_000, 0, "t-1", "email", EngagementType.OPENED),
 }
 
-EVENT_CLASS = {"clicks": Click, "searches": Search, "purchases": Purchase, "consents": Consent, "erasures": Erasure}
+EVENT_CLASS = {"clicks": Click, "searches": Search, "purchases": Purchase, "consents": Consent, "erasures": Erasure, "engagements": Engagement}
 TOPICS = sorted(SCHEMA_FOR_TOPIC)
 OUTPUT_SCHEMAS = ["trigger", "suppression", "conversion", "dead_letter", "erasure_done"]
 ALL_SCHEMAS = [SCHEMA_FOR_TOPIC[topic] for topic in TOPICS] + OUTPUT_SCHEMAS
@@ -200,6 +211,12 @@ EXPECTED_LIMITS: dict[str, dict[tuple[Path, str], float]] = {
     "erasures": _limits(
         (("event_id",), _ID),
         (("user_id",), _ID),
+    ),
+    "engagements": _limits(
+        (("event_id",), _ID),
+        (("user_id",), _ID),
+        (("trigger_id",), _ID),
+        (("channel",), {"minLength": 1, "maxLength": MAX_CHANNEL_LENGTH}),
     ),
 }
 LIMIT_KEYWORDS = {"minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems"}
@@ -391,6 +408,10 @@ def test_line_item_properties_are_the_dataclass_fields() -> None:
 def test_click_action_enum_matches_code() -> None:
     action = load_schema("click")["properties"]["action"]
     assert action["enum"] == [member.value for member in ClickAction]
+
+
+def test_engagement_type_enum_matches_code() -> None:
+    assert load_schema("engagement")["properties"]["type"]["enum"] == [member.value for member in EngagementType]
 
 
 def test_dead_letter_reason_enum_matches_code() -> None:

@@ -67,7 +67,15 @@ ERASURE: dict[str, Any] = {
     "user_id": "u-1",
     "ts": "2026-11-25T10:00:00Z",
 }
-BODY = {"clicks": CLICK, "searches": SEARCH, "purchases": PURCHASE, "consents": CONSENT, "erasures": ERASURE}
+ENGAGEMENT: dict[str, Any] = {
+    "event_id": "e-6",
+    "user_id": "u-1",
+    "ts": "2026-11-25T10:00:00Z",
+    "trigger_id": "t-1",
+    "channel": "push",
+    "type": "clicked",
+}
+BODY = {"clicks": CLICK, "searches": SEARCH, "purchases": PURCHASE, "consents": CONSENT, "erasures": ERASURE, "engagements": ENGAGEMENT}
 
 _ABSENT = object()
 
@@ -176,6 +184,10 @@ MALFORMED: list[tuple[str, str, bytes | None, bytes | None, RejectReason]] = [
     ("consent_key_mismatch", "consents", _raw(CONSENT), b"u-2", R.KEY_MISMATCH),
     ("consent_missing_key", "consents", _raw(CONSENT), None, R.KEY_MISMATCH),
     ("erasure_key_mismatch", "erasures", _raw(ERASURE), b"u-2", R.KEY_MISMATCH),
+    ("engagement_key_mismatch", "engagements", _raw(ENGAGEMENT), b"u-2", R.KEY_MISMATCH),
+    ("engagement_unknown_type", "engagements", _raw(ENGAGEMENT, type="read"), KEY, R.UNKNOWN_TYPE),
+    ("engagement_number_type", "engagements", _raw(ENGAGEMENT, type=3), KEY, R.WRONG_TYPE),
+    ("engagement_empty_trigger_id", "engagements", _raw(ENGAGEMENT, trigger_id=""), KEY, R.ABSURD_VALUE),
     ("erasure_missing_key", "erasures", _raw(ERASURE), None, R.KEY_MISMATCH),
 ]
 
@@ -185,6 +197,7 @@ REQUIRED = {
     "purchases": ["event_id", "user_id", "ts", "order_id", "items", "total"],
     "consents": ["event_id", "user_id", "ts", "channel", "granted"],
     "erasures": ["event_id", "user_id", "ts"],
+    "engagements": ["event_id", "user_id", "ts", "trigger_id", "channel", "type"],
 }
 
 MISSING: list[tuple[str, str, bytes | None, bytes | None, RejectReason]] = [

@@ -29,6 +29,7 @@ VALID: dict[str, dict[str, Any]] = {
     },
     "consents": {"event_id": "e4", "user_id": "u1", "ts": "2026-11-25T10:00:00Z", "channel": "email", "granted": False},
     "erasures": {"event_id": "e5", "user_id": "u1", "ts": "2026-11-25T10:00:00Z"},
+    "engagements": {"event_id": "e6", "user_id": "u1", "ts": "2026-11-25T10:00:00Z", "trigger_id": "t1", "channel": "push", "type": "opened"},
 }
 
 # Values a field may be swapped for: every JSON type, the edges of every bound, and text the
@@ -36,7 +37,7 @@ VALID: dict[str, dict[str, Any]] = {
 ODD_VALUES: list[Any] = [
     None, True, False, 0, 1, -1, 1.5, -0.0, 2, 10**30, 1e308, "", "x", "view", "remove_from_cart",
     "2026-11-25T10:00:00", "2026-13-25T10:00:00Z", "1900-01-01T00:00:00Z", "2100-01-01T00:00:00Z",
-    "x" * MAX_ID_LENGTH, "x" * (MAX_ID_LENGTH + 1), "x" * (MAX_TEXT_LENGTH + 1), "é", "é" * MAX_ID_LENGTH, "\ud800",
+    "opened", "complained", "x" * MAX_ID_LENGTH, "x" * (MAX_ID_LENGTH + 1), "x" * (MAX_TEXT_LENGTH + 1), "é", "é" * MAX_ID_LENGTH, "\ud800",
     MAX_PRICE, MAX_PRICE + 0.01, MAX_QUANTITY, MAX_QUANTITY + 1, [], {}, [{}], ["p1"],
     [{"product_id": "p1", "category": "shoes", "price": 1, "quantity": True}],
     [{"product_id": "p1", "category": "shoes", "price": 1, "quantity": 1}] * (MAX_ORDER_ITEMS + 1),
