@@ -21,6 +21,8 @@ __all__ = ["CONTENT_TYPE", "Metrics"]
 CONTENT_TYPE = "text/plain; version=0.0.4"
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Event time from a trigger to its message's first open: minutes to a day.
+_OPEN_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0, 24 * 3600.0)
 
 
 class Metrics:
@@ -55,17 +57,32 @@ class Metrics:
             "Events skipped because their effect was already in the users table (redelivery after a restart)",
             registry=self.registry,
         )
-        self.triggers = Counter("nudge_triggers", "Triggers sent, by rule", ["rule"], registry=self.registry)
+        # "variant" is the rule's A/B variant, "" for a rule without variants.
+        self.triggers = Counter("nudge_triggers", "Triggers sent, by rule, the channel chosen and variant", ["rule", "channel", "variant"], registry=self.registry)
         self.suppressions = Counter(
             "nudge_suppressions",
-            "Triggers a guardrail stopped, by rule and reason (no_consent, holdout, frequency_cap, expired)",
-            ["rule", "reason"],
+            "Triggers a guardrail stopped, by rule, reason (expired, no_consent, bounced, unsubscribed, propensity, low_uplift, frequency_cap, holdout) and variant",
+            ["rule", "reason", "variant"],
             registry=self.registry,
         )
         self.conversions = Counter(
             "nudge_conversions",
-            "Purchases attributed to a rule's trigger (treated) or to its holdout record (holdout)",
-            ["rule", "group"],
+            "Purchases attributed to a rule's trigger (treated) or to its holdout record (holdout), by variant, and whether the message was clicked first",
+            ["rule", "group", "variant", "clicked"],
+            registry=self.registry,
+        )
+        self.engagements = Counter(
+            "nudge_engagements",
+            "What the senders reported about triggers' messages (delivered, opened, clicked, dismissed, bounced, unsubscribed, complained), "
+            "by the trigger's rule, channel and variant",
+            ["rule", "channel", "variant", "type"],
+            registry=self.registry,
+        )
+        self.time_to_open = Histogram(
+            "nudge_time_to_open_seconds",
+            "Event time from a trigger to its message's first open, by rule, channel and variant",
+            ["rule", "channel", "variant"],
+            buckets=_OPEN_BUCKETS,
             registry=self.registry,
         )
         self.latency = Histogram(

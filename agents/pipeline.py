@@ -19,7 +19,7 @@ from agents.records import UserRecord, encode_population, encode_record
 from agents.tables import MemoryTable, RocksTable
 from schemas.events import Erasure, Event
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS, MAX_OUTPUT_BYTES, MAX_POPULATION_RECORD_BYTES, MAX_USER_RECORD_BYTES
-from schemas.outputs import Conversion, DeadLetter, ErasureDone, Output, Suppression, Trigger, encode_output
+from schemas.outputs import Conversion, DeadLetter, ErasureDone, Output, Response, Suppression, Trigger, encode_output
 from streams.config import ProfileConfig
 from streams.learning import Learner
 from streams.message import Message
@@ -465,11 +465,14 @@ class Pipeline:
         metrics = self._metrics
         for output in outputs:
             if isinstance(output, Trigger):
-                metrics.triggers.labels(output.rule).inc()
+                metrics.triggers.labels(output.rule, output.channel, output.variant or "").inc()
             elif isinstance(output, Suppression):
-                metrics.suppressions.labels(output.trigger.rule, output.reason.value).inc()
+                metrics.suppressions.labels(output.trigger.rule, output.reason.value, output.trigger.variant or "").inc()
             elif isinstance(output, Conversion):
-                metrics.conversions.labels(output.rule, output.group.value).inc()
+                metrics.conversions.labels(output.rule, output.group.value, output.variant or "", "true" if output.clicked else "false").inc()
+            elif isinstance(output, Response):
+                _count_response(metrics, output)
+                continue  # counted, never published
             elif isinstance(output, ErasureDone):
                 pass  # counted as applied (nudge_erasures_total) when its event is
             else:
@@ -497,6 +500,13 @@ class Pipeline:
             max_future_skew_ms=self._max_future_skew_ms,
             wall_s=wall_s,
         )
+
+
+def _count_response(metrics: Metrics, response: Response) -> None:
+    labels = (response.rule, response.channel, response.variant or "")
+    metrics.engagements.labels(*labels, response.type).inc()
+    if response.type == "opened":
+        metrics.time_to_open.labels(*labels).observe(max(0, response.ts_ms - response.trigger_ts_ms) / 1000)
 
 
 def _log_model_resets(partition: int, population: Population) -> None:

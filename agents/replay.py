@@ -28,7 +28,7 @@ from agents.recording import BadLine, Recorded, open_recording, open_sink, read_
 from agents.scrub import ScrubReport, Scrubber
 from agents.settings import Settings
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS
-from schemas.outputs import DeadLetter, Output, decided_at_ms, encode_output
+from schemas.outputs import DeadLetter, Output, Response, decided_at_ms, encode_output
 from schemas.timestamps import BadTimestamp, parse_rfc3339
 from streams.config import ProfileConfig
 from streams.replay import OfflineReplay
@@ -47,6 +47,7 @@ class ReplayReport:
     messages: int = 0
     bad_lines: list[BadLine] = field(default_factory=list)
     outputs: dict[str, int] = field(default_factory=dict)  # output topic -> lines written
+    responses: dict[str, int] = field(default_factory=dict)  # offline: engagements matched to their trigger, by type
     outcomes: dict[str, RuleOutcomes] = field(default_factory=dict)  # offline: per rule, for uplift
     elapsed_s: float = 0.0
     scrubbed: ScrubReport | None = None  # with scrub: what was left out
@@ -140,6 +141,9 @@ def _write(sink: io.BufferedIOBase, outputs: Iterable[Output | DeadLetter], repl
     """Each output as a line whose value is, byte for byte, the message a worker would have sent,
     but that ``emitted_at`` (``rejected_at``) is the event time it was decided at."""
     for output in outputs:
+        if isinstance(output, Response):  # a worker counts it in its metrics and publishes nothing
+            report.responses[output.type] = report.responses.get(output.type, 0) + 1
+            continue
         topic, key, value = encode_output(output, emitted_at_ms=decided_at_ms(output, otherwise_ms=replay.last_event_ms or 0))
         text_key = output.key_text if isinstance(output, DeadLetter) else (key or b"").decode()
         sink.write(b'{"topic":' + orjson.dumps(topic) + b',"key":' + orjson.dumps(text_key) + b',"value":' + value + b"}\n")

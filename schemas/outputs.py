@@ -56,6 +56,7 @@ class Trigger:
     reason: str
     propensity: float | None  # learned P(purchase within the horizon) at ts; None while the model is cold or off
     uplift: float | None  # learned P(purchase | sent) - P(purchase | held out) for this user at ts; None likewise
+    variant: str | None  # the rule's A/B variant the user is in; None for a rule without variants
 
     # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
     def __init__(
@@ -69,6 +70,7 @@ class Trigger:
         reason: str,
         propensity: float | None = None,
         uplift: float | None = None,
+        variant: str | None = None,
     ) -> None:
         self.trigger_id = trigger_id
         self.user_id = user_id
@@ -79,6 +81,7 @@ class Trigger:
         self.reason = reason
         self.propensity = propensity
         self.uplift = uplift
+        self.variant = variant
 
     def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
         ts = format_rfc3339(self.ts_ms)
@@ -93,6 +96,7 @@ class Trigger:
             "reason": self.reason,
             "propensity": self.propensity,
             "uplift": self.uplift,
+            "variant": self.variant,
         }
 
 
@@ -100,7 +104,9 @@ class SuppressionReason(StrEnum):
     """Why a rule's trigger was not sent; the guardrails run in this order."""
 
     EXPIRED = "expired"  # held through quiet hours past the point where the rule still makes sense
-    NO_CONSENT = "no_consent"  # the user has not consented to the rule's channel
+    NO_CONSENT = "no_consent"  # the user has not consented to the rule's channel (to any of them, for a list)
+    BOUNCED = "bounced"  # the rule's channel (every one listed) bounced for the user, and nothing since shows it works
+    UNSUBSCRIBED = "unsubscribed"  # the user unsubscribed from the channel (or complained) from one of its messages
     PROPENSITY = "propensity"  # the user's learned purchase propensity is outside the rule's range
     LOW_UPLIFT = "low_uplift"  # the rule's learned uplift for the user is below its min_uplift
     FREQUENCY_CAP = "frequency_cap"  # the user already got the most triggers allowed in the window
@@ -150,6 +156,8 @@ class Conversion:
     value: float  # the order's total
     ts_ms: int  # the purchase's event time
     trigger_ts_ms: int
+    variant: str | None  # the trigger's variant
+    clicked: bool  # whether the user clicked the trigger's message before buying
 
     # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
     def __init__(
@@ -163,6 +171,8 @@ class Conversion:
         value: float,
         ts_ms: int,
         trigger_ts_ms: int,
+        variant: str | None = None,
+        clicked: bool = False,
     ) -> None:
         self.conversion_id = conversion_id
         self.user_id = user_id
@@ -173,6 +183,8 @@ class Conversion:
         self.value = value
         self.ts_ms = ts_ms
         self.trigger_ts_ms = trigger_ts_ms
+        self.variant = variant
+        self.clicked = clicked
 
     def to_wire(self, *, emitted_at_ms: int) -> dict[str, Any]:
         return {
@@ -186,7 +198,37 @@ class Conversion:
             "ts": format_rfc3339(self.ts_ms),
             "trigger_ts": format_rfc3339(self.trigger_ts_ms),
             "emitted_at": format_rfc3339(emitted_at_ms),
+            "variant": self.variant,
+            "clicked": self.clicked,
         }
+
+
+@dataclass(slots=True)
+class Response:
+    """An engagement matched to the trigger it is about: what the worker counts per rule, channel
+    and variant. Kept inside Nudge, never published: the senders wrote the engagement itself."""
+
+    trigger_id: str
+    user_id: str
+    rule: str
+    variant: str | None
+    channel: str
+    type: str  # an EngagementType's value
+    ts_ms: int  # the engagement's event time
+    trigger_ts_ms: int
+
+    # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
+    def __init__(
+        self, trigger_id: str, user_id: str, rule: str, variant: str | None, channel: str, type: str, ts_ms: int, trigger_ts_ms: int
+    ) -> None:
+        self.trigger_id = trigger_id
+        self.user_id = user_id
+        self.rule = rule
+        self.variant = variant
+        self.channel = channel
+        self.type = type
+        self.ts_ms = ts_ms
+        self.trigger_ts_ms = trigger_ts_ms
 
 
 @dataclass(slots=True)
@@ -219,8 +261,8 @@ class ErasureDone:
         }
 
 
-Output = Trigger | Suppression | Conversion | ErasureDone
-"""What the core emits, in the order it decided it."""
+Output = Trigger | Suppression | Conversion | ErasureDone | Response
+"""What the core emits, in the order it decided it. Everything but a ``Response`` is published."""
 
 
 @dataclass(slots=True)
@@ -299,12 +341,14 @@ def encode_output(output: Output | DeadLetter, *, emitted_at_ms: int) -> tuple[s
         return CONVERSIONS, output.user_id.encode(), orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
     if isinstance(output, ErasureDone):
         return ERASURES_DONE, output.user_id.encode(), orjson.dumps(output.to_wire(emitted_at_ms=emitted_at_ms))
+    if isinstance(output, Response):
+        raise ValueError("a response is counted, never published")
     return DEAD_LETTERS, output.kept_key, orjson.dumps(output.to_wire(rejected_at_ms=emitted_at_ms))
 
 
 def decided_at_ms(output: Output | DeadLetter, *, otherwise_ms: int) -> int:
     """The event time an output was decided at; a dead letter has none of its own."""
-    if isinstance(output, Trigger) or isinstance(output, Conversion):
+    if isinstance(output, Trigger) or isinstance(output, Conversion) or isinstance(output, Response):
         return output.ts_ms
     if isinstance(output, Suppression):
         return output.trigger.ts_ms

@@ -17,9 +17,10 @@ class ProfileConfig:
     consent_default: bool = True  # consent for a channel the user never spoke about
     max_categories: int = 20  # affinities kept per user; the weakest goes when a new one arrives
     max_products: int = 20
+    engagement_half_life_ms: int = 30 * DAY_MS  # how fast a channel's opens and deliveries fade: responsiveness changes slowly
 
     def __post_init__(self) -> None:
-        if min(self.interest_half_life_ms, self.rhythm_half_life_ms, self.session_gap_ms) <= 0:
+        if min(self.interest_half_life_ms, self.rhythm_half_life_ms, self.session_gap_ms, self.engagement_half_life_ms) <= 0:
             raise ValueError("half-lives and the session gap must be positive")
         if min(self.max_categories, self.max_products) < 1:
             raise ValueError("max_categories and max_products must be at least 1")

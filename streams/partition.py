@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, MutableMapping
 
-from schemas.events import Erasure, Event
+from schemas.events import Engagement, Erasure, Event
 from schemas.outputs import ErasureDone, Output
 from streams.config import DAY_MS, ProfileConfig
 from streams.population import Population
@@ -108,6 +108,8 @@ class PartitionEngine:
             return [ErasureDone(event.event_id, user_id, state is not None, event.ts_ms, erased_ms)]
         outputs = self.advance(event.ts_ms)
         state = self.store.get(user_id)
+        if state is None and isinstance(event, Engagement):
+            return outputs  # about a user not held (erased since, or never seen): nothing to learn or count
         before = () if state is None else segments_of(state.profile)
         step = self.core.process_event(state, event, population=self.population, now_ms=self.clock_ms)
         self._count(before, segments_of(step.state.profile))

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from typing import Callable
 
-from schemas.events import Consent, Event, Purchase
-from schemas.outputs import ConversionGroup, Output, Suppression, SuppressionReason
+from schemas.events import Consent, Engagement, EngagementType, Event, Purchase
+from schemas.outputs import ConversionGroup, Output, Response, Suppression, SuppressionReason
+from streams import channels
 from streams.config import ProfileConfig
 from streams.lifecycle import Stage
 from streams.population import Population
 from streams.profile import EVENT_KINDS, event_kind, new_profile, update_profile
 from streams import predictions
-from streams.rules import abandoned_cart, abandoned_interest, attribution, guardrails, timed_promotion, win_back
+from streams.rules import abandoned_cart, abandoned_interest, attribution, follow_up, guardrails, timed_promotion, variants, win_back
 from streams.rules.base import Candidate, Context, Effects
 from streams.rules.spec import RuleBook, RuleKind, RuleSpec
+from streams.uplift import RuleOutcomes
 from streams.state import MAX_SENT_TIMES, UserState
 from streams.timers import Timer
 
@@ -29,7 +31,13 @@ _ON_TIMER = {
     RuleKind.ABANDONED_INTEREST: abandoned_interest.on_timer,
     RuleKind.TIMED_PROMOTION: timed_promotion.on_timer,
     RuleKind.WIN_BACK: win_back.on_timer,
+    RuleKind.FOLLOW_UP: follow_up.on_timer,
 }
+# What a sender may say about a message that makes its follow-up moot: the user acted on it.
+_ENDS_FOLLOW_UP = frozenset(
+    {EngagementType.OPENED, EngagementType.CLICKED, EngagementType.DISMISSED, EngagementType.UNSUBSCRIBED, EngagementType.COMPLAINED}
+)
+_RESPONSES = frozenset({EngagementType.OPENED, EngagementType.CLICKED})
 
 
 class Step:
@@ -52,6 +60,9 @@ class Core:
         self.profile_config = profile_config
         enabled = book.enabled
         self.rules_by_name = {rule.name: rule for rule in enabled}
+        self.rules_by_name.update({rule.follow_up.name: rule.follow_up for rule in enabled if rule.follow_up is not None})
+        self._variant_salt = book.guardrails.variant_salt
+        self._follow_ups = any(rule.follow_up is not None for rule in enabled)
         # Per kind of event, the rules that react to it: a rule called for nothing still reads
         # the user's state, and that state is rarely in the CPU's cache.
         self._event_rules: dict[str, list[tuple[RuleSpec, EventHandler]]] = {
@@ -76,7 +87,11 @@ class Core:
 
     def process_event(self, state: UserState | None, event: Event, *, population: Population, now_ms: int | None = None) -> Step:
         """Apply an event that is not an erasure (the partition engine handles those) at the
-        partition clock ``now_ms`` (default: the event's own time)."""
+        partition clock ``now_ms`` (default: the event's own time). An engagement needs the
+        user's state: the engine drops one about a user it does not hold."""
+        if type(event) is Engagement:
+            assert state is not None
+            return self._engage(state, event, population)
         if state is None:
             state = UserState(profile=new_profile(event))
         update_profile(state.profile, event, config=self.profile_config, population=population, now_ms=now_ms)
@@ -89,6 +104,8 @@ class Core:
             if label_timer is not None:
                 step.schedule.append(label_timer)
         if isinstance(event, Purchase):
+            if self._follow_ups:
+                follow_up.cancel_all(state)
             conversion = attribution.convert(state, event, window_ms=self.book.guardrails.attribution_window_ms)
             if conversion is not None:
                 step.outputs.append(conversion)
@@ -96,8 +113,7 @@ class Core:
                     label_timer = predictions.converted(state, population, trigger_id=conversion.trigger_id, now_ms=event.ts_ms, book=self.book)
                     if label_timer is not None:
                         step.schedule.append(label_timer)
-                outcomes = population.rule_outcomes(conversion.rule)
-                if outcomes is not None:
+                for outcomes in _outcomes(population, conversion.rule, conversion.variant):
                     if conversion.group is ConversionGroup.HOLDOUT:
                         outcomes.holdout_converted += 1
                     else:
@@ -106,8 +122,9 @@ class Core:
         ctx.population = population
         ctx.now_ms = event.ts_ms
         effects = Effects(step.schedule)
+        salt, user_id = self._variant_salt, state.user_id
         for rule, handler in self._event_rules[event_kind(event)]:
-            handler(rule, state, event, ctx, effects)
+            handler(variants.for_user(rule, user_id, salt=salt) if rule.variants else rule, state, event, ctx, effects)
         if self._win_back and not isinstance(event, Consent):
             for rule in self._win_back:
                 win_back.on_event(rule, state)
@@ -128,6 +145,8 @@ class Core:
         rule = self.rules_by_name.get(timer.rule)
         if rule is None:
             return step  # the rule was removed or disabled since the timer was armed
+        if rule.variants:
+            rule = variants.for_user(rule, state.user_id, salt=self._variant_salt)
         ctx = self._context(population, timer.due_ms)
         candidate = _ON_TIMER[rule.kind](rule, state, timer, ctx)
         if candidate is not None:
@@ -138,8 +157,34 @@ class Core:
         """The daily sweep moved the user from ``before`` to their current stage."""
         step = Step(state)
         ctx = self._context(population, now_ms)
-        candidates = [c for rule in self._win_back if (c := win_back.on_stage_change(rule, state, before, ctx)) is not None]
+        salt = self._variant_salt
+        candidates = [
+            c
+            for rule in self._win_back
+            if (c := win_back.on_stage_change(variants.for_user(rule, state.user_id, salt=salt), state, before, ctx)) is not None
+        ]
         self._decide(state, candidates, step, population)
+        return step
+
+    def _engage(self, state: UserState, event: Engagement, population: Population) -> Step:
+        """A sender's word on a trigger's message: learn the channel, act on an opt-out or a
+        bounce, cancel the follow-up it makes moot, and count it for the trigger's rule."""
+        step = Step(state)
+        exposure = None
+        for remembered in state.exposures:
+            if remembered.trigger_id == event.trigger_id:
+                exposure = remembered
+        kind = event.type
+        first_response = kind in _RESPONSES and (exposure is None and kind is EngagementType.OPENED or exposure is not None and exposure.responded is None)
+        channels.apply_engagement(state.profile, event, first_response=first_response, config=self.profile_config)
+        if kind in _ENDS_FOLLOW_UP:
+            state.timers.pop(follow_up.PREFIX + event.trigger_id, None)
+        if exposure is not None:
+            if kind in _RESPONSES and exposure.responded != EngagementType.CLICKED.value:
+                exposure.responded = kind.value
+            step.outputs.append(
+                Response(event.trigger_id, state.user_id, exposure.rule, exposure.variant, event.channel, kind.value, event.ts_ms, exposure.ts_ms)
+            )
         return step
 
     def _decide(
@@ -152,20 +197,25 @@ class Core:
             return
         book = self.book
         window_ms = book.guardrails.attribution_window_ms
+        consent_default = self.profile_config.consent_default
         for candidate in sorted(candidates, key=_by_priority):
             trigger = candidate.trigger(state.user_id)
             decision = None
             if self._models:
                 decision = predictions.decide(state, population, rule=candidate.rule.name, now_ms=candidate.ts_ms, book=book, config=self.profile_config)
                 trigger.propensity, trigger.uplift = decision.propensity, decision.uplift
+            trigger.channel, unusable = channels.choose(
+                candidate.rule, state.profile, now_ms=candidate.ts_ms, consent_default=consent_default, config=self.profile_config, avoid=candidate.avoid_channel
+            )
             if candidate.deadline_ms is not None and candidate.ts_ms > candidate.deadline_ms:
                 verdict = guardrails.Verdict(suppressed=SuppressionReason.EXPIRED)
+            elif unusable is not None:
+                verdict = guardrails.Verdict(suppressed=unusable)
             else:
                 verdict = guardrails.judge(
                     candidate,
                     state,
                     book=book,
-                    consent_default=self.profile_config.consent_default,
                     propensity=None if decision is None else decision.propensity,
                     uplift=None if decision is None else decision.uplift,
                 )
@@ -189,14 +239,18 @@ class Core:
             if len(sent) > MAX_SENT_TIMES:  # the cap's own pruning keeps it short; without a cap, this does
                 sent.sort()
                 del sent[:-MAX_SENT_TIMES]
-            outcomes = population.rule_outcomes(candidate.rule.name)
+            counted = _outcomes(population, candidate.rule.name, candidate.rule.variant)
             if suppressed is None:
                 step.outputs.append(trigger)
-                if outcomes is not None:
+                for outcomes in counted:
                     outcomes.treated += 1
+                if candidate.rule.follow_up is not None:
+                    timer = follow_up.timer_for(candidate.rule, trigger.trigger_id, candidate.ts_ms)
+                    state.timers[timer.key] = timer
+                    step.schedule.append(timer)
             else:
                 step.outputs.append(Suppression(trigger, suppressed))
-                if outcomes is not None:
+                for outcomes in counted:
                     outcomes.holdout += 1
             attribution.expose(state, candidate, trigger, holdout=suppressed is not None, window_ms=window_ms)
             if decision is not None:
@@ -222,6 +276,20 @@ class Core:
         )
         if label_timer is not None:
             step.schedule.append(label_timer)
+
+
+def _outcomes(population: Population, rule: str, variant: str | None) -> list[RuleOutcomes]:
+    """The uplift counts to add a send or a conversion to: the rule's, and its variant's as
+    ``<rule>/<variant>``, so every variant gets its own uplift and conversion rate."""
+    counted = []
+    outcomes = population.rule_outcomes(rule)
+    if outcomes is not None:
+        counted.append(outcomes)
+    if variant is not None:
+        outcomes = population.rule_outcomes(f"{rule}/{variant}")
+        if outcomes is not None:
+            counted.append(outcomes)
+    return counted
 
 
 def _by_priority(candidate: Candidate) -> tuple[int, str]:

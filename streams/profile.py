@@ -35,7 +35,7 @@ _EPOCH_HOUR_OF_WEEK = 72
 BARGAIN_INDEX = 0.9
 PREMIUM_INDEX = 1.1
 BARGAIN_COUPON_SHARE = 0.5
-# Channels a profile keeps a consent record for, "all" included (see _set_consent for what a new
+# Channels a profile keeps a consent record for, "all" included (see apply_consent for what a new
 # channel beyond it does).
 MAX_CONSENT_CHANNELS = 16
 
@@ -65,6 +65,12 @@ class Profile:
     consents: dict[str, list[Any]] = field(default_factory=dict)  # channel -> [granted, ts_ms]
     stage: Stage = Stage.NEW
     rfm: RfmScores | None = None
+    # What the senders said (streams/channels.py): decayed "<channel>/delivered" and
+    # "<channel>/responded" (opened or clicked), the latest response, and per channel why it is
+    # blocked ("bounced", "unsubscribed", "complained") since when: [reason, ts_ms].
+    engagement: DecayedScores = field(default_factory=DecayedScores)
+    last_response: list[Any] | None = None  # [type, channel, ts_ms, trigger_id]
+    channel_blocks: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def order_count(self) -> int:
@@ -115,11 +121,16 @@ class Profile:
             "consents": {channel: list(value) for channel, value in self.consents.items()},
             "stage": self.stage.value,
             "rfm": None if self.rfm is None else list(self.rfm),
+            "engagement": self.engagement.to_dict(),
+            "last_response": None if self.last_response is None else list(self.last_response),
+            "channel_blocks": {channel: list(value) for channel, value in self.channel_blocks.items()},
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
         rfm = data["rfm"]
+        engagement = data.get("engagement")  # absent in format 4 records: before engagements
+        last_response = data.get("last_response")
         return cls(
             user_id=data["user_id"],
             first_seen_ms=data["first_seen_ms"],
@@ -144,6 +155,9 @@ class Profile:
             consents={channel: list(value) for channel, value in data["consents"].items()},
             stage=Stage(data["stage"]),
             rfm=None if rfm is None else RfmScores(*rfm),
+            engagement=DecayedScores() if engagement is None else DecayedScores.from_dict(engagement),
+            last_response=None if last_response is None else list(last_response),
+            channel_blocks={channel: list(value) for channel, value in data.get("channel_blocks", {}).items()},
         )
 
     def view(self, *, now_ms: int, config: ProfileConfig) -> dict[str, Any]:
@@ -186,6 +200,27 @@ class Profile:
                 for channel, (granted, ts_ms) in sorted(self.consents.items())
             },
             "consent_default": config.consent_default,
+            "engagement": self._engagement_view(now_ms, config),
+        }
+
+    def _engagement_view(self, now_ms: int, config: ProfileConfig) -> dict[str, Any]:
+        """Per channel heard of, its decayed deliveries and responses and why it is blocked, if it is."""
+        scores, half_life_ms = self.engagement, config.engagement_half_life_ms
+        channels = sorted({key.rpartition("/")[0] for key in scores.scores} | set(self.channel_blocks))
+        last = self.last_response
+        return {
+            "half_life_days": half_life_ms / (24 * HOUR_MS),
+            "channels": {
+                channel: {
+                    "delivered": round(scores.value(f"{channel}/delivered", now_ms=now_ms, half_life_ms=half_life_ms), 4),
+                    "responded": round(scores.value(f"{channel}/responded", now_ms=now_ms, half_life_ms=half_life_ms), 4),
+                    "blocked": None
+                    if channel not in self.channel_blocks
+                    else {"reason": self.channel_blocks[channel][0], "since": format_rfc3339(self.channel_blocks[channel][1])},
+                }
+                for channel in channels
+            },
+            "last_response": None if last is None else {"type": last[0], "channel": last[1], "at": format_rfc3339(last[2]), "trigger_id": last[3]},
         }
 
     @property
@@ -267,7 +302,7 @@ def update_profile(
     kind = event_kind(event)
     profile.counts[kind] = profile.counts.get(kind, 0) + 1
     if isinstance(event, Consent):
-        _set_consent(profile, event)
+        apply_consent(profile, event)
         return
     ts_ms = event.ts_ms
     if ts_ms < profile.first_seen_ms:
@@ -384,8 +419,11 @@ def _score_rfm(profile: Profile, population: Population) -> None:
     profile.rfm = rfm_scores(last_purchase_ms=profile.last_purchase_ms, orders=profile.order_count, spend=profile.total_spend, bounds=bounds)
 
 
-def _set_consent(profile: Profile, consent: Consent) -> None:
+def apply_consent(profile: Profile, consent: Consent) -> None:
     """Keep the latest word per channel in event time, so a late message cannot undo a newer one.
+
+    An opt-in at or after the time a channel was blocked (a bounce, an unsubscribe) lifts the block:
+    the user says the channel works again. An opt-in to ``all`` lifts every block.
 
     At most MAX_CONSENT_CHANNELS channels are kept. A channel new to a full profile pushes out the
     oldest opt-in, which only makes the profile more careful (that channel falls back to "all" or
@@ -395,10 +433,14 @@ def _set_consent(profile: Profile, consent: Consent) -> None:
     >>> from schemas.events import Consent
     >>> profile = Profile("u1", 0, 0)
     >>> for n in range(MAX_CONSENT_CHANNELS + 1):
-    ...     _set_consent(profile, Consent(f"e{n}", "u1", n, 0, f"channel-{n}", False))
+    ...     apply_consent(profile, Consent(f"e{n}", "u1", n, 0, f"channel-{n}", False))
     >>> len(profile.consents), profile.consent_for("channel-99", default=True)
     (16, False)
     """
+    blocks = profile.channel_blocks
+    if consent.granted and blocks:
+        for channel in [name for name, (_, since_ms) in blocks.items() if consent.channel in (name, ALL_CHANNELS) and consent.ts_ms >= since_ms]:
+            del blocks[channel]
     consents = profile.consents
     channel = consent.channel
     current = consents.get(channel)

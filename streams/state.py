@@ -17,7 +17,8 @@ MAX_PENDING_LABELS = 12  # decision points awaiting their label (see streams/pre
 
 @dataclass(slots=True)
 class Exposure:
-    """A trigger sent to the user, or the record of one held out, awaiting a purchase."""
+    """A trigger sent to the user, or the record of one held out, awaiting a purchase and the
+    senders' word on its message (engagements)."""
 
     rule: str
     trigger_id: str
@@ -25,10 +26,22 @@ class Exposure:
     holdout: bool
     categories: tuple[str, ...] = ()  # a purchase converts only if it matches; both empty: any purchase
     products: tuple[str, ...] = ()
+    channel: str = ""
+    variant: str | None = None
+    responded: str | None = None  # the strongest response so far: "opened", then "clicked"
 
     # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
     def __init__(
-        self, rule: str, trigger_id: str, ts_ms: int, holdout: bool, categories: tuple[str, ...] = (), products: tuple[str, ...] = ()
+        self,
+        rule: str,
+        trigger_id: str,
+        ts_ms: int,
+        holdout: bool,
+        categories: tuple[str, ...] = (),
+        products: tuple[str, ...] = (),
+        channel: str = "",
+        variant: str | None = None,
+        responded: str | None = None,
     ) -> None:
         self.rule = rule
         self.trigger_id = trigger_id
@@ -36,14 +49,22 @@ class Exposure:
         self.holdout = holdout
         self.categories = categories
         self.products = products
+        self.channel = channel
+        self.variant = variant
+        self.responded = responded
 
     def to_list(self) -> list[Any]:
-        return [self.rule, self.trigger_id, self.ts_ms, self.holdout, list(self.categories), list(self.products)]
+        return [
+            self.rule, self.trigger_id, self.ts_ms, self.holdout, list(self.categories), list(self.products), self.channel, self.variant, self.responded
+        ]  # fmt: skip
 
     @classmethod
     def from_list(cls, data: list[Any]) -> Exposure:
-        rule, trigger_id, ts_ms, holdout, categories, products = data
-        return cls(rule, trigger_id, ts_ms, holdout, tuple(categories), tuple(products))
+        rule, trigger_id, ts_ms, holdout, categories, products = data[:6]
+        if len(data) == 6:  # format 4: before engagements
+            return cls(rule, trigger_id, ts_ms, holdout, tuple(categories), tuple(products))
+        channel, variant, responded = data[6:9]
+        return cls(rule, trigger_id, ts_ms, holdout, tuple(categories), tuple(products), channel, variant, responded)
 
 
 @dataclass(slots=True)

@@ -19,7 +19,9 @@ def expose(state: UserState, candidate: Candidate, trigger: Trigger, *, holdout:
     since_ms = trigger.ts_ms - window_ms
     exposures[:] = [exposure for exposure in exposures if exposure.ts_ms > since_ms][-(MAX_EXPOSURES - 1) :]
     products = candidate.products[-MAX_EXPOSURE_PRODUCTS:]  # a big cart's latest lines: the record stays bounded
-    exposures.append(Exposure(trigger.rule, trigger.trigger_id, trigger.ts_ms, holdout, candidate.categories, products))
+    exposures.append(
+        Exposure(trigger.rule, trigger.trigger_id, trigger.ts_ms, holdout, candidate.categories, products, trigger.channel, trigger.variant)
+    )
 
 
 def convert(state: UserState, purchase: Purchase, *, window_ms: int) -> Conversion | None:
@@ -48,5 +50,7 @@ def convert(state: UserState, purchase: Purchase, *, window_ms: int) -> Conversi
             value=purchase.total,
             ts_ms=ts_ms,
             trigger_ts_ms=exposure.ts_ms,
+            variant=exposure.variant,
+            clicked=exposure.responded == "clicked",
         )
     return None

@@ -45,6 +45,7 @@ class Candidate:
     deadline_ms: int | None = None  # past this it is stale and must not be sent
     categories: tuple[str, ...] = ()  # what a purchase must match to convert; empty: any purchase
     products: tuple[str, ...] = ()
+    avoid_channel: str = ""  # a channel not to send it on (a follow-up's ignored first channel)
 
     # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
     def __init__(
@@ -59,6 +60,7 @@ class Candidate:
         deadline_ms: int | None = None,
         categories: tuple[str, ...] = (),
         products: tuple[str, ...] = (),
+        avoid_channel: str = "",
     ) -> None:
         self.rule = rule
         self.key = key
@@ -70,16 +72,20 @@ class Candidate:
         self.deadline_ms = deadline_ms
         self.categories = categories
         self.products = products
+        self.avoid_channel = avoid_channel
 
     def trigger(self, user_id: str) -> Trigger:
+        """The trigger it would be, on the rule's first channel: the core picks the channel."""
+        offer = self.rule.offer
         return Trigger(
             trigger_id=trigger_id_for(user_id, self.rule.name, self.cause),
             user_id=user_id,
             rule=self.rule.name,
             ts_ms=self.ts_ms,
             channel=self.rule.channel,
-            payload=self.payload,
+            payload=self.payload if offer is None else {**self.payload, "offer": offer},
             reason=self.reason,
+            variant=self.rule.variant,
         )
 
 

@@ -30,10 +30,13 @@ def rule_warnings(book: RuleBook, *, channels: tuple[str, ...], now_ms: int) -> 
     if not book.enabled:
         warnings.append("no rule is enabled: the worker would keep profiles but never send a trigger")
     for rule in book.rules:
-        if rule.channel not in channels:
-            close = difflib.get_close_matches(rule.channel, channels, n=1)
-            hint = f": did you mean {close[0]!r}?" if close else ""
-            warnings.append(f"rule {rule.name!r}: channel {rule.channel!r} is not one the senders read ({', '.join(channels)}){hint}")
+        specs = (rule, *(variant.rule for variant in rule.variants), *(() if rule.follow_up is None else (rule.follow_up,)))
+        named = dict.fromkeys(channel for spec in specs for channel in spec.choices)  # in order, once each
+        for channel in named:
+            if channel not in channels:
+                close = difflib.get_close_matches(channel, channels, n=1)
+                hint = f": did you mean {close[0]!r}?" if close else ""
+                warnings.append(f"rule {rule.name!r}: channel {channel!r} is not one the senders read ({', '.join(channels)}){hint}")
         params = rule.params
         if rule.enabled and isinstance(params, TimedPromotionParams) and params.end_ms <= now_ms:
             warnings.append(f"rule {rule.name!r}: the campaign ended at {format_rfc3339(params.end_ms)}: it will never send again")

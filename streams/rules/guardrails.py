@@ -1,5 +1,7 @@
-"""The guardrails every candidate trigger passes, in order: consent, the rule's gates on the
-learned propensity and uplift, frequency cap, quiet hours, and last the holdout. Each returns its decision as data; the caller records it.
+"""The guardrails every candidate trigger passes, in order: a channel with consent and no block
+(chosen before, by streams/channels.py), the rule's gates on the learned propensity and uplift,
+frequency cap, quiet hours, and last the holdout. Each returns its decision as data; the caller
+records it.
 
 The holdout comes last so that a held-out candidate is a "ghost" send: it meets consent, the
 cap (a ghost counts towards it, as a send does), quiet hours (held and judged again) and its
@@ -69,17 +71,14 @@ def quiet_until_ms(now_ms: int, utc_offset_min: int, quiet: QuietHours) -> int |
     return release_local_ms - utc_offset_min * MINUTE_MS
 
 
-def judge(
-    candidate: Candidate, state: UserState, *, book: RuleBook, consent_default: bool, propensity: float | None = None, uplift: float | None = None
-) -> Verdict:
-    """``propensity`` and ``uplift``: the models' predictions for this candidate (None while a
-    model is cold, and then a rule's gate on it lets the candidate through)."""
+def judge(candidate: Candidate, state: UserState, *, book: RuleBook, propensity: float | None = None, uplift: float | None = None) -> Verdict:
+    """The guardrails after the channel: ``propensity`` and ``uplift`` are the models'
+    predictions for this candidate (None while a model is cold, and then a rule's gate on it lets
+    the candidate through)."""
     guardrails = book.guardrails
     rule = candidate.rule
     profile = state.profile
     now_ms = candidate.ts_ms
-    if not profile.consent_for(rule.channel, default=consent_default):
-        return Verdict(suppressed=SuppressionReason.NO_CONSENT)
     if propensity is not None and (
         (rule.propensity_min is not None and propensity < rule.propensity_min) or (rule.propensity_max is not None and propensity > rule.propensity_max)
     ):

@@ -30,6 +30,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from importlib import resources
 from typing import Any, NoReturn
 
@@ -41,8 +42,11 @@ from streams.learning import MODELS
 from streams.lifecycle import Stage
 from streams.rfm import SEGMENTS
 from streams.rules.spec import (
+    BEST_CHANNEL,
+    WRITTEN_KINDS,
     AbandonedCartParams,
     AbandonedInterestParams,
+    FollowUpParams,
     Guardrails,
     Models,
     QuietHours,
@@ -52,6 +56,7 @@ from streams.rules.spec import (
     SegmentFilter,
     SendAt,
     TimedPromotionParams,
+    Variant,
     WinBackParams,
 )
 from streams.state import MAX_SENT_TIMES
@@ -347,8 +352,14 @@ def _plain(node: Node, path: str) -> Any:
 
 _TOP_KEYS = ("guardrails", "models", "rules")
 _MODEL_KEYS = ("enabled", "propensity", "uplift", "horizon")
-_GUARDRAIL_KEYS = ("holdout", "frequency_cap", "quiet_hours", "attribution_window")
-_RULE_KEYS = ("name", "kind", "channel", "priority", "enabled", "holdout", "propensity", "min_uplift", "params")
+_GUARDRAIL_KEYS = ("holdout", "frequency_cap", "quiet_hours", "attribution_window", "variant_salt")
+_RULE_KEYS = (
+    "name", "kind", "channel", "channels", "priority", "enabled", "holdout", "propensity", "min_uplift", "params", "offer", "variants", "follow_up"
+)  # fmt: skip
+_VARIANT_KEYS = ("name", "weight", "params", "offer", "channel")
+_FOLLOW_UP_KEYS = ("after", "channel", "offer")
+MAX_VARIANTS = 8  # each is a key of the partition's uplift counts, whose record has a size bound
+FOLLOW_UP_SUFFIX = "-follow-up"
 _PROMOTION_KEYS = ("start", "end", "send_at", "offer", "segment")
 _SEGMENT_KEYS = ("lifecycle", "rfm", "top_category", "price_sensitivity", "consent")
 
@@ -386,7 +397,7 @@ def _book(root: Node | None) -> RuleBook:
     guardrails = _guardrails(fields["guardrails"], "guardrails") if "guardrails" in fields else Guardrails()
     first_line_of: dict[str, int] = {}
     rules = tuple(
-        _rule(item, f"rules[{i}]", first_line_of) for i, item in enumerate(_sequence(fields["rules"], "rules"))
+        _rule(item, f"rules[{i}]", first_line_of, guardrails) for i, item in enumerate(_sequence(fields["rules"], "rules"))
     )
     models = _models(fields["models"], "models") if "models" in fields else Models()
     return RuleBook(rules=rules, guardrails=guardrails, models=models)
@@ -449,10 +460,12 @@ def _guardrails(node: Node, path: str) -> Guardrails:
     attribution_window_ms = default.attribution_window_ms
     if "attribution_window" in fields:
         attribution_window_ms = _duration_ms(fields["attribution_window"], _join(path, "attribution_window"))
+    variant_salt = _text(fields["variant_salt"], _join(path, "variant_salt")) if "variant_salt" in fields else default.variant_salt
 
     return Guardrails(
         holdout_fraction=holdout_fraction,
         holdout_salt=holdout_salt,
+        variant_salt=variant_salt,
         frequency_cap=frequency_cap,
         frequency_window_ms=frequency_window_ms,
         quiet_hours=quiet_hours,
@@ -460,7 +473,7 @@ def _guardrails(node: Node, path: str) -> Guardrails:
     )
 
 
-def _rule(node: Node, path: str, first_line_of: dict[str, int]) -> RuleSpec:
+def _rule(node: Node, path: str, first_line_of: dict[str, int], guardrails: Guardrails) -> RuleSpec:
     fields = _mapping(node, path, allowed=_RULE_KEYS, required=("name", "kind", "channel"))
     name_node, name_path = fields["name"], _join(path, "name")
     name = _scalar(name_node, name_path, "a rule name")
@@ -470,7 +483,7 @@ def _rule(node: Node, path: str, first_line_of: dict[str, int]) -> RuleSpec:
         _fail(name_node, name_path, f"duplicate rule name {name!r}, first used at line {first_line_of[name]}")
     first_line_of[name] = name_node.start_mark.line + 1
 
-    kind = RuleKind(_choice(fields["kind"], _join(path, "kind"), [kind.value for kind in RuleKind]))
+    kind = RuleKind(_choice(fields["kind"], _join(path, "kind"), [kind.value for kind in WRITTEN_KINDS]))
     params_node, params_path = fields.get("params"), _join(path, "params")
     if kind is RuleKind.ABANDONED_INTEREST:
         params: Any = _interest_params(params_node, params_path)
@@ -484,10 +497,17 @@ def _rule(node: Node, path: str, first_line_of: dict[str, int]) -> RuleSpec:
         params = _promotion_params(params_node, params_path)
 
     propensity_min, propensity_max = _propensity_range(fields["propensity"], _join(path, "propensity")) if "propensity" in fields else (None, None)
-    return RuleSpec(
+    channel, channels = _channel(fields["channel"], _join(path, "channel"))
+    if "channels" in fields:
+        if channel != BEST_CHANNEL:
+            _fail(fields["channels"], _join(path, "channels"), "only for `channel: best` (the channels it chooses among); otherwise list them in channel")
+        channels = _channel_list(fields["channels"], _join(path, "channels"))
+    rule = RuleSpec(
         name=name,
         kind=kind,
-        channel=_text(fields["channel"], _join(path, "channel"), "a channel name"),
+        channel=channel,
+        channels=channels,
+        offer=_offer(fields["offer"], _join(path, "offer")) if "offer" in fields else None,
         params=params,
         priority=_int(fields["priority"], _join(path, "priority")) if "priority" in fields else 0,
         enabled=_bool(fields["enabled"], _join(path, "enabled")) if "enabled" in fields else True,
@@ -496,6 +516,118 @@ def _rule(node: Node, path: str, first_line_of: dict[str, int]) -> RuleSpec:
         propensity_max=propensity_max,
         min_uplift=_signed_fraction(fields["min_uplift"], _join(path, "min_uplift")) if "min_uplift" in fields else None,
     )
+    if "follow_up" in fields:
+        rule = replace(rule, follow_up=_follow_up(fields["follow_up"], _join(path, "follow_up"), rule, guardrails, first_line_of))
+    if "variants" in fields:
+        rule = replace(rule, variants=_variants(fields["variants"], _join(path, "variants"), rule))
+    return rule
+
+
+def _channel(node: Node, path: str) -> tuple[str, tuple[str, ...]]:
+    """``channel: push`` (one), ``channel: [push, email]`` (the first usable, in order) or
+    ``channel: best`` (the most responsive): the spec's ``channel`` and ``channels``."""
+    if isinstance(node, SequenceNode):
+        channels = _channel_list(node, path)
+        return channels[0], channels
+    return _text(node, path, "a channel name, a list of them, or best"), ()
+
+
+def _channel_list(node: Node, path: str) -> tuple[str, ...]:
+    channels = _strings(node, path)
+    if not channels:
+        _fail(node, path, "expected at least one channel")
+    if BEST_CHANNEL in channels:
+        _fail(node, path, "best chooses among channels; it is not one (write `channel: best` and list them in `channels`)")
+    if len(set(channels)) != len(channels):
+        _fail(node, path, f"a channel is listed twice: {', '.join(channels)}")
+    return channels
+
+
+def _offer(node: Node, path: str) -> dict[str, Any]:
+    _entries(node, path)  # an offer must be a mapping, not a bare value
+    offer: dict[str, Any] = _plain(node, path)
+    return offer
+
+
+def _follow_up(node: Node, path: str, rule: RuleSpec, guardrails: Guardrails, first_line_of: dict[str, int]) -> RuleSpec:
+    """The rule's FOLLOW_UP step. It must change something (never the same message again), and
+    fire within the attribution window, while the first message is still remembered."""
+    fields = _mapping(node, path, allowed=_FOLLOW_UP_KEYS, required=("after",))
+    after_ms = _duration_ms(fields["after"], _join(path, "after"))
+    if after_ms >= guardrails.attribution_window_ms:
+        _fail(fields["after"], _join(path, "after"), "must be shorter than the attribution window: the first message is remembered only that long")
+    if "channel" not in fields and "offer" not in fields:
+        _fail(node, path, "a follow-up must name another channel or offer: an ignored message is never simply resent")
+    channel, channels = _channel(fields["channel"], _join(path, "channel")) if "channel" in fields else (rule.channel, rule.channels)
+    offer = _offer(fields["offer"], _join(path, "offer")) if "offer" in fields else None
+    if offer is None and not channels and not rule.channels and channel == rule.channel:
+        _fail(fields["channel"], _join(path, "channel"), "is the rule's own channel and there is no new offer: the ignored message would be resent as it was")
+    name = rule.name + FOLLOW_UP_SUFFIX
+    if name in first_line_of:
+        _fail(node, path, f"its name {name!r} is taken by the rule at line {first_line_of[name]}")
+    first_line_of[name] = node.start_mark.line + 1
+    return RuleSpec(
+        name=name,
+        kind=RuleKind.FOLLOW_UP,
+        channel=channel,
+        channels=channels,
+        params=FollowUpParams(after_ms=after_ms, parent=rule.name),
+        priority=rule.priority,
+        holdout_fraction=0.0,  # the rule's own holdout was never sent the first message: no follow-up to hold out
+        offer=offer,
+    )
+
+
+def _variants(node: Node, path: str, rule: RuleSpec) -> tuple[Variant, ...]:
+    items = _sequence(node, path)
+    if not 2 <= len(items) <= MAX_VARIANTS:
+        _fail(node, path, f"expected 2 to {MAX_VARIANTS} variants, got {len(items)}")
+    variants: list[Variant] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        item_path = f"{path}[{i}]"
+        fields = _mapping(item, item_path, allowed=_VARIANT_KEYS, required=("name",))
+        name_node = fields["name"]
+        name = _scalar(name_node, _join(item_path, "name"), "a variant name")
+        if not _RULE_NAME.fullmatch(name):
+            _fail(name_node, _join(item_path, "name"), f"expected a variant name of 1 to 64 lowercase letters, digits, _ and -, got {name!r}")
+        if name in seen:
+            _fail(name_node, _join(item_path, "name"), f"duplicate variant name {name!r}, first used at line {seen[name]}")
+        seen[name] = name_node.start_mark.line + 1
+        weight = 1.0
+        if "weight" in fields:
+            weight = _float(fields["weight"], _join(item_path, "weight"), minimum=0.0)
+            if weight <= 0:
+                _fail(fields["weight"], _join(item_path, "weight"), "must be above 0 (remove the variant to stop it)")
+        spec = replace(rule, variant=name, variants=())
+        if "params" in fields:
+            spec = replace(spec, params=_variant_params(fields["params"], _join(item_path, "params"), rule))
+        if "offer" in fields:
+            offer = _offer(fields["offer"], _join(item_path, "offer"))
+            spec = replace(spec, params=replace(spec.params, offer=offer)) if isinstance(spec.params, TimedPromotionParams) else replace(spec, offer=offer)
+        if "channel" in fields:
+            channel, channels = _channel(fields["channel"], _join(item_path, "channel"))
+            spec = replace(spec, channel=channel, channels=channels if channels or channel != BEST_CHANNEL else rule.channels)
+        variants.append(Variant(name=name, weight=weight, rule=spec))
+    return tuple(variants)
+
+
+_PARAM_TABLES: dict[RuleKind, dict[str, tuple[str, _Reader]]] = {
+    RuleKind.ABANDONED_INTEREST: _INTEREST_FIELDS,
+    RuleKind.ABANDONED_CART: _CART_FIELDS,
+    RuleKind.WIN_BACK: _WIN_BACK_FIELDS,
+}
+
+
+def _variant_params(node: Node, path: str, rule: RuleSpec) -> Any:
+    """A variant's overrides of the rule's params: the keys the kind takes, each read as it is there."""
+    table = _PARAM_TABLES.get(rule.kind)
+    if table is None:
+        _fail(node, path, f"a {rule.kind.value} variant overrides its offer or channel, not its params")
+    params = replace(rule.params, **_read_fields(table, _params_mapping(table, node, path, rule.kind), path))
+    if isinstance(params, AbandonedInterestParams) and params.max_lateness_ms < params.delay_ms:
+        _fail(node, path, "max_lateness is shorter than delay, so the variant could never fire")
+    return params
 
 
 def _signed_fraction(node: Node, path: str) -> float:

@@ -19,6 +19,16 @@ class RuleKind(StrEnum):
     ABANDONED_CART = "abandoned_cart"  # left a cart untouched, without a purchase
     TIMED_PROMOTION = "timed_promotion"  # a campaign window with a segment filter and an offer
     WIN_BACK = "win_back"  # moved to the at_risk lifecycle stage
+    FOLLOW_UP = "follow_up"  # a rule's second step when its message was ignored; made from the rule's follow_up, never written as a kind
+
+
+WRITTEN_KINDS = tuple(kind for kind in RuleKind if kind is not RuleKind.FOLLOW_UP)
+"""The kinds a rules file may name."""
+
+BEST_CHANNEL = "best"
+"""``channel: best``: the channel the user has been most responsive on (streams/channels.py)."""
+DEFAULT_CHANNELS = ("push", "email", "sms")
+"""What ``channel: best`` chooses among, in this order on a tie, unless the rule lists its own."""
 
 
 class SendAt(StrEnum):
@@ -69,7 +79,13 @@ class WinBackParams:
     top_categories: int = 1  # the user's strongest categories named in the payload
 
 
-Params = AbandonedInterestParams | AbandonedCartParams | TimedPromotionParams | WinBackParams
+@dataclass(frozen=True, slots=True)
+class FollowUpParams:
+    after_ms: int  # how long the first message may go without an open or a click
+    parent: str  # the rule whose trigger this follows up
+
+
+Params = AbandonedInterestParams | AbandonedCartParams | TimedPromotionParams | WinBackParams | FollowUpParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,27 @@ class RuleSpec:
     propensity_min: float | None = None  # send only to users whose purchase propensity is at least this
     propensity_max: float | None = None  # ... and at most this: people who will buy anyway need no nudge
     min_uplift: float | None = None  # send only where the learned uplift is at least this
+    channels: tuple[str, ...] = ()  # in order of preference (``channel`` is the first, or "best"); empty: ``channel`` alone
+    offer: dict[str, Any] | None = field(default=None, hash=False)  # copied into every trigger's payload as "offer"
+    variant: str | None = None  # the A/B variant this spec is, with its overrides applied; None: the rule itself
+    variants: tuple[Variant, ...] = ()  # the rule's A/B variants; users are split between them (streams/rules/variants.py)
+    follow_up: RuleSpec | None = None  # its FOLLOW_UP step: sent when a trigger of this rule gets no open or click in time
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The channels a trigger of this rule may go out on, in order of preference."""
+        if self.channels:
+            return self.channels
+        return DEFAULT_CHANNELS if self.channel == BEST_CHANNEL else (self.channel,)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One arm of a rule's A/B test: ``rule`` is the rule with this variant's overrides applied."""
+
+    name: str
+    weight: float  # users are split in proportion to the weights
+    rule: RuleSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +143,7 @@ class QuietHours:
 class Guardrails:
     holdout_fraction: float = 0.10  # share of users never sent a rule's triggers, to measure uplift
     holdout_salt: str = "nudge-holdout-1"  # changing it reshuffles who is held out
+    variant_salt: str = "nudge-variant-1"  # changing it reshuffles who gets which variant, independently of the holdout
     frequency_cap: int | None = 3  # triggers per user per window across all rules; None: no cap
     frequency_window_ms: int = DAY_MS
     quiet_hours: QuietHours | None = QuietHours()  # None: no quiet hours
@@ -142,9 +180,14 @@ class RuleBook:
         that may hold a trigger back."""
         delays = [0]
         for rule in self.enabled:
-            if isinstance(rule.params, (AbandonedInterestParams, AbandonedCartParams)):
-                delays.append(rule.params.delay_ms)
-            elif isinstance(rule.params, TimedPromotionParams) and rule.params.send_at is SendAt.BEST_HOUR:
-                delays.append(DAY_MS)  # the best hour comes round within a day
+            for spec in (rule, *(variant.rule for variant in rule.variants)):
+                delay_ms = 0
+                if isinstance(spec.params, (AbandonedInterestParams, AbandonedCartParams)):
+                    delay_ms = spec.params.delay_ms
+                elif isinstance(spec.params, TimedPromotionParams) and spec.params.send_at is SendAt.BEST_HOUR:
+                    delay_ms = DAY_MS  # the best hour comes round within a day
+                if rule.follow_up is not None and isinstance(rule.follow_up.params, FollowUpParams):
+                    delay_ms += rule.follow_up.params.after_ms + (DAY_MS if self.guardrails.quiet_hours is not None else 0)
+                delays.append(delay_ms)
         quiet = DAY_MS if self.guardrails.quiet_hours is not None else 0
         return max(delays) + quiet

@@ -196,7 +196,7 @@ def test_gates_stop_a_candidate_outside_the_range_before_the_cap_and_the_holdout
     candidate = Candidate(rule, key="abandoned_cart", cause="e1", ts_ms=T0_MS + MINUTE_MS, payload={}, reason="r", once_key="abandoned_cart")
 
     def verdict(**models: float | None) -> SuppressionReason | None:
-        return guardrails.judge(candidate, state, book=book, consent_default=True, **models).suppressed
+        return guardrails.judge(candidate, state, book=book, **models).suppressed
 
     assert verdict(propensity=0.9, uplift=0.5) is SuppressionReason.PROPENSITY  # will buy anyway
     assert verdict(propensity=0.1, uplift=0.5) is SuppressionReason.PROPENSITY

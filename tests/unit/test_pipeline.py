@@ -388,7 +388,7 @@ def test_idle_partition_clock_follows_the_wall_clock_and_fires_the_cart_timer():
     assert out.key == b"u1"
     assert out.partition == 1
     body = json.loads(out.value)
-    assert set(body) == {"trigger_id", "user_id", "rule", "ts", "emitted_at", "channel", "payload", "reason", "propensity", "uplift"}
+    assert set(body) == {"trigger_id", "user_id", "rule", "ts", "emitted_at", "channel", "payload", "reason", "propensity", "uplift", "variant"}
     assert body["rule"] == "abandoned_cart"
     assert body["user_id"] == "u1"
     assert body["ts"] == format_rfc3339(T0_MS + DELAY_MS)
@@ -400,7 +400,7 @@ def test_idle_partition_clock_follows_the_wall_clock_and_fires_the_cart_timer():
     assert body["reason"]
     # The fired timer is gone from the user's record, which the tick reports as changed.
     assert outcome.changed["u1"].state.timers == {}
-    assert sample(metrics, "nudge_triggers_total", rule="abandoned_cart") == 1
+    assert sample(metrics, "nudge_triggers_total", rule="abandoned_cart", channel="push", variant="") == 1
     assert sample(metrics, "nudge_partition_clock_seconds", partition="1") == (T0_MS + DELAY_MS) / 1000
     assert pipeline.tick(wall_s=due_wall_s + 10).outputs == []  # fires once
 

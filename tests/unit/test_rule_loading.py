@@ -446,7 +446,7 @@ ERRORS = {
     ),
     "channel with no value": (
         "rules:\n  - name: cart\n    kind: abandoned_cart\n    channel:\n",
-        4, "rules[0].channel", "expected a channel name, got no value",
+        4, "rules[0].channel", "expected a channel name, a list of them, or best, got no value",
     ),
     "yaml syntax error": (
         "rules:\n  - name: cart\n    kind: abandoned_cart\n   channel: push\n",
