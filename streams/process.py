@@ -245,7 +245,7 @@ class Core:
                 for outcomes in counted:
                     outcomes.treated += 1
                 if candidate.rule.follow_up is not None:
-                    timer = follow_up.timer_for(candidate.rule, trigger.trigger_id, candidate.ts_ms)
+                    timer = follow_up.timer_for(candidate.rule, trigger)
                     state.timers[timer.key] = timer
                     step.schedule.append(timer)
             else:

@@ -13,19 +13,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from schemas.outputs import Trigger
 from streams.rules.base import Candidate, Context
 from streams.rules.spec import FollowUpParams, RuleSpec
 from streams.state import UserState
 from streams.timers import Timer
 
 PREFIX = "follow_up/"  # the timer key's prefix, before the first trigger's id
+_SEPARATOR = "\x1f"
 
 
-def timer_for(rule: RuleSpec, trigger_id: str, ts_ms: int) -> Timer:
-    """The timer a sent trigger of ``rule`` (which has a follow-up) arms."""
+def timer_for(rule: RuleSpec, trigger: Trigger) -> Timer:
+    """The timer a sent trigger of ``rule`` (which has a follow-up) arms. Its cause names the
+    first trigger, its channel and its variant: what the follow-up needs even when a busy user's
+    exposures (bounded) have forgotten the first message by the time it fires."""
     follow_up = rule.follow_up
     assert follow_up is not None and isinstance(follow_up.params, FollowUpParams)
-    return Timer(key=PREFIX + trigger_id, rule=follow_up.name, due_ms=ts_ms + follow_up.params.after_ms, cause=trigger_id)
+    cause = _SEPARATOR.join((trigger.trigger_id, trigger.channel, trigger.variant or ""))
+    return Timer(key=PREFIX + trigger.trigger_id, rule=follow_up.name, due_ms=trigger.ts_ms + follow_up.params.after_ms, cause=cause)
 
 
 def cancel_all(state: UserState) -> None:
@@ -36,32 +41,27 @@ def cancel_all(state: UserState) -> None:
 
 
 def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
-    first = timer.cause
-    exposure = None
-    for remembered in state.exposures:
-        if remembered.trigger_id == first:
-            exposure = remembered
-    if exposure is None or exposure.responded is not None:
-        return None  # converted (its exposure is used up), answered since, or forgotten
-    if rule.offer is None and rule.choices == (exposure.channel,):
+    """The timer is still pending, so nothing ended the follow-up (see the module's docstring)."""
+    first, channel, variant = timer.cause.split(_SEPARATOR)
+    if rule.offer is None and rule.choices == (channel,):
         return None  # the same message on the same channel: never simply resent
+    categories: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    for remembered in state.exposures:  # what the first message was about, if still remembered
+        if remembered.trigger_id == first:
+            categories, products = remembered.categories, remembered.products
     params: FollowUpParams = rule.params  # type: ignore[assignment]
-    spec = rule if exposure.variant is None else replace(rule, variant=exposure.variant)
+    spec = replace(rule, variant=variant) if variant else rule
     hours = params.after_ms / 3_600_000
     return Candidate(
         rule=spec,
         key=timer.key,
         cause=f"{first}/follow-up",
         ts_ms=ctx.now_ms,
-        payload={
-            "follow_up_of": first,
-            "first_channel": exposure.channel,
-            "categories": list(exposure.categories),
-            "products": list(exposure.products),
-        },
-        reason=f"no open or click of the {params.parent} message on {exposure.channel} within {hours:g} h",
-        once_key=timer.key,
-        categories=exposure.categories,
-        products=exposure.products,
-        avoid_channel="" if rule.offer is not None else exposure.channel,
+        payload={"follow_up_of": first, "first_channel": channel, "categories": list(categories), "products": list(products)},
+        reason=f"no open or click of the {params.parent} message on {channel} within {hours:g} h",
+        once_key=rule.name,  # one mark for the follow-up rule, not one per message: the record stays bounded
+        categories=categories,
+        products=products,
+        avoid_channel="" if rule.offer is not None else channel,
     )

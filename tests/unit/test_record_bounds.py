@@ -19,7 +19,7 @@ from agents.records import UserRecord, encode_population, encode_record
 from schemas import Rejection, decode_event
 from schemas.events import Event
 from schemas.limits import MAX_ID_LENGTH, MAX_OUTPUT_BYTES, MAX_POPULATION_RECORD_BYTES, MAX_TEXT_LENGTH, MAX_USER_RECORD_BYTES
-from schemas.outputs import Output, Suppression
+from schemas.outputs import Output, Response, Suppression, Trigger
 from schemas.timestamps import format_rfc3339
 from streams.cart import MAX_CART_LINES
 from streams.config import DAY_MS, MINUTE_MS
@@ -30,14 +30,18 @@ from streams.uplift import MAX_OUTCOME_RULES, RuleOutcomes
 from streams.profile import MAX_CONSENT_CHANNELS
 from streams.rules.abandoned_interest import MAX_FIRED_CATEGORIES, MAX_INTEREST_EPISODES
 from streams.rules.loading import default_rulebook
+from dataclasses import replace
+
 from streams.rules.spec import (
     AbandonedCartParams,
     AbandonedInterestParams,
+    FollowUpParams,
     Guardrails,
     RuleBook,
     RuleKind,
     RuleSpec,
     TimedPromotionParams,
+    Variant,
     WinBackParams,
 )
 from streams.state import MAX_EXPOSURES, MAX_SENT_TIMES, UserState
@@ -52,9 +56,19 @@ def longest(tag: str, limit: int = MAX_ID_LENGTH) -> str:
 
 USER = longest("user-")
 
+# The longest names a rules file allows, for a rule with variants and a follow-up on every trigger.
+_NAME = "v" * 64
+_CART = RuleSpec("c" * 54, RuleKind.ABANDONED_CART, "push", AbandonedCartParams(delay_ms=20 * MINUTE_MS))
+_FOLLOWED = replace(
+    _CART,
+    follow_up=RuleSpec("c" * 54 + "-follow-up", RuleKind.FOLLOW_UP, "email", FollowUpParams(after_ms=10 * MINUTE_MS, parent="c" * 54), holdout_fraction=0.0),
+)
+_WITH_VARIANTS = replace(_FOLLOWED, variants=tuple(Variant(_NAME[:-1] + str(n), 1.0, replace(_FOLLOWED, variant=_NAME[:-1] + str(n))) for n in range(8)))
+
 # Every kind twice or more, no frequency cap and no quiet hours, so nothing holds the user back.
 HEAVY_BOOK = RuleBook(
     (
+        _WITH_VARIANTS,
         RuleSpec("cart_10m", RuleKind.ABANDONED_CART, "push", AbandonedCartParams(delay_ms=10 * MINUTE_MS)),
         RuleSpec("cart_30m", RuleKind.ABANDONED_CART, "sms", AbandonedCartParams(delay_ms=30 * MINUTE_MS)),
         RuleSpec("interest_a", RuleKind.ABANDONED_INTEREST, "push", AbandonedInterestParams()),
@@ -92,7 +106,7 @@ class WorstUser:
 
     def measure(self) -> None:
         state = self.engine.store[USER]
-        record = UserRecord(partition=3, state=state, offsets={topic: 2**62 for topic in ("clicks", "searches", "purchases", "consents", "erasures")})
+        record = UserRecord(partition=3, state=state, offsets={topic: 2**62 for topic in ("clicks", "searches", "purchases", "consents", "erasures", "engagements")})
         self.largest_record = max(self.largest_record, len(encode_record(record)) + len(USER.encode()))
         for name, size in self.sizes(state).items():
             self.seen_caps[name] = max(self.seen_caps.get(name, 0), size)
@@ -106,6 +120,8 @@ class WorstUser:
             "exposures": len(state.exposures),
             "sent": len(state.sent_ms),
             "fired": len(state.fired),
+            "engagement": len(state.profile.engagement),
+            "blocks": len(state.profile.channel_blocks),
         }
 
     def a_day_of_everything(self, day: int) -> None:
@@ -123,6 +139,12 @@ class WorstUser:
                 self.send("clicks", at_ms, action="view", product_id=longest(f"v{category}-{view}-"), category=longest(f"d{day}k{category}-"), price=5.0)
         self.measure()
         self.advance(start + 2 * 60 * MINUTE_MS)  # every reminder comes due
+        # The senders report on every message, on more channels than are kept, each named at its longest.
+        for n, exposure in enumerate(self.engine.store[USER].exposures):
+            for kind in ("delivered", "opened", "clicked", "bounced", "unsubscribed"):
+                channel = longest(f"x{day}-{n}-{kind}-", 64)
+                self.send("engagements", start + 2 * 60 * MINUTE_MS + n, trigger_id=exposure.trigger_id, channel=channel, type=kind)
+        self.measure()
         # Buys a few cart lines (a conversion) and a long tail of other things.
         bought = [(longest(f"d{day}p{n}-"), longest(f"c{n}-")) for n in range(MAX_CART_LINES + 5, MAX_CART_LINES + 10)]
         bought += [(longest(f"b{n}-"), longest(f"bc{n}-")) for n in range(145)]
@@ -152,7 +174,9 @@ def test_the_worst_valid_user_s_record_stays_under_the_bound_with_every_collecti
     assert user.seen_caps["interests"] == MAX_INTEREST_EPISODES
     assert user.seen_caps["exposures"] == MAX_EXPOSURES
     assert user.seen_caps["sent"] == MAX_SENT_TIMES
-    assert user.seen_caps["fired"] <= 2 * MAX_FIRED_CATEGORIES + 4  # two interest rules, then one mark per other rule
+    assert user.seen_caps["fired"] <= 2 * MAX_FIRED_CATEGORIES + 5  # two interest rules, then one mark per other rule
+    assert user.seen_caps["engagement"] == 2 * MAX_CONSENT_CHANNELS
+    assert user.seen_caps["blocks"] == MAX_CONSENT_CHANNELS
 
 
 def test_the_worst_valid_user_under_the_default_rules_stays_under_the_bound():
@@ -164,8 +188,10 @@ def test_the_worst_valid_user_under_the_default_rules_stays_under_the_bound():
 def test_every_output_of_the_worst_user_fits_in_one_kafka_message():
     user = drive(HEAVY_BOOK, days=2)
     kinds = {type(output).__name__ for output in user.outputs}
-    assert kinds == {"Trigger", "Suppression", "Conversion"}
-    largest = max(len(orjson.dumps(output.to_wire(emitted_at_ms=T0_MS))) for output in user.outputs)
+    assert kinds == {"Trigger", "Suppression", "Conversion", "Response"}  # a response is counted, never sent
+    published = [output for output in user.outputs if not isinstance(output, Response)]
+    assert any(isinstance(output, Trigger) and output.variant and output.rule.endswith("-follow-up") for output in published)
+    largest = max(len(orjson.dumps(output.to_wire(emitted_at_ms=T0_MS))) for output in published)
     assert largest + len(USER.encode()) < MAX_OUTPUT_BYTES, largest
 
 
