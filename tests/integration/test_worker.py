@@ -113,7 +113,7 @@ def test_abandoned_cart_triggers_and_dead_letters(settings: Settings, tmp_path: 
         metrics = worker.metrics()
         assert metrics["nudge_dead_letters_total{reason=bad_json}"] == 1
         assert metrics["nudge_dead_letters_total{reason=absurd_value}"] == 1
-        assert metrics["nudge_triggers_total{rule=abandoned_cart}"] == 1
+        assert metrics["nudge_triggers_total{channel=push,rule=abandoned_cart,variant=}"] == 1
         assert metrics["nudge_processing_latency_seconds_count{}"] >= sent
     finally:
         shop.close()
