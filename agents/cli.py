@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     _traffic_options(demo, users=200, rate=40.0)
     demo.add_argument("--web-port", type=int, default=6066, help="worker's /metrics port (default %(default)s)")
     demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    demo.add_argument(
+        "--senders",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also run the sender simulator (nudge senders), answering triggers on engagements (default: off until the worker reads engagements)",
+    )
     return parser
 
 
