@@ -19,6 +19,10 @@ from schemas.events import InputTopic
 
 DEFAULT_BROKER_PORT = 9092
 DEFAULT_RECORDING_COUNT = 10_000  # messages `generate --out` writes without --count or --duration
+# The synthetic shop's defaults, shared by `generate` and `senders` so their personas match.
+DEFAULT_USERS = 1000
+DEFAULT_SEED = 1
+DEFAULT_TIME_SCALE = 60.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
     tail_parser.add_argument("--max-messages", type=int, metavar="N", help="stop after N messages")
     tail_parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
 
+    senders = commands.add_parser(
+        "senders",
+        help="simulate the push, email and SMS senders: read triggers, write engagements as the synthetic shoppers would answer",
+        description=(
+            "Stand in for the real senders: consume the triggers topic (consumer group nudge-senders) and write to the engagements "
+            "topic what the synthetic shop's shopper would do with each message (delivered or bounced, opened, clicked, dismissed, "
+            "unsubscribed, complained), at rates that differ by persona and channel. Use the same --users and --seed as `nudge generate` "
+            "so the personas match; each engagement goes out when its simulated delay has passed, event time running --time-scale times "
+            "faster than the wall clock."
+        ),
+    )
+    _broker_option(senders)
+    senders.add_argument("--topic-prefix", help="prefix of every topic name")
+    senders.add_argument("--users", type=int, default=DEFAULT_USERS, help="number of shoppers, as given to `nudge generate` (default %(default)s)")
+    senders.add_argument("--seed", type=int, default=DEFAULT_SEED, help="the traffic's random seed, as given to `nudge generate` (default %(default)s)")
+    senders.add_argument(
+        "--time-scale", type=float, default=DEFAULT_TIME_SCALE, help="event time runs this many times faster than the wall clock, as the generator's (default %(default)s)"
+    )
+    senders.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: run until Ctrl-C)")
+
     rules = commands.add_parser("rules", help="check a rules file without starting a worker")
     rules_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     check = rules_commands.add_parser("check", help="validate a rules file and warn about likely mistakes (exit 1 on a warning, 2 on an error)")
@@ -127,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     _traffic_options(demo, users=200, rate=40.0)
     demo.add_argument("--web-port", type=int, default=6066, help="worker's /metrics port (default %(default)s)")
     demo.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    demo.add_argument(
+        "--senders",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also run the sender simulator (nudge senders), answering triggers on engagements (default: off until the worker reads engagements)",
+    )
     return parser
 
 
@@ -148,14 +178,14 @@ def _topic_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partitions", type=int, help="partitions per topic (default 4)")
 
 
-def _traffic_options(parser: argparse.ArgumentParser, *, users: int = 1000, rate: float = 100.0) -> None:
+def _traffic_options(parser: argparse.ArgumentParser, *, users: int = DEFAULT_USERS, rate: float = 100.0) -> None:
     parser.add_argument("--users", type=int, default=users, help="number of shoppers (default %(default)s)")
     parser.add_argument("--rate", type=float, default=rate, metavar="EVENTS_PER_S", help="wall-clock rate (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed; the same seed gives the same traffic")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed; the same seed gives the same traffic")
     parser.add_argument(
         "--time-scale",
         type=float,
-        default=60.0,
+        default=DEFAULT_TIME_SCALE,
         help="event time runs this many times faster than the wall clock (default %(default)s: 30 min in 30 s)",
     )
     parser.add_argument("--bad-fraction", type=float, default=0.01, help="share of malformed messages (default %(default)s)")
@@ -470,6 +500,22 @@ def _forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _senders(args: argparse.Namespace) -> int:
+    from agents.admin import check_broker, ensure_topics
+    from agents.senders import run_senders
+    from agents.topics import all_topics
+
+    settings = settings_from(args)
+    check_broker(settings)
+    ensure_topics(settings, all_topics(settings))  # a broker that auto-creates topics would get them wrong
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    report = run_senders(settings, users=args.users, seed=args.seed, time_scale=args.time_scale, duration_s=args.duration, stop=stop)
+    print(f"nudge senders: {report.summary()}", file=sys.stderr)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from agents.demo import run_demo
 
@@ -497,6 +543,7 @@ _COMMANDS = {
     "rules": _rules,
     "tail": _tail,
     "scrub": _scrub,
+    "senders": _senders,
     "demo": _demo,
 }
 

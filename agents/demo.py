@@ -1,7 +1,10 @@
 """``nudge demo``: the whole system on one machine, printing triggers as marketing would get them.
 
 It starts the embedded broker on a free port, one worker and the traffic generator as child
-processes, and follows the ``triggers`` topic. The generator runs event time faster than the
+processes, and follows the ``triggers`` topic. With ``--senders`` it also starts the sender
+simulator (``nudge senders``), which answers each trigger on ``engagements`` as the generated
+shopper would. It is off by default until the worker reads ``engagements``: today a worker's
+profile update has no case for an engagement and its agent crashes on the first one. The generator runs event time faster than the
 wall clock (``--time-scale``, 60 by default), so the 30 minutes an abandoned cart waits pass in
 30 seconds. Ctrl-C stops everything it started.
 """
@@ -63,15 +66,22 @@ def run_demo(args: argparse.Namespace) -> int:
         minutes = 30 / args.time_scale
         _say(f"traffic   {args.users} users at {args.rate:g} events/s, event time x{args.time_scale:g}: "
              f"first abandoned carts in about {minutes:.1f} min")  # fmt: skip
-        _say("triggers  (Ctrl-C stops the demo)")
         watched = {"worker": (worker, data_dir / "worker.log"), "generator": (generator, data_dir / "generator.log")}
+        if getattr(args, "senders", False):
+            # The same shop as the generator's, so each trigger is answered by its shopper's persona.
+            answering = ["senders", "--users", str(args.users), "--seed", str(args.seed), "--time-scale", str(args.time_scale)]
+            senders = _spawn(answering, env, data_dir / "senders.log")
+            stack.callback(_stop, senders)
+            watched["senders"] = (senders, data_dir / "senders.log")
+            _say(f"senders   simulated push, email and SMS senders answer triggers on engagements (log: {data_dir / 'senders.log'})")
+        _say("triggers  (Ctrl-C stops the demo)")
         _follow_triggers(settings, watched, deadline=None if args.duration is None else time.monotonic() + args.duration)
     return 0
 
 
 def _follow_triggers(settings: Settings, watched: dict[str, tuple[subprocess.Popen[bytes], Path]], *, deadline: float | None) -> None:
-    """Print triggers as they come, while watching the worker and the generator: if one of them
-    stops, the demo stops and says why, in that process's own words."""
+    """Print triggers as they come, while watching the worker, the generator and the senders: if
+    one of them stops, the demo stops and says why, in that process's own words."""
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, **kafka_client_security(settings))
     try:
         assign_whole(consumer, [settings.topic(TRIGGERS)], from_beginning=True, missing=lambda name: f"no topic {name!r}")

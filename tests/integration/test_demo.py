@@ -41,7 +41,7 @@ def descendants(root: int, table: dict[int, tuple[int, str]]) -> dict[int, str]:
 
 
 def is_nudge_process(args: str) -> bool:
-    return "tansu" in args or "agents.cli worker" in args or "agents.cli generate" in args
+    return "tansu" in args or any(f"agents.cli {command}" in args for command in ("worker", "generate", "senders"))
 
 
 def test_demo_prints_triggers_and_leaves_nothing_running(tmp_path: Path):

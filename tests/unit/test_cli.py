@@ -75,6 +75,7 @@ def test_a_missing_rules_file_exits_2_with_one_line(tmp_path: Path):
         ("generate", ["--users", "--rate", "--seed", "--duration"]),
         ("broker", ["--port"]),
         ("demo", ["--time-scale"]),
+        ("senders", ["--broker", "--users", "--seed", "--time-scale", "--duration"]),
     ],
 )
 def test_help_of_every_subcommand_names_its_key_options(command, options):
@@ -83,6 +84,14 @@ def test_help_of_every_subcommand_names_its_key_options(command, options):
     assert result.stdout.startswith(f"usage: nudge {command}")
     for option in options:
         assert option in result.stdout
+
+
+def test_senders_default_to_the_generator_s_shop_so_the_personas_match():
+    from agents.cli import build_parser
+
+    parser = build_parser()
+    generate, senders = parser.parse_args(["generate"]), parser.parse_args(["senders"])
+    assert (senders.users, senders.seed, senders.time_scale) == (generate.users, generate.seed, generate.time_scale)
 
 
 def test_top_level_help_lists_every_subcommand():
