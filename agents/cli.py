@@ -154,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--senders",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="also run the sender simulator (nudge senders), answering triggers on engagements (default: off until the worker reads engagements)",
+        default=True,
+        help="run the sender simulator (nudge senders) too, answering triggers on engagements (default: on)",
     )
     return parser
 

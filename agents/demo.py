@@ -1,10 +1,9 @@
 """``nudge demo``: the whole system on one machine, printing triggers as marketing would get them.
 
 It starts the embedded broker on a free port, one worker and the traffic generator as child
-processes, and follows the ``triggers`` topic. With ``--senders`` it also starts the sender
-simulator (``nudge senders``), which answers each trigger on ``engagements`` as the generated
-shopper would. It is off by default until the worker reads ``engagements``: today a worker's
-profile update has no case for an engagement and its agent crashes on the first one. The generator runs event time faster than the
+processes, and follows the ``triggers`` topic. It also starts the sender simulator (``nudge
+senders``; ``--no-senders`` leaves it out), which answers each trigger on ``engagements`` as the
+generated shopper would, so the loop closes. The generator runs event time faster than the
 wall clock (``--time-scale``, 60 by default), so the 30 minutes an abandoned cart waits pass in
 30 seconds. Ctrl-C stops everything it started.
 """

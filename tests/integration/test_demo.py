@@ -86,8 +86,11 @@ def test_demo_prints_triggers_and_leaves_nothing_running(tmp_path: Path):
 
     # The demo did start a broker, a worker and a generator, so the check below means something.
     started = " | ".join(children.values())
-    for kind in ("tansu", "agents.cli worker", "agents.cli generate"):
+    for kind in ("tansu", "agents.cli worker", "agents.cli generate", "agents.cli senders"):
         assert kind in started, f"never saw a {kind} child: {started}"
+    senders_log = (tmp_path / ".nudge-data" / "demo" / "senders.log").read_text()
+    answered = re.search(r"sent (\d+) engagements", senders_log)
+    assert answered and int(answered.group(1)) > 0 and "Traceback" not in senders_log, senders_log
 
     now = process_table()
     left = {pid: args for pid, args in children.items() if pid in now and now[pid][1] == args}
