@@ -14,7 +14,7 @@ simulated delays, and the caller decides when to send them.
 
 >>> from streams.traffic import Persona
 >>> [(kind.value, at_ms // 1000) for kind, at_ms in respond("t2", "u0001", "email", 0, Persona.BARGAIN_HUNTER, seed=3)]
-[('delivered', 27), ('opened', 6365), ('clicked', 6477)]
+[('delivered', 27), ('opened', 21627), ('clicked', 21632)]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _HOUR_MS = 60 * _MINUTE_MS
 class ResponseRates:
     """What happens to one message of a channel sent to one kind of shopper, as probabilities."""
 
-    bounce: float  # the channel cannot deliver it (no app installed, a full inbox, a dead number)
+    bounce: float  # share of these shoppers the channel cannot reach at all (no app, a dead number): every message bounces
     open: float  # opened, once delivered
     click: float  # its link followed, once opened
     dismiss: float  # swiped away or deleted unread, once delivered and not opened
@@ -131,22 +131,32 @@ def has_dead_email(user_id: str) -> bool:
     return _unit(b"dead-email\x00" + user_id.encode()) < DEAD_EMAIL_SHARE
 
 
+def unreachable(user_id: str, channel: str, rates: ResponseRates) -> bool:
+    """Whether the channel cannot reach this shopper at all. Bounces are hard, as real ones mostly
+    are: the same shopper's messages on the channel all bounce (a share ``rates.bounce`` of the
+    persona's shoppers, by a hash of the user and the channel), so a sender that keeps using a
+    channel after a bounce wastes every message, and one that stops loses nothing."""
+    if channel == "email" and has_dead_email(user_id):
+        return True
+    return _unit(b"unreachable\x00" + channel.encode() + b"\x00" + user_id.encode()) < rates.bounce
+
+
 def respond(trigger_id: str, user_id: str, channel: str, ts_ms: int, persona: Persona, *, seed: int) -> list[tuple[EngagementType, int]]:
     """The engagements one message causes, each with its event time (ms), in time order.
 
-    The first is ``delivered`` or ``bounced``, within seconds of ``ts_ms`` (the trigger's event
-    time); a bounced message has nothing after it. A delivered one may be opened (minutes to a
-    few hours later) and then clicked (seconds later), or dismissed unread; and it may end in an
-    unsubscribe or a spam complaint. The same arguments give the same answer.
+    The first is ``delivered`` or ``bounced`` (always, for a shopper the channel cannot reach),
+    within seconds of ``ts_ms`` (the trigger's event time); a bounced message has nothing after
+    it. A delivered one may be opened (minutes to a few hours later) and then clicked (seconds
+    later), or dismissed unread; and it may end in an unsubscribe or a spam complaint. The same arguments give the same answer.
 
     >>> respond("t7", "u0003", "push", 1_000_000, Persona.BROWSER, seed=1)
-    [(<EngagementType.DELIVERED: 'delivered'>, 1002460), (<EngagementType.OPENED: 'opened'>, 1131143)]
+    [(<EngagementType.DELIVERED: 'delivered'>, 1002460), (<EngagementType.OPENED: 'opened'>, 1801192), (<EngagementType.CLICKED: 'clicked'>, 1839435)]
     """
     rates = rates_for(persona, channel)
     timing = TIMINGS.get(channel, DEFAULT_TIMING)
     rng = random.Random(_seed_of(seed, trigger_id))
     at_ms = ts_ms + rng.randint(timing.deliver_ms[0], timing.deliver_ms[1])
-    if (channel == "email" and has_dead_email(user_id)) or rng.random() < rates.bounce:
+    if unreachable(user_id, channel, rates):
         return [(EngagementType.BOUNCED, at_ms)]
     engagements = [(EngagementType.DELIVERED, at_ms)]
     read_ms = at_ms + _lognormal_ms(rng, timing.open_median_ms, timing.open_sigma, OPEN_DELAY_BOUNDS_MS)
