@@ -63,6 +63,9 @@ class Core:
         self.rules_by_name.update({rule.follow_up.name: rule.follow_up for rule in enabled if rule.follow_up is not None})
         self._variant_salt = book.guardrails.variant_salt
         self._follow_ups = any(rule.follow_up is not None for rule in enabled)
+        # A follow-up is part of its rule's treatment (the rule's holdout never gets the first
+        # message, so never a follow-up): its conversions count as the rule's, its sends not at all.
+        self._measured_as = {rule.follow_up.name: rule.name for rule in enabled if rule.follow_up is not None}
         # Per kind of event, the rules that react to it: a rule called for nothing still reads
         # the user's state, and that state is rarely in the CPU's cache.
         self._event_rules: dict[str, list[tuple[RuleSpec, EventHandler]]] = {
@@ -113,7 +116,7 @@ class Core:
                     label_timer = predictions.converted(state, population, trigger_id=conversion.trigger_id, now_ms=event.ts_ms, book=self.book)
                     if label_timer is not None:
                         step.schedule.append(label_timer)
-                for outcomes in _outcomes(population, conversion.rule, conversion.variant):
+                for outcomes in _outcomes(population, self._measured_as.get(conversion.rule, conversion.rule), conversion.variant):
                     if conversion.group is ConversionGroup.HOLDOUT:
                         outcomes.holdout_converted += 1
                     else:
@@ -239,7 +242,7 @@ class Core:
             if len(sent) > MAX_SENT_TIMES:  # the cap's own pruning keeps it short; without a cap, this does
                 sent.sort()
                 del sent[:-MAX_SENT_TIMES]
-            counted = _outcomes(population, candidate.rule.name, candidate.rule.variant)
+            counted = [] if candidate.rule.name in self._measured_as else _outcomes(population, candidate.rule.name, candidate.rule.variant)
             if suppressed is None:
                 step.outputs.append(trigger)
                 for outcomes in counted:

@@ -56,7 +56,7 @@ def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Ca
     return Candidate(
         rule=spec,
         key=timer.key,
-        cause=f"{first}/follow-up",
+        cause=timer.cause,  # held for quiet hours, it re-arms this timer as it is
         ts_ms=ctx.now_ms,
         payload={"follow_up_of": first, "first_channel": channel, "categories": list(categories), "products": list(products)},
         reason=f"no open or click of the {params.parent} message on {channel} within {hours:g} h",

@@ -336,3 +336,15 @@ def test_a_user_record_of_format_4_loads_with_no_engagement_yet():
     restored = decode_record(orjson.dumps(body)).state
     assert len(restored.profile.engagement) == 0 and restored.profile.channel_blocks == {} and restored.profile.last_response is None
     assert [(e.rule, e.channel, e.variant) for e in restored.exposures] == [("cart", "", None)]
+
+
+def test_a_follow_up_due_at_night_waits_for_the_morning_with_the_id_it_would_have_had():
+    guards = "guardrails: {holdout: {fraction: 0}, frequency_cap: off, quiet_hours: {start: '22:00', end: '08:00'}}\nmodels: {enabled: false}\n"
+    evening = T0_MS + 11 * HOUR_MS  # 20:00 UTC: the reminder goes at 20:30, its follow-up is due at 00:30
+    eng = engine(FOLLOW_UP, guards)
+    first = cart_trigger(eng, at_ms=evening)
+    assert run(eng, [], advance_to_ms=first.ts_ms + AFTER_MS) == []
+    [second] = run(eng, [], advance_to_ms=T0_MS + 23 * HOUR_MS)  # 08:00 the next morning
+    assert (second.rule, second.channel, second.ts_ms, second.payload["follow_up_of"]) == ("cart-follow-up", "email", T0_MS + 23 * HOUR_MS, first.trigger_id)
+    unheld = engine(FOLLOW_UP)
+    assert run(unheld, [add("u1", evening)], advance_to_ms=evening + DELAY_MS + AFTER_MS)[-1].trigger_id == second.trigger_id
