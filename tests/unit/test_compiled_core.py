@@ -58,7 +58,7 @@ def test_the_installed_core_and_its_source_replay_a_month_of_a_shop_to_the_same_
     topics = {orjson.loads(line)["topic"] for line in produced.splitlines()}
     rules = {orjson.loads(line)["value"]["rule"] for line in produced.splitlines() if b'"topic":"triggers"' in line}
     assert topics == {"triggers", "suppressions", "conversions", "dead-letters", "erasures-done"}
-    assert rules == {"abandoned_cart", "abandoned_interest", "win_back", "winter_sale"}
+    assert rules == {"abandoned_cart", "abandoned_cart-follow-up", "abandoned_interest", "win_back", "winter_sale"}
     assert produced == source.read_bytes()
 
 
