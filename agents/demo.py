@@ -103,12 +103,17 @@ def format_trigger(trigger: dict[str, Any]) -> str:
     >>> format_trigger({"ts": "2026-11-25T09:41:00.000Z", "rule": "abandoned_cart", "user_id": "u0042",
     ...                 "channel": "push", "payload": {"item_count": 3, "value": 129.9}, "reason": "..."})
     '09:41:00  abandoned_cart      u0042     push   3 item(s), 129.90'
+    >>> format_trigger({"ts": "2026-11-25T13:41:00.000Z", "rule": "abandoned_cart-follow-up", "user_id": "u0042",
+    ...                 "channel": "email", "payload": {"follow_up_of": "t1", "first_channel": "push"}, "reason": "..."})
+    '13:41:00  abandoned_cart-follow-up  u0042     email  follows up an ignored push message'
     >>> format_trigger({"ts": "2026-11-25T09:52:00.000Z", "rule": "abandoned_interest", "user_id": "u0007",
     ...                 "channel": "push", "payload": {"category": "shoes", "products": ["shoes-01"]}, "reason": "..."})
     '09:52:00  abandoned_interest  u0007     push   shoes: shoes-01'
     """
     payload = trigger.get("payload", {})
-    if "item_count" in payload:
+    if "follow_up_of" in payload:
+        summary = f"follows up an ignored {payload.get('first_channel', '')} message"
+    elif "item_count" in payload:
         summary = f"{payload['item_count']} item(s), {payload['value']:.2f}"
     elif "category" in payload:
         summary = f"{payload['category']}: {', '.join(payload.get('products', []))}"

@@ -20,7 +20,7 @@ import orjson
 
 from schemas.decoding import Rejection, decode_event
 from schemas.events import Click, ClickAction, Engagement, EngagementType, Event
-from schemas.outputs import Trigger
+from schemas.outputs import Conversion, ConversionGroup, Trigger
 from streams.config import DAY_MS, MINUTE_MS
 from streams.partition import PartitionEngine
 from streams.partitioning import partition_for
@@ -33,6 +33,8 @@ from streams.traffic import Persona, ShopSimulator
 class LoopReport:
     sent: Counter[str] = field(default_factory=Counter)  # triggers by channel
     answered: Counter[str] = field(default_factory=Counter)  # engagements by type
+    conversions: int = 0  # treated conversions (a purchase after a message)
+    clicked_conversions: int = 0  # ... whose message was clicked first
 
     @property
     def triggers(self) -> int:
@@ -60,6 +62,9 @@ def closed_loop(book: RuleBook, events: Iterable[Event], *, personas: tuple[Pers
         nonlocal order
         engine = engines[partition_for(event.user_id.encode(), partitions)]
         for output in engine.on_event(event):
+            if isinstance(output, Conversion) and output.group is ConversionGroup.TREATED:
+                report.conversions += 1
+                report.clicked_conversions += output.clicked
             if not isinstance(output, Trigger):
                 continue
             report.sent[output.channel] += 1

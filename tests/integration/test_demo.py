@@ -79,9 +79,9 @@ def test_demo_prints_triggers_and_leaves_nothing_running(tmp_path: Path):
     assert "Traceback" not in stderr
     assert f"http://127.0.0.1:{web_port}/metrics" in stderr
     assert f"http://127.0.0.1:{web_port}/profiles/u0001" in stderr
-    trigger_lines = [line for line in stdout.splitlines() if "abandoned_cart" in line]
+    trigger_lines = [line for line in stdout.splitlines() if "abandoned_cart " in line]
     assert trigger_lines, f"no trigger printed; stderr:\n{stderr}"
-    assert all(re.match(r"\d\d:\d\d:\d\d  abandoned_cart +u\d+ +push +\d+ item\(s\), \d+\.\d\d$", line) for line in trigger_lines)
+    assert all(re.match(r"\d\d:\d\d:\d\d  abandoned_cart +u\d+ +(push|email|sms) +\d+ item\(s\), \d+\.\d\d$", line) for line in trigger_lines)
     assert (tmp_path / ".nudge-data" / "demo" / "worker.log").exists()
 
     # The demo did start a broker, a worker and a generator, so the check below means something.
