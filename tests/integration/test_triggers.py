@@ -43,7 +43,7 @@ def scenario(shop: Shop) -> None:
     shop.send("purchases", "ben", purchase_value("ben", t + 2 * HOUR_MS, [("shoes-01", 50.0, 1)]))
     # dan is at UTC-10: his cart comes due at 23:30 local and waits for 08:00.
     shop.send("clicks", "dan", at("dan", t + 2000, "add_to_cart", "books-07", offset_min=-600, category="books"))
-    shop.send("consents", "eve", consent_value("eve", t + 3000, "push", granted=False))
+    shop.send("consents", "eve", consent_value("eve", t + 3000, "all", granted=False))  # no channel left for her cart
     shop.send("clicks", "eve", at("eve", t + 4000, "add_to_cart", "toys-03", category="toys"))
     # fay buys, which makes her active and a customer; her next visit makes her eligible for the sale.
     shop.send("purchases", "fay", purchase_value("fay", t + 5000, [("kitchen-02", 30.0, 1)]))
@@ -96,7 +96,7 @@ def test_the_worker_emits_what_the_core_computes_offline(settings: Settings, tmp
         want = expected(shop, settings)
         # Every rule and guardrail must have had its say, or the comparison proves little.
         kinds = {json.loads(record)["rule"] for record in want["triggers"]}
-        assert kinds == {"abandoned_cart", "abandoned_interest", "winter_sale", "win_back"}, kinds
+        assert kinds == {"abandoned_cart", "abandoned_cart-follow-up", "abandoned_interest", "winter_sale", "win_back"}, kinds
         reasons = {json.loads(record)["reason"] for record in want["suppressions"]}
         assert {"no_consent", "holdout"} <= reasons, reasons
         assert want["conversions"], "ben's purchase converts his reminder"
