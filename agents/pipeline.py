@@ -448,8 +448,10 @@ class Pipeline:
         """Remember the offset in the user's record, so a redelivery of it is recognised."""
         if isinstance(event, Erasure):
             self._metrics.erasures.inc()
-        else:
-            self._table[event.user_id].offsets[message.topic] = message.offset
+            return
+        record = self._table.get(event.user_id)
+        if record is not None:  # None: an engagement about a user not held, which the engine dropped
+            record.offsets[message.topic] = message.offset
 
     def _already_applied(self, message: Message, event: Event) -> bool:
         record = self._table.get(event.user_id)

@@ -42,15 +42,22 @@ def apply_engagement(profile: Profile, event: Engagement, *, first_response: boo
         profile.last_response = [kind.value, channel, ts_ms, event.trigger_id]
     blocks = profile.channel_blocks
     block = blocks.get(channel)
+    reached = profile.channel_reached
     if kind in _WORKS:
         if block is not None and block[0] == BOUNCED and ts_ms >= block[1]:
             del blocks[channel]
+        if ts_ms > reached.get(channel, -1):
+            if channel not in reached and len(reached) >= MAX_CONSENT_CHANNELS:
+                del reached[min(reached, key=lambda name: (reached[name], name))]
+            reached[channel] = ts_ms
     elif kind is EngagementType.BOUNCED:
-        if block is None or (block[0] == BOUNCED and ts_ms >= block[1]):
+        # A bounce older than the channel's latest delivery is news from before it worked.
+        if (block is None or (block[0] == BOUNCED and ts_ms >= block[1])) and ts_ms >= reached.get(channel, -1):
             _block(profile, channel, BOUNCED, ts_ms)
     elif kind in _OPT_OUTS:
         apply_consent(profile, Consent(event.event_id, event.user_id, ts_ms, event.utc_offset_min, channel, False))
-        if block is None or ts_ms >= block[1] or block[0] == BOUNCED:
+        # A late opt-out older than an opt-in the user has given since changes nothing, as a consent message would not.
+        if not profile.consent_for(channel, default=True) and (block is None or ts_ms >= block[1] or block[0] == BOUNCED):
             _block(profile, channel, kind.value, ts_ms)
 
 

@@ -249,12 +249,15 @@ class Core:
                     outcomes.treated += 1
                 if candidate.rule.follow_up is not None:
                     timer = follow_up.timer_for(candidate.rule, trigger)
-                    state.timers[timer.key] = timer
+                    follow_up.arm(state, timer)
                     step.schedule.append(timer)
             else:
                 step.outputs.append(Suppression(trigger, suppressed))
                 for outcomes in counted:
                     outcomes.holdout += 1
+            if candidate.rule.name in self._measured_as:
+                # The follow-up takes over from the message it follows: one conversion between them, not one each.
+                attribution.forget(state, trigger.payload["follow_up_of"])
             attribution.expose(state, candidate, trigger, holdout=suppressed is not None, window_ms=window_ms)
             if decision is not None:
                 treated = suppressed is None

@@ -71,6 +71,7 @@ class Profile:
     engagement: DecayedScores = field(default_factory=DecayedScores)
     last_response: list[Any] | None = None  # [type, channel, ts_ms, trigger_id]
     channel_blocks: dict[str, list[Any]] = field(default_factory=dict)
+    channel_reached: dict[str, int] = field(default_factory=dict)  # channel -> latest delivery, open or click: it worked then
 
     @property
     def order_count(self) -> int:
@@ -124,6 +125,7 @@ class Profile:
             "engagement": self.engagement.to_dict(),
             "last_response": None if self.last_response is None else list(self.last_response),
             "channel_blocks": {channel: list(value) for channel, value in self.channel_blocks.items()},
+            "channel_reached": dict(self.channel_reached),
         }
 
     @classmethod
@@ -158,6 +160,7 @@ class Profile:
             engagement=DecayedScores() if engagement is None else DecayedScores.from_dict(engagement),
             last_response=None if last_response is None else list(last_response),
             channel_blocks={channel: list(value) for channel, value in data.get("channel_blocks", {}).items()},
+            channel_reached=dict(data.get("channel_reached", {})),
         )
 
     def view(self, *, now_ms: int, config: ProfileConfig) -> dict[str, Any]:

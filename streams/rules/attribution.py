@@ -24,6 +24,11 @@ def expose(state: UserState, candidate: Candidate, trigger: Trigger, *, holdout:
     )
 
 
+def forget(state: UserState, trigger_id: str) -> None:
+    """The trigger's exposure is no longer waiting for a conversion (a follow-up took its place)."""
+    state.exposures[:] = [exposure for exposure in state.exposures if exposure.trigger_id != trigger_id]
+
+
 def convert(state: UserState, purchase: Purchase, *, window_ms: int) -> Conversion | None:
     """The conversion this purchase makes, if any; the exposure it converts is used up."""
     exposures = state.exposures

@@ -19,7 +19,8 @@ from streams.rules.spec import FollowUpParams, RuleSpec
 from streams.state import UserState
 from streams.timers import Timer
 
-PREFIX = "follow_up/"  # the timer key's prefix, before the first trigger's id
+PREFIX = "follow-up:"  # the timer key's prefix, before the first trigger's id; no rule name has a ':'
+MAX_PENDING = 16  # follow-ups a user may have waiting; past it, the one due first goes: the record stays bounded
 _SEPARATOR = "\x1f"
 
 
@@ -31,6 +32,15 @@ def timer_for(rule: RuleSpec, trigger: Trigger) -> Timer:
     assert follow_up is not None and isinstance(follow_up.params, FollowUpParams)
     cause = _SEPARATOR.join((trigger.trigger_id, trigger.channel, trigger.variant or ""))
     return Timer(key=PREFIX + trigger.trigger_id, rule=follow_up.name, due_ms=trigger.ts_ms + follow_up.params.after_ms, cause=cause)
+
+
+def arm(state: UserState, timer: Timer) -> None:
+    """Keep ``timer``, making room by dropping the follow-up due first when MAX_PENDING wait."""
+    timers = state.timers
+    waiting = [key for key in timers if key.startswith(PREFIX)]
+    if len(waiting) >= MAX_PENDING:
+        del timers[min(waiting, key=lambda key: (timers[key].due_ms, key))]
+    timers[timer.key] = timer
 
 
 def cancel_all(state: UserState) -> None:

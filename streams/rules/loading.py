@@ -58,6 +58,7 @@ from streams.rules.spec import (
     TimedPromotionParams,
     Variant,
     WinBackParams,
+    channel_choices,
 )
 from streams.state import MAX_SENT_TIMES
 
@@ -498,6 +499,8 @@ def _rule(node: Node, path: str, first_line_of: dict[str, int], guardrails: Guar
 
     propensity_min, propensity_max = _propensity_range(fields["propensity"], _join(path, "propensity")) if "propensity" in fields else (None, None)
     channel, channels = _channel(fields["channel"], _join(path, "channel"))
+    if "offer" in fields and kind is RuleKind.TIMED_PROMOTION:
+        _fail(fields["offer"], _join(path, "offer"), "a timed_promotion's offer goes in its params")
     if "channels" in fields:
         if channel != BEST_CHANNEL:
             _fail(fields["channels"], _join(path, "channels"), "only for `channel: best` (the channels it chooses among); otherwise list them in channel")
@@ -516,10 +519,11 @@ def _rule(node: Node, path: str, first_line_of: dict[str, int], guardrails: Guar
         propensity_max=propensity_max,
         min_uplift=_signed_fraction(fields["min_uplift"], _join(path, "min_uplift")) if "min_uplift" in fields else None,
     )
-    if "follow_up" in fields:
-        rule = replace(rule, follow_up=_follow_up(fields["follow_up"], _join(path, "follow_up"), rule, guardrails, first_line_of))
     if "variants" in fields:
         rule = replace(rule, variants=_variants(fields["variants"], _join(path, "variants"), rule))
+    if "follow_up" in fields:
+        follow = _follow_up(fields["follow_up"], _join(path, "follow_up"), rule, guardrails, first_line_of)
+        rule = replace(rule, follow_up=follow, variants=tuple(replace(v, rule=replace(v.rule, follow_up=follow)) for v in rule.variants))
     return rule
 
 
@@ -560,8 +564,13 @@ def _follow_up(node: Node, path: str, rule: RuleSpec, guardrails: Guardrails, fi
         _fail(node, path, "a follow-up must name another channel or offer: an ignored message is never simply resent")
     channel, channels = _channel(fields["channel"], _join(path, "channel")) if "channel" in fields else (rule.channel, rule.channels)
     offer = _offer(fields["offer"], _join(path, "offer")) if "offer" in fields else None
-    if offer is None and not channels and not rule.channels and channel == rule.channel:
-        _fail(fields["channel"], _join(path, "channel"), "is the rule's own channel and there is no new offer: the ignored message would be resent as it was")
+    # Without an offer, a follow-up avoids the channel the ignored message went on: it can send only
+    # if it has another channel than every one that message could have used (any variant's too).
+    follow_choices = channel_choices(channel, channels)
+    first_choices = {choice for spec in (rule, *(variant.rule for variant in rule.variants)) for choice in spec.choices}
+    if offer is None and len(follow_choices) == 1 and first_choices <= set(follow_choices):
+        where = fields["channel"] if "channel" in fields else node
+        _fail(where, _join(path, "channel"), "is the only channel the rule can use and there is no new offer: the ignored message would be resent as it was")
     name = rule.name + FOLLOW_UP_SUFFIX
     if name in first_line_of:
         _fail(node, path, f"its name {name!r} is taken by the rule at line {first_line_of[name]}")

@@ -109,9 +109,14 @@ class RuleSpec:
     @property
     def choices(self) -> tuple[str, ...]:
         """The channels a trigger of this rule may go out on, in order of preference."""
-        if self.channels:
-            return self.channels
-        return DEFAULT_CHANNELS if self.channel == BEST_CHANNEL else (self.channel,)
+        return channel_choices(self.channel, self.channels)
+
+
+def channel_choices(channel: str, channels: tuple[str, ...]) -> tuple[str, ...]:
+    """What ``channel`` (and ``channels``, for best) let a trigger go out on, in order of preference."""
+    if channels:
+        return channels
+    return DEFAULT_CHANNELS if channel == BEST_CHANNEL else (channel,)
 
 
 @dataclass(frozen=True, slots=True)

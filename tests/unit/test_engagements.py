@@ -348,3 +348,70 @@ def test_a_follow_up_due_at_night_waits_for_the_morning_with_the_id_it_would_hav
     assert (second.rule, second.channel, second.ts_ms, second.payload["follow_up_of"]) == ("cart-follow-up", "email", T0_MS + 23 * HOUR_MS, first.trigger_id)
     unheld = engine(FOLLOW_UP)
     assert run(unheld, [add("u1", evening)], advance_to_ms=evening + DELAY_MS + AFTER_MS)[-1].trigger_id == second.trigger_id
+
+
+def test_a_follow_up_takes_over_from_its_first_message_so_two_purchases_make_one_conversion():
+    eng = engine(FOLLOW_UP)
+    first = cart_trigger(eng)
+    [second] = run(eng, [], advance_to_ms=first.ts_ms + AFTER_MS)
+    outputs = run(eng, [purchase("u1", second.ts_ms + HOUR_MS, [item("p1", 10.0)]), purchase("u1", second.ts_ms + 10 * HOUR_MS, [item("p1", 10.0)])])
+    assert [(o.trigger_id, o.rule) for o in outputs if isinstance(o, Conversion)] == [(second.trigger_id, "cart-follow-up")]
+    cart = eng.population.outcomes["cart"]
+    assert (cart.treated, cart.treated_converted) == (1, 1), "counted as the rule's: one send, one conversion"
+
+
+@pytest.mark.parametrize(
+    ("story", "blocked"),
+    [
+        ("an unsubscribe stamped before a newer opt-in", False),
+        ("an unsubscribe stamped after the opt-in", True),
+        ("a bounce stamped before a delivery that came first", False),
+        ("a bounce stamped after the last delivery", True),
+    ],
+)
+def test_a_late_opt_out_or_bounce_older_than_news_that_the_channel_works_changes_nothing(story: str, blocked: bool):
+    eng = engine(CART % "push")
+    first = cart_trigger(eng)
+    t, tid = first.ts_ms + HOUR_MS, first.trigger_id
+    events = {
+        "an unsubscribe stamped before a newer opt-in": [consent("u1", t + 10, "push", True), engaged("u1", t, tid, "push", "unsubscribed")],
+        "an unsubscribe stamped after the opt-in": [consent("u1", t, "push", True), engaged("u1", t + 10, tid, "push", "unsubscribed")],
+        "a bounce stamped before a delivery that came first": [engaged("u1", t + 10, tid, "push", "delivered"), engaged("u1", t, tid, "push", "bounced")],
+        "a bounce stamped after the last delivery": [engaged("u1", t, tid, "push", "delivered"), engaged("u1", t + 10, tid, "push", "bounced")],
+    }[story]
+    run(eng, events)
+    assert ("push" in eng.store["u1"].profile.channel_blocks) is blocked
+
+
+def test_a_user_s_pending_follow_ups_are_bounded():
+    rules = """  - name: cart
+    kind: abandoned_cart
+    channel: push
+    params: {delay: 1m, once_per: 1s}
+    follow_up: {after: 20h, channel: email}
+"""
+    eng = engine(rules)  # a cart changed every 10 minutes: 40 reminders, each waiting 20 h for its follow-up
+    sent = [o for o in run(eng, [add("u1", T0_MS + n * 10 * MINUTE_MS, product=f"p{n}") for n in range(40)], advance_to_ms=T0_MS + 400 * MINUTE_MS) if isinstance(o, Trigger)]
+    assert len(sent) == 40
+    pending = [key for key in eng.store["u1"].timers if key.startswith("follow-up:")]
+    assert 0 < len(pending) <= 16
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ("{name: sale, kind: timed_promotion, channel: email, offer: {pct: 5}, params: {start: 2026-01-01T00:00:00Z, end: 2026-02-01T00:00:00Z}}", "goes in its params"),
+        ("{name: cart, kind: abandoned_cart, channel: push, follow_up: {after: 4h, channel: [push]}}", "only channel the rule can use"),
+        ("{name: cart, kind: abandoned_cart, channel: push, variants: [{name: a}, {name: b, channel: email}], follow_up: {after: 4h, channel: email}}", None),
+        ("{name: cart, kind: abandoned_cart, channel: best, follow_up: {after: 4h, channel: best}}", None),
+        ("{name: cart, kind: abandoned_cart, channel: [push, email], follow_up: {after: 4h, channel: push}}", None),
+    ],
+)
+def test_the_loader_judges_a_follow_up_by_the_channels_it_can_use(rule: str, problem: str | None):
+    text = f"rules:\n  - {rule}\n"
+    if problem is None:
+        book = parse_rulebook(text)
+        assert all(variant.rule.follow_up == book.rules[0].follow_up for variant in book.rules[0].variants)
+    else:
+        with pytest.raises(RulesError, match=problem):
+            parse_rulebook(text)

@@ -16,11 +16,12 @@ from agents.pipeline import MAX_HELD_EVENTS, MAX_SYNC_WAIT_S, PAUSE_ABOVE, RESUM
 from agents.tables import MemoryTable
 from agents.records import UserRecord, decode_population, encode_population
 from schemas.limits import MAX_KEY_BYTES, MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES
-from schemas.events import InputTopic
+from schemas.events import EngagementType, InputTopic
 from schemas.timestamps import format_rfc3339
 from streams.config import ProfileConfig
 from streams.message import Message
 from streams.population import Population
+from streams.responses import engagement_value
 from streams.rules.spec import RuleBook
 from tests.wire import click_value, erasure_value, purchase_value
 
@@ -648,3 +649,14 @@ def test_a_topic_partition_holding_too_much_is_paused_until_it_holds_little():
     unread.pending.clear()
     pipeline.take([msg("clicks", 0, click_bytes("u0", T0_MS + PAUSE_ABOVE - RESUME_BELOW + 2, action="view"))], wall_s=WALL_S + 0.1)
     assert pipeline.flow() == (set(), {("purchases", 0)})  # all but the latest released
+
+
+def test_an_engagement_about_a_user_not_held_is_taken_and_acknowledged_without_a_record():
+    """After an erasure, a sender may still report on the user's last message: the worker takes it,
+    writes nothing about them and moves on (it once raised KeyError here and crash-looped)."""
+    pipeline, table, metrics, _ = make_pipeline()
+    late = json.dumps(engagement_value("t-1", "ghost", "push", EngagementType.DELIVERED, T0_MS)).encode()
+    outcome = pipeline.take([msg("engagements", 0, late, user="ghost", partition=1)], wall_s=WALL_S)
+    assert done_ids(outcome) == [("engagements", 0)]
+    assert "ghost" not in table and "ghost" not in outcome.changed
+    assert sample(metrics, "nudge_events_total", topic="engagements") == 1
