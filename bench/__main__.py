@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only core|e2e|replay|peers|scale|state] [--users N] [--store memory|rocksdb]``: print Nudge's benchmark tables.
+"""``python -m bench [--quick] [--only core|e2e|replay|loop|peers|scale|state] [--users N] [--store memory|rocksdb]``: print Nudge's benchmark tables.
 
 Progress goes to stderr and the tables to stdout, so ``python -m bench > bench.txt`` keeps a
 clean record.
@@ -18,6 +18,7 @@ from agents.errors import NudgeError
 from bench import report
 from bench.core import run_core
 from bench.end_to_end import run_end_to_end
+from bench.loop import run_loops
 from bench.peers import run_peers
 from bench.reading import ReaderFailed
 from bench.replay import run_replays
@@ -26,6 +27,9 @@ from bench.state import run_state
 from bench.state_workload import MAX_USERS
 from bench.worker import WorkerFailed
 from bench.workload import wire_messages
+
+
+LOOP_USERS = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,8 @@ class Sizes:
     peers_events: int  # the backlog every reader of the side-by-side catch-up reads
     scale_events: int  # the backlog one worker, then two, read on 8 partitions
     state_users: int  # users whose state one worker holds, then restores
+    loop_events: int  # shop events of each closed-loop run (four settings per seed)
+    loop_seeds: tuple[int, ...]
 
 
 # Each default run stays well under two minutes on a 2-core machine, but the peers and the state,
@@ -52,6 +58,8 @@ FULL = Sizes(
     peers_events=100_000,
     scale_events=100_000,
     state_users=100_000,
+    loop_events=150_000,
+    loop_seeds=(1, 2, 3),
 )
 # For a smoke test: every code path, in a fraction of the time.
 QUICK = Sizes(
@@ -63,13 +71,15 @@ QUICK = Sizes(
     peers_events=10_000,
     scale_events=10_000,
     state_users=5_000,
+    loop_events=15_000,
+    loop_seeds=(1,),
 )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Nudge's throughput and latency benchmarks.")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--only", choices=["core", "e2e", "replay", "peers", "scale", "state"], help="run one benchmark (default: all)")
+    parser.add_argument("--only", choices=["core", "e2e", "replay", "loop", "peers", "scale", "state"], help="run one benchmark (default: all)")
     parser.add_argument(
         "--users", type=_users, help=f"users of the state benchmark (default {FULL.state_users:,}; 1000000 took about 25 minutes on 2 cores)"
     )
@@ -100,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.only in (None, "replay"):
             _progress(f"replay: generating recordings of {', '.join(f'{n:,}' for n in sizes.replay_events)} events, replaying each offline")
             print(report.replay_table(run_replays(list(sizes.replay_events))), end="\n\n", flush=True)
+        if args.only in (None, "loop"):
+            _progress(f"closed loop: {sizes.loop_events:,} shop events, four channel settings, seeds {sizes.loop_seeds}")
+            loops = run_loops(seeds=sizes.loop_seeds, users=LOOP_USERS, events=sizes.loop_events)
+            print(report.loop_table(loops, users=LOOP_USERS, events=sizes.loop_events), end="\n\n", flush=True)
         if args.only in (None, "peers"):
             _progress(f"peers: broker, {sizes.peers_events:,} backlog events, then five readers in turn")
             peers = run_peers(events=sizes.peers_events, progress=lambda reader: _progress(f"peers: {reader}"))

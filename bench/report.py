@@ -10,6 +10,7 @@ from typing import Sequence
 
 from bench.core import CoreResult
 from bench.end_to_end import EndToEndResult
+from bench.loop import LoopRun
 from bench.scale_out import ScaleOutResult
 from bench.peers import PARTITIONS, PeersResult
 from bench.reading import ReaderRun
@@ -128,6 +129,32 @@ def replay_table(runs: list[ReplayRun]) -> str:
         + _table(rows, left_columns={0})
         + "\n"
         + "\n".join(notes)
+    )
+
+
+def loop_table(runs: list[LoopRun], *, users: int, events: int) -> str:
+    """Open rates per seed and setting, and best over the best fixed channel of the same seed."""
+    seeds = sorted({run.seed for run in runs})
+    settings = list(dict.fromkeys(run.setting for run in runs))
+    by = {(run.seed, run.setting): run.report for run in runs}
+    rows = [["seed", *(f"{setting} opened" for setting in settings), "best / best fixed", "sent: best / best fixed"]]
+    ratios = []
+    for seed in seeds:
+        fixed = max((by[seed, setting] for setting in settings if setting != "best"), key=lambda report: report.open_rate)
+        best = by[seed, "best"]
+        ratios.append(best.open_rate / fixed.open_rate)
+        rows.append(
+            [str(seed), *(f"{by[seed, setting].open_rate:.1%}" for setting in settings), f"{ratios[-1]:.2f}x", f"{best.triggers / fixed.triggers:.2f}x"]
+        )
+    clicked = [(by[seed, "best"].clicked_conversions, by[seed, "best"].answered["clicked"]) for seed in seeds]
+    return (
+        f"Closed loop (streams/loop.py): {users:,} shoppers, {events:,} events, each trigger answered by the simulated senders\n"
+        + _table(rows, left_columns=set())
+        + f"\n  channel: best opens {min(ratios):.2f}x to {max(ratios):.2f}x as often as the best fixed channel of the same seed."
+        + "\n  'sent' counts messages: best also reaches those a fixed channel cannot (opted out, bounced)."
+        + "\n  Clicked messages followed by a purchase in the attribution window, under best: "
+        + ", ".join(f"{converted}/{clicks}" for converted, clicks in clicked)
+        + "\n  (the synthetic shop does not buy because of a message: this is how much clickers buy anyway)."
     )
 
 
