@@ -278,12 +278,15 @@ def _rules(args: argparse.Namespace) -> int:
     """``nudge rules check``: the rules file's summary, then one line per warning. Exit 0 when
     clean, 1 with warnings (so a deploy pipeline can stop on them), 2 when it would not load."""
     from agents.rules import load_rules, warnings_for
+    from streams.rules.checks import describe
 
     settings = settings_from(args)
     book = load_rules(settings)
     enabled = [rule.name for rule in book.enabled]
     models = f"models on ({book.models.propensity})" if book.models.enabled else "models off"
     print(f"{settings.rules or 'the shipped rules'}: {len(book.rules)} rules, {len(enabled)} enabled ({', '.join(enabled)}); {models}")
+    for rule in book.enabled:
+        print(f"  {describe(rule)}")
     warnings = warnings_for(book, settings)
     for warning in warnings:
         print(f"warning: {warning}")

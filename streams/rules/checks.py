@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 
 from schemas.timestamps import format_rfc3339
-from streams.rules.spec import RuleBook, TimedPromotionParams
+from streams.rules.spec import BEST_CHANNEL, FollowUpParams, RuleBook, RuleSpec, TimedPromotionParams
 
 DEFAULT_CHANNELS = ("push", "email", "sms")
 
@@ -41,3 +41,26 @@ def rule_warnings(book: RuleBook, *, channels: tuple[str, ...], now_ms: int) -> 
         if rule.enabled and isinstance(params, TimedPromotionParams) and params.end_ms <= now_ms:
             warnings.append(f"rule {rule.name!r}: the campaign ended at {format_rfc3339(params.end_ms)}: it will never send again")
     return warnings
+
+
+def describe(rule: RuleSpec) -> str:
+    """One line on where a rule sends, its variants and its follow-up, for ``nudge rules check``.
+
+    >>> from streams.rules.loading import default_rulebook
+    >>> describe(default_rulebook().rules[0])
+    'abandoned_cart: abandoned_cart on push, else email, else sms; follow-up after 4h on email, else sms'
+    """
+    line = f"{rule.name}: {rule.kind.value} on {_channels(rule)}"
+    if rule.variants:
+        line += "; variants " + ", ".join(f"{variant.name} ({variant.weight:g})" for variant in rule.variants)
+    follow_up = rule.follow_up
+    if follow_up is not None and isinstance(follow_up.params, FollowUpParams):
+        hours = follow_up.params.after_ms / 3_600_000
+        line += f"; follow-up after {hours:g}h on {_channels(follow_up)}" + (" with its own offer" if follow_up.offer is not None else "")
+    return line
+
+
+def _channels(rule: RuleSpec) -> str:
+    if rule.channel == BEST_CHANNEL:
+        return f"the best of {', '.join(rule.choices)}"
+    return ", else ".join(rule.choices)
