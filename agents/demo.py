@@ -20,7 +20,7 @@ import time
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from kafka import KafkaConsumer
 
@@ -28,10 +28,13 @@ from agents.admin import ensure_topics
 from agents.broker import EmbeddedBroker, probe_bind
 from agents.errors import NudgeError
 from agents.lifetime import die_with_parent
+from agents.rules import load_rules
 from agents.security import kafka_client_security
 from agents.settings import Settings
 from agents.topic_reader import assign_whole
 from agents.topics import TRIGGERS, all_topics
+from streams.rules.kinds import kind_of_rules, summary
+from streams.rules.spec import RuleKind
 
 READY_TIMEOUT_S = 60.0
 
@@ -81,6 +84,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def _follow_triggers(settings: Settings, watched: dict[str, tuple[subprocess.Popen[bytes], Path]], *, deadline: float | None) -> None:
     """Print triggers as they come, while watching the worker, the generator and the senders: if
     one of them stops, the demo stops and says why, in that process's own words."""
+    kinds = kind_of_rules(load_rules(settings))
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, **kafka_client_security(settings))
     try:
         assign_whole(consumer, [settings.topic(TRIGGERS)], from_beginning=True, missing=lambda name: f"no topic {name!r}")
@@ -90,41 +94,34 @@ def _follow_triggers(settings: Settings, watched: dict[str, tuple[subprocess.Pop
                     raise NudgeError(_exited(name, process, log_path))
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    print(format_trigger(json.loads(record.value)), flush=True)
+                    print(format_trigger(json.loads(record.value), kinds), flush=True)
     except KeyboardInterrupt:
         pass
     finally:
         consumer.close()
 
 
-def format_trigger(trigger: dict[str, Any]) -> str:
-    """One line per trigger: event time, rule, user, channel, what it is about.
+def format_trigger(trigger: dict[str, Any], kinds: Mapping[str, RuleKind]) -> str:
+    """One line per trigger: event time, rule, user, channel, and what it is about as its rule's
+    kind tells it (``kinds``: rule name -> kind), else its reason.
 
+    >>> from streams.rules.kinds import kind_of_rules
+    >>> from streams.rules.loading import default_rulebook
+    >>> kinds = kind_of_rules(default_rulebook())
     >>> format_trigger({"ts": "2026-11-25T09:41:00.000Z", "rule": "abandoned_cart", "user_id": "u0042",
-    ...                 "channel": "push", "payload": {"item_count": 3, "value": 129.9}, "reason": "..."})
+    ...                 "channel": "push", "payload": {"item_count": 3, "value": 129.9}, "reason": "..."}, kinds)
     '09:41:00  abandoned_cart      u0042     push   3 item(s), 129.90'
     >>> format_trigger({"ts": "2026-11-25T13:41:00.000Z", "rule": "abandoned_cart-follow-up", "user_id": "u0042",
-    ...                 "channel": "email", "payload": {"follow_up_of": "t1", "first_channel": "push"}, "reason": "..."})
+    ...                 "channel": "email", "payload": {"follow_up_of": "t1", "first_channel": "push"}, "reason": "..."}, kinds)
     '13:41:00  abandoned_cart-follow-up  u0042     email  follows up an ignored push message'
     >>> format_trigger({"ts": "2026-11-25T09:52:00.000Z", "rule": "abandoned_interest", "user_id": "u0007",
-    ...                 "channel": "push", "payload": {"category": "shoes", "products": ["shoes-01"]}, "reason": "..."})
+    ...                 "channel": "push", "payload": {"category": "shoes", "products": ["shoes-01"]}, "reason": "..."}, kinds)
     '09:52:00  abandoned_interest  u0007     push   shoes: shoes-01'
     """
-    payload = trigger.get("payload", {})
-    if "follow_up_of" in payload:
-        summary = f"follows up an ignored {payload.get('first_channel', '')} message"
-    elif "item_count" in payload:
-        summary = f"{payload['item_count']} item(s), {payload['value']:.2f}"
-    elif "category" in payload:
-        summary = f"{payload['category']}: {', '.join(payload.get('products', []))}"
-    elif "offer" in payload:
-        summary = f"{payload.get('campaign', '')} offer {payload['offer']}"
-    elif "top_categories" in payload:
-        summary = f"misses {', '.join(payload['top_categories']) or 'the shop'}"
-    else:
-        summary = trigger.get("reason", "")
+    said = summary(kinds.get(trigger["rule"]), trigger.get("payload", {}))
+    summary_text = trigger.get("reason", "") if said is None else said
     clock = trigger["ts"][11:19]
-    return f"{clock}  {trigger['rule']:<18}  {trigger['user_id']:<8}  {trigger['channel']:<5}  {summary}"
+    return f"{clock}  {trigger['rule']:<18}  {trigger['user_id']:<8}  {trigger['channel']:<5}  {summary_text}"
 
 
 def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

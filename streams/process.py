@@ -9,9 +9,8 @@ conversions) and timers to arm.
 
 from __future__ import annotations
 
-from typing import Callable
 
-from schemas.events import Consent, Engagement, EngagementType, Event, Purchase
+from schemas.events import Engagement, EngagementType, Event, Purchase
 from schemas.outputs import ConversionGroup, Output, Response, Suppression, SuppressionReason
 from streams import channels
 from streams.config import ProfileConfig
@@ -19,20 +18,15 @@ from streams.lifecycle import Stage
 from streams.population import Population
 from streams.profile import EVENT_KINDS, event_kind, new_profile, update_profile
 from streams import predictions
-from streams.rules import abandoned_cart, abandoned_interest, attribution, follow_up, guardrails, timed_promotion, variants, win_back
+from streams.rules import attribution, follow_up, guardrails, variants
 from streams.rules.base import Candidate, Context, Effects
-from streams.rules.spec import RuleBook, RuleKind, RuleSpec
+from streams.rules.kinds import KINDS
+from streams.rules.logic import RuleLogic
+from streams.rules.spec import RuleBook, RuleSpec
 from streams.uplift import RuleOutcomes
 from streams.state import MAX_SENT_TIMES, UserState
 from streams.timers import Timer
 
-_ON_TIMER = {
-    RuleKind.ABANDONED_CART: abandoned_cart.on_timer,
-    RuleKind.ABANDONED_INTEREST: abandoned_interest.on_timer,
-    RuleKind.TIMED_PROMOTION: timed_promotion.on_timer,
-    RuleKind.WIN_BACK: win_back.on_timer,
-    RuleKind.FOLLOW_UP: follow_up.on_timer,
-}
 # What a sender may say about a message that makes its follow-up moot: the user acted on it.
 _ENDS_FOLLOW_UP = frozenset(
     {EngagementType.OPENED, EngagementType.CLICKED, EngagementType.DISMISSED, EngagementType.UNSUBSCRIBED, EngagementType.COMPLAINED}
@@ -68,17 +62,10 @@ class Core:
         self._measured_as = {rule.follow_up.name: rule.name for rule in enabled if rule.follow_up is not None}
         # Per kind of event, the rules that react to it: a rule called for nothing still reads
         # the user's state, and that state is rarely in the CPU's cache.
-        self._event_rules: dict[str, list[tuple[RuleSpec, EventHandler]]] = {
-            kind: [
-                (rule, handler)
-                for rule in enabled
-                if rule.kind in _EVENT_HANDLERS
-                for handler, reacts_to in (_EVENT_HANDLERS[rule.kind],)
-                if reacts_to is None or kind in reacts_to
-            ]
-            for kind in EVENT_KINDS
+        self._event_rules: dict[str, list[tuple[RuleSpec, RuleLogic]]] = {
+            kind: [(rule, KINDS[rule.kind]) for rule in enabled if kind in KINDS[rule.kind].reacts_to] for kind in EVENT_KINDS
         }
-        self._win_back = [rule for rule in enabled if rule.kind is RuleKind.WIN_BACK]
+        self._rules = [(rule, KINDS[rule.kind]) for rule in enabled]
         self._models = book.models.enabled
         self._ctx = Context(book, profile_config, Population(), 0)
 
@@ -126,11 +113,8 @@ class Core:
         ctx.now_ms = event.ts_ms
         effects = Effects(step.schedule)
         salt, user_id = self._variant_salt, state.user_id
-        for rule, handler in self._event_rules[event_kind(event)]:
-            handler(variants.for_user(rule, user_id, salt=salt) if rule.variants else rule, state, event, ctx, effects)
-        if self._win_back and not isinstance(event, Consent):
-            for rule in self._win_back:
-                win_back.on_event(rule, state)
+        for rule, logic in self._event_rules[event_kind(event)]:
+            logic.on_event(variants.for_user(rule, user_id, salt=salt) if rule.variants else rule, state, event, ctx, effects)
         if effects.candidates:
             self._decide(state, effects.candidates, step, population)
         return step
@@ -151,7 +135,7 @@ class Core:
         if rule.variants:
             rule = variants.for_user(rule, state.user_id, salt=self._variant_salt)
         ctx = self._context(population, timer.due_ms)
-        candidate = _ON_TIMER[rule.kind](rule, state, timer, ctx)
+        candidate = KINDS[rule.kind].on_timer(rule, state, timer, ctx)
         if candidate is not None:
             self._decide(state, [candidate], step, population, held_from_ms=timer.first_due_ms)
         return step
@@ -163,8 +147,8 @@ class Core:
         salt = self._variant_salt
         candidates = [
             c
-            for rule in self._win_back
-            if (c := win_back.on_stage_change(variants.for_user(rule, state.user_id, salt=salt), state, before, ctx)) is not None
+            for rule, logic in self._rules
+            if (c := logic.on_stage_change(variants.for_user(rule, state.user_id, salt=salt), state, before, ctx)) is not None
         ]
         self._decide(state, candidates, step, population)
         return step
@@ -301,12 +285,3 @@ def _outcomes(population: Population, rule: str, variant: str | None) -> list[Ru
 def _by_priority(candidate: Candidate) -> tuple[int, str]:
     return -candidate.rule.priority, candidate.rule.name
 
-
-EventHandler = Callable[[RuleSpec, UserState, Event, Context, Effects], None]
-
-# Each rule kind's event handler, and the kinds of event it reacts to (None: every kind).
-_EVENT_HANDLERS: dict[RuleKind, tuple[EventHandler, frozenset[str] | None]] = {
-    RuleKind.ABANDONED_CART: (abandoned_cart.on_event, abandoned_cart.REACTS_TO),
-    RuleKind.ABANDONED_INTEREST: (abandoned_interest.on_event, None),
-    RuleKind.TIMED_PROMOTION: (timed_promotion.on_event, timed_promotion.REACTS_TO),
-}

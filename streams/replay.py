@@ -21,6 +21,7 @@ from schemas.outputs import DeadLetter, Output, Suppression
 from streams.config import ProfileConfig
 from streams.message import Message, Recorded
 from streams.partitioning import partition_for
+from streams.rules.kinds import longest_delay_ms
 from streams.rules.spec import RuleBook
 from streams.runner import Held, PartitionRunner
 from streams.uplift import RuleOutcomes, total
@@ -93,7 +94,7 @@ class OfflineReplay:
             runner = self._partitions[number]
             outputs.extend(self._apply(runner, runner.sync.drain()))
         if self.last_event_ms is not None:
-            horizon_ms = self.last_event_ms + self._book.longest_delay_ms
+            horizon_ms = self.last_event_ms + longest_delay_ms(self._book)
             for number in sorted(self._partitions):
                 outputs.extend(self._partitions[number].engine.advance(horizon_ms))
         return outputs

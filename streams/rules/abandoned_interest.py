@@ -10,10 +10,14 @@ never more than ``max_lateness`` after the latest interest: pushing days later b
 
 from __future__ import annotations
 
+from typing import Any
+
 from schemas.events import Click, ClickAction, Event, Purchase, Search
 from schemas.timestamps import format_rfc3339
 from streams.rules.base import Candidate, Context, Effects
-from streams.rules.spec import AbandonedInterestParams, RuleSpec
+from streams.rules.logic import RuleLogic
+from streams.profile import EVENT_KINDS
+from streams.rules.spec import AbandonedInterestParams, RuleKind, RuleSpec
 from streams.state import MAX_PRODUCTS_PER_EPISODE, InterestEpisode, UserState
 from streams.timers import Timer
 
@@ -33,6 +37,11 @@ _KEY_CACHE_LIMIT = 10_000
 _keys: dict[str, dict[str, str]] = {}
 
 
+REACTS_TO = EVENT_KINDS
+"""Every event: views and searches make an interest, adds and purchases end one, and any event
+prunes spells gone stale."""
+
+
 def _key(rule: RuleSpec, category: str) -> str:
     keys = _keys.get(rule.name)
     if keys is None:
@@ -43,59 +52,6 @@ def _key(rule: RuleSpec, category: str) -> str:
         if len(keys) < _KEY_CACHE_LIMIT:
             keys[category] = key
     return key
-
-
-def on_event(rule: RuleSpec, state: UserState, event: Event, ctx: Context, effects: Effects) -> None:
-    params: AbandonedInterestParams = rule.params  # type: ignore[assignment]
-    if isinstance(event, Click):
-        key = _key(rule, event.category)
-        if event.action is ClickAction.VIEW:
-            _on_view(rule, params, state, event, key, effects)
-        elif event.action is ClickAction.ADD_TO_CART:
-            _walked_in(state, key)
-    elif isinstance(event, Search):
-        category = state.profile.last_search_category
-        if category is not None:
-            _on_search(rule, params, state, event, _key(rule, category), effects)
-    elif isinstance(event, Purchase):
-        for category in {item.category for item in event.items}:
-            _walked_in(state, _key(rule, category))
-    if len(state.interests) > _PRUNE_ABOVE:
-        _prune(state, event.ts_ms, params)
-    if len(state.fired) > _PRUNE_ABOVE:
-        _forget_old_marks(rule, state, event.ts_ms, params)
-
-
-def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
-    params: AbandonedInterestParams = rule.params  # type: ignore[assignment]
-    episode = state.interests.get(timer.key)
-    if episode is None or episode.last_interest_ms is None:
-        return None
-    if state.fired_within(timer.key, now_ms=ctx.now_ms, window_ms=params.once_per_ms):
-        return None
-    category = timer.key[len(rule.name) + 1 :]
-    config = ctx.profile_config
-    affinity = state.profile.categories.value(category, now_ms=ctx.now_ms, half_life_ms=config.interest_half_life_ms)
-    if affinity <= params.affinity_threshold:
-        return None
-    products = [product for product, _ in sorted(episode.products.items(), key=lambda item: (-item[1], item[0]))]
-    top = products[: params.top_products]
-    return Candidate(
-        rule=rule,
-        key=timer.key,
-        cause=timer.cause,
-        ts_ms=ctx.now_ms,
-        payload={
-            "category": category,
-            "products": top,
-            "affinity": round(affinity, 4),
-            "last_interest": format_rfc3339(episode.last_interest_ms),
-        },
-        reason=f"showed interest in {category} and left it for {params.delay_ms // 60_000} min without adding to cart",
-        once_key=timer.key,
-        deadline_ms=episode.last_interest_ms + params.max_lateness_ms,
-        categories=(category,),
-    )
 
 
 def _on_view(rule: RuleSpec, params: AbandonedInterestParams, state: UserState, click: Click, key: str, effects: Effects) -> None:
@@ -188,3 +144,67 @@ def _forget_old_marks(rule: RuleSpec, state: UserState, now_ms: int, params: Aba
     for index, (fired_ms, key) in enumerate(marks):
         if index < excess or now_ms - fired_ms >= params.once_per_ms:
             del fired[key]
+
+
+class AbandonedInterest(RuleLogic):
+    """An interest walked away from: see the module's docstring."""
+
+    def __init__(self) -> None:
+        super().__init__(RuleKind.ABANDONED_INTEREST, AbandonedInterestParams, REACTS_TO)
+
+    def on_event(self, rule: RuleSpec, state: UserState, event: Event, ctx: Context, effects: Effects) -> None:
+        params: AbandonedInterestParams = rule.params  # type: ignore[assignment]
+        if isinstance(event, Click):
+            key = _key(rule, event.category)
+            if event.action is ClickAction.VIEW:
+                _on_view(rule, params, state, event, key, effects)
+            elif event.action is ClickAction.ADD_TO_CART:
+                _walked_in(state, key)
+        elif isinstance(event, Search):
+            category = state.profile.last_search_category
+            if category is not None:
+                _on_search(rule, params, state, event, _key(rule, category), effects)
+        elif isinstance(event, Purchase):
+            for category in {item.category for item in event.items}:
+                _walked_in(state, _key(rule, category))
+        if len(state.interests) > _PRUNE_ABOVE:
+            _prune(state, event.ts_ms, params)
+        if len(state.fired) > _PRUNE_ABOVE:
+            _forget_old_marks(rule, state, event.ts_ms, params)
+
+    def on_timer(self, rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
+        params: AbandonedInterestParams = rule.params  # type: ignore[assignment]
+        episode = state.interests.get(timer.key)
+        if episode is None or episode.last_interest_ms is None:
+            return None
+        if state.fired_within(timer.key, now_ms=ctx.now_ms, window_ms=params.once_per_ms):
+            return None
+        category = timer.key[len(rule.name) + 1 :]
+        config = ctx.profile_config
+        affinity = state.profile.categories.value(category, now_ms=ctx.now_ms, half_life_ms=config.interest_half_life_ms)
+        if affinity <= params.affinity_threshold:
+            return None
+        products = [product for product, _ in sorted(episode.products.items(), key=lambda item: (-item[1], item[0]))]
+        top = products[: params.top_products]
+        return Candidate(
+            rule=rule,
+            key=timer.key,
+            cause=timer.cause,
+            ts_ms=ctx.now_ms,
+            payload={
+                "category": category,
+                "products": top,
+                "affinity": round(affinity, 4),
+                "last_interest": format_rfc3339(episode.last_interest_ms),
+            },
+            reason=f"showed interest in {category} and left it for {params.delay_ms // 60_000} min without adding to cart",
+            once_key=timer.key,
+            deadline_ms=episode.last_interest_ms + params.max_lateness_ms,
+            categories=(category,),
+        )
+
+    def delay_ms(self, params: Any) -> int:
+        return int(params.delay_ms)
+
+    def summary(self, payload: dict[str, Any]) -> str:
+        return f"{payload['category']}: {', '.join(payload.get('products', []))}"

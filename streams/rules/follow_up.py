@@ -12,10 +12,12 @@ channel. It passes every guardrail as any trigger does.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from schemas.outputs import Trigger
 from streams.rules.base import Candidate, Context
-from streams.rules.spec import FollowUpParams, RuleSpec
+from streams.rules.logic import RuleLogic
+from streams.rules.spec import FollowUpParams, RuleKind, RuleSpec
 from streams.state import UserState
 from streams.timers import Timer
 
@@ -50,28 +52,40 @@ def cancel_all(state: UserState) -> None:
         del timers[key]
 
 
-def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
-    """The timer is still pending, so nothing ended the follow-up (see the module's docstring)."""
-    first, channel, variant = timer.cause.split(_SEPARATOR)
-    if rule.offer is None and rule.choices == (channel,):
-        return None  # the same message on the same channel: never simply resent
-    categories: tuple[str, ...] = ()
-    products: tuple[str, ...] = ()
-    for remembered in state.exposures:  # what the first message was about, if still remembered
-        if remembered.trigger_id == first:
-            categories, products = remembered.categories, remembered.products
-    params: FollowUpParams = rule.params  # type: ignore[assignment]
-    spec = replace(rule, variant=variant) if variant else rule
-    hours = params.after_ms / 3_600_000
-    return Candidate(
-        rule=spec,
-        key=timer.key,
-        cause=timer.cause,  # held for quiet hours, it re-arms this timer as it is
-        ts_ms=ctx.now_ms,
-        payload={"follow_up_of": first, "first_channel": channel, "categories": list(categories), "products": list(products)},
-        reason=f"no open or click of the {params.parent} message on {channel} within {hours:g} h",
-        once_key=rule.name,  # one mark for the follow-up rule, not one per message: the record stays bounded
-        categories=categories,
-        products=products,
-        avoid_channel="" if rule.offer is not None else channel,
-    )
+class FollowUp(RuleLogic):
+    """A rule's second step: see the module's docstring."""
+
+    def __init__(self) -> None:
+        super().__init__(RuleKind.FOLLOW_UP, FollowUpParams, frozenset())
+
+    def on_timer(self, rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
+        """The timer is still pending, so nothing ended the follow-up (see the module's docstring)."""
+        first, channel, variant = timer.cause.split(_SEPARATOR)
+        if rule.offer is None and rule.choices == (channel,):
+            return None  # the same message on the same channel: never simply resent
+        categories: tuple[str, ...] = ()
+        products: tuple[str, ...] = ()
+        for remembered in state.exposures:  # what the first message was about, if still remembered
+            if remembered.trigger_id == first:
+                categories, products = remembered.categories, remembered.products
+        params: FollowUpParams = rule.params  # type: ignore[assignment]
+        spec = replace(rule, variant=variant) if variant else rule
+        hours = params.after_ms / 3_600_000
+        return Candidate(
+            rule=spec,
+            key=timer.key,
+            cause=timer.cause,  # held for quiet hours, it re-arms this timer as it is
+            ts_ms=ctx.now_ms,
+            payload={"follow_up_of": first, "first_channel": channel, "categories": list(categories), "products": list(products)},
+            reason=f"no open or click of the {params.parent} message on {channel} within {hours:g} h",
+            once_key=rule.name,  # one mark for the follow-up rule, not one per message: the record stays bounded
+            categories=categories,
+            products=products,
+            avoid_channel="" if rule.offer is not None else channel,
+        )
+
+    def delay_ms(self, params: Any) -> int:
+        return int(params.after_ms)
+
+    def summary(self, payload: dict[str, Any]) -> str:
+        return f"follows up an ignored {payload.get('first_channel', '')} message"

@@ -178,21 +178,3 @@ class RuleBook:
     def holdout_fraction(self, rule: RuleSpec) -> float:
         return self.guardrails.holdout_fraction if rule.holdout_fraction is None else rule.holdout_fraction
 
-    @property
-    def longest_delay_ms(self) -> int:
-        """How far past the last event an end-of-input flush must look to fire every timer:
-        the longest rule delay (a day for a best-hour promotion), plus a day for quiet hours
-        that may hold a trigger back."""
-        delays = [0]
-        for rule in self.enabled:
-            for spec in (rule, *(variant.rule for variant in rule.variants)):
-                delay_ms = 0
-                if isinstance(spec.params, (AbandonedInterestParams, AbandonedCartParams)):
-                    delay_ms = spec.params.delay_ms
-                elif isinstance(spec.params, TimedPromotionParams) and spec.params.send_at is SendAt.BEST_HOUR:
-                    delay_ms = DAY_MS  # the best hour comes round within a day
-                if rule.follow_up is not None and isinstance(rule.follow_up.params, FollowUpParams):
-                    delay_ms += rule.follow_up.params.after_ms + (DAY_MS if self.guardrails.quiet_hours is not None else 0)
-                delays.append(delay_ms)
-        quiet = DAY_MS if self.guardrails.quiet_hours is not None else 0
-        return max(delays) + quiet

@@ -7,12 +7,15 @@ time) inside the window. Eligibility is checked again when a scheduled or held o
 
 from __future__ import annotations
 
+from typing import Any
+
 from schemas.events import Consent, Event
 from schemas.timestamps import format_rfc3339
 from streams.config import DAY_MS, HOUR_MS
 from streams.profile import Profile
 from streams.rules.base import Candidate, Context, Effects
-from streams.rules.spec import RuleSpec, SegmentFilter, SendAt, TimedPromotionParams
+from streams.rules.logic import RuleLogic
+from streams.rules.spec import RuleKind, RuleSpec, SegmentFilter, SendAt, TimedPromotionParams
 from streams.state import UserState
 from streams.timers import Timer
 
@@ -51,40 +54,6 @@ REACTS_TO = frozenset({"view", "add_to_cart", "remove_from_cart", "search", "pur
 """A consent message is not activity: the offer waits for the user's next event."""
 
 
-def on_event(rule: RuleSpec, state: UserState, event: Event, ctx: Context, effects: Effects) -> None:
-    params: TimedPromotionParams = rule.params  # type: ignore[assignment]
-    ts_ms = event.ts_ms
-    if isinstance(event, Consent) or not params.start_ms <= ts_ms < params.end_ms:
-        return
-    if rule.name in state.fired or rule.name in state.timers:
-        return
-    profile = state.profile
-    if not eligible(profile, params.segment, consent_default=ctx.profile_config.consent_default):
-        return
-    due_ms = ts_ms
-    if params.send_at is SendAt.BEST_HOUR:
-        hour = profile.best_send_hour()
-        if hour is not None:
-            best_ms = next_local_hour_ms(ts_ms, hour, profile.utc_offset_min)
-            if best_ms < params.end_ms:
-                due_ms = best_ms
-    if due_ms > ts_ms:
-        timer = Timer(key=rule.name, rule=rule.name, due_ms=due_ms, cause=rule.name)
-        state.timers[rule.name] = timer
-        effects.schedule.append(timer)
-    else:
-        effects.candidates.append(_candidate(rule, params, ts_ms))
-
-
-def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
-    params: TimedPromotionParams = rule.params  # type: ignore[assignment]
-    if rule.name in state.fired:
-        return None
-    if not eligible(state.profile, params.segment, consent_default=ctx.profile_config.consent_default):
-        return None
-    return _candidate(rule, params, ctx.now_ms)
-
-
 def _candidate(rule: RuleSpec, params: TimedPromotionParams, ts_ms: int) -> Candidate:
     return Candidate(
         rule=rule,
@@ -100,3 +69,48 @@ def _candidate(rule: RuleSpec, params: TimedPromotionParams, ts_ms: int) -> Cand
         once_key=rule.name,
         deadline_ms=params.end_ms - 1,
     )
+
+
+class TimedPromotion(RuleLogic):
+    """A campaign window: see the module's docstring."""
+
+    def __init__(self) -> None:
+        super().__init__(RuleKind.TIMED_PROMOTION, TimedPromotionParams, REACTS_TO)
+
+    def on_event(self, rule: RuleSpec, state: UserState, event: Event, ctx: Context, effects: Effects) -> None:
+        params: TimedPromotionParams = rule.params  # type: ignore[assignment]
+        ts_ms = event.ts_ms
+        if isinstance(event, Consent) or not params.start_ms <= ts_ms < params.end_ms:
+            return
+        if rule.name in state.fired or rule.name in state.timers:
+            return
+        profile = state.profile
+        if not eligible(profile, params.segment, consent_default=ctx.profile_config.consent_default):
+            return
+        due_ms = ts_ms
+        if params.send_at is SendAt.BEST_HOUR:
+            hour = profile.best_send_hour()
+            if hour is not None:
+                best_ms = next_local_hour_ms(ts_ms, hour, profile.utc_offset_min)
+                if best_ms < params.end_ms:
+                    due_ms = best_ms
+        if due_ms > ts_ms:
+            timer = Timer(key=rule.name, rule=rule.name, due_ms=due_ms, cause=rule.name)
+            state.timers[rule.name] = timer
+            effects.schedule.append(timer)
+        else:
+            effects.candidates.append(_candidate(rule, params, ts_ms))
+
+    def on_timer(self, rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
+        params: TimedPromotionParams = rule.params  # type: ignore[assignment]
+        if rule.name in state.fired:
+            return None
+        if not eligible(state.profile, params.segment, consent_default=ctx.profile_config.consent_default):
+            return None
+        return _candidate(rule, params, ctx.now_ms)
+
+    def delay_ms(self, params: Any) -> int:
+        return DAY_MS if params.send_at is SendAt.BEST_HOUR else 0  # the best hour comes round within a day
+
+    def summary(self, payload: dict[str, Any]) -> str:
+        return f"{payload.get('campaign', '')} offer {payload.get('offer')}"

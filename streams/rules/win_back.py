@@ -6,33 +6,21 @@ rule its candidates. One message per at-risk spell: coming back ends the spell.
 
 from __future__ import annotations
 
+from typing import Any
+
+from schemas.events import Event
 from schemas.timestamps import format_rfc3339
 from streams.lifecycle import Stage
-from streams.rules.base import Candidate, Context
-from streams.rules.spec import RuleSpec, WinBackParams
+from streams.profile import EVENT_KINDS
+from streams.rules.base import Candidate, Context, Effects
+from streams.rules.logic import RuleLogic
+from streams.rules.spec import RuleKind, RuleSpec, WinBackParams
 from streams.state import UserState
 from streams.timers import Timer
 
 _SILENT = (Stage.AT_RISK, Stage.CHURNED)
-
-
-def on_event(rule: RuleSpec, state: UserState) -> None:
-    """After the profile took an activity event: a returning user starts a new spell."""
-    if state.profile.stage not in _SILENT:
-        state.fired.pop(rule.name, None)
-        state.timers.pop(rule.name, None)  # a win-back held for quiet hours is moot now
-
-
-def on_stage_change(rule: RuleSpec, state: UserState, before: Stage, ctx: Context) -> Candidate | None:
-    if state.profile.stage is not Stage.AT_RISK or before in _SILENT or rule.name in state.fired:
-        return None
-    return _candidate(rule, state, f"at_risk@{state.profile.last_seen_ms}", ctx)
-
-
-def on_timer(rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
-    if state.profile.stage is not Stage.AT_RISK or rule.name in state.fired:
-        return None
-    return _candidate(rule, state, timer.cause, ctx)
+REACTS_TO = EVENT_KINDS - {"consent"}
+"""Any activity: a consent message is not the user coming back."""
 
 
 def _candidate(rule: RuleSpec, state: UserState, cause: str, ctx: Context) -> Candidate:
@@ -48,3 +36,29 @@ def _candidate(rule: RuleSpec, state: UserState, cause: str, ctx: Context) -> Ca
         reason="no activity for 30 days after being active",
         once_key=rule.name,
     )
+
+
+class WinBack(RuleLogic):
+    """Silence turned at risk: see the module's docstring."""
+
+    def __init__(self) -> None:
+        super().__init__(RuleKind.WIN_BACK, WinBackParams, REACTS_TO)
+
+    def on_event(self, rule: RuleSpec, state: UserState, event: Event, ctx: Context, effects: Effects) -> None:
+        """After the profile took an activity event: a returning user starts a new spell."""
+        if state.profile.stage not in _SILENT:
+            state.fired.pop(rule.name, None)
+            state.timers.pop(rule.name, None)  # a win-back held for quiet hours is moot now
+
+    def on_timer(self, rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
+        if state.profile.stage is not Stage.AT_RISK or rule.name in state.fired:
+            return None
+        return _candidate(rule, state, timer.cause, ctx)
+
+    def on_stage_change(self, rule: RuleSpec, state: UserState, before: Stage, ctx: Context) -> Candidate | None:
+        if state.profile.stage is not Stage.AT_RISK or before in _SILENT or rule.name in state.fired:
+            return None
+        return _candidate(rule, state, f"at_risk@{state.profile.last_seen_ms}", ctx)
+
+    def summary(self, payload: dict[str, Any]) -> str:
+        return f"misses {', '.join(payload['top_categories']) or 'the shop'}"

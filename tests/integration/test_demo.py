@@ -13,10 +13,14 @@ from pathlib import Path
 
 from agents.broker import free_port
 from agents.demo import format_trigger
+from streams.rules.kinds import kind_of_rules
+from streams.rules.loading import default_rulebook
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT_S = 120.0
 
+
+KINDS = kind_of_rules(default_rulebook())
 
 def process_table() -> dict[int, tuple[int, str]]:
     """pid -> (ppid, args) of every process on the machine."""
@@ -114,7 +118,8 @@ def test_format_trigger_renders_a_cart_reminder():
             "channel": "push",
             "payload": {"item_count": 3, "value": 129.9},
             "reason": "3 item(s) worth 129.90 left in the cart",
-        }
+        },
+        KINDS,
     )
     assert line == "09:41:00  abandoned_cart      u0042     push   3 item(s), 129.90"
 
@@ -128,10 +133,11 @@ def test_format_trigger_summarises_other_payloads_by_reason():
         "payload": {"days_inactive": 30},
         "reason": "no visit for 30 days",
     }
-    line = format_trigger(trigger)
+    line = format_trigger(trigger, KINDS)
     assert line == "23:05:09  win_back            u7        email  no visit for 30 days"
     assert line.split()[:4] == ["23:05:09", "win_back", "u7", "email"]
-    assert format_trigger({**trigger, "payload": {}}) == line  # no payload fields to show: the reason
+    assert format_trigger({**trigger, "payload": {}}, KINDS) == line  # no payload fields to show: the reason
+    assert format_trigger({**trigger, "rule": "unknown"}, KINDS) == line.replace("win_back", "unknown ")  # a rule not in the file: the reason
 
 
 def _demo(tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ import pytest
 from builders import MINUTE_MS, T0_MS, add, cart_book, item, purchase, remove, search, view
 from schemas.outputs import Trigger, trigger_id_for
 from schemas.timestamps import format_rfc3339
+from streams.rules.kinds import longest_delay_ms
 from streams.config import DAY_MS
 from streams.partition import PartitionEngine
 from streams.rules.spec import AbandonedCartParams, Models
@@ -41,7 +42,7 @@ def test_rule_name_and_default_config():
     assert RULE == "abandoned_cart"
     assert AbandonedCartParams().delay_ms == DELAY_MS
     assert AbandonedCartParams().once_per_ms == DAY_MS
-    assert CONFIG.longest_delay_ms == DELAY_MS  # no quiet hours in this book
+    assert longest_delay_ms(CONFIG) == DELAY_MS  # no quiet hours in this book
 
 
 # --- the deadline ---------------------------------------------------------------------------

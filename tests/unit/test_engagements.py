@@ -16,6 +16,7 @@ from streams.channels import responsiveness
 from streams.config import HOUR_MS, ProfileConfig
 from streams.partition import PartitionEngine
 from streams.rules.guardrails import in_holdout
+from streams.rules.kinds import longest_delay_ms
 from streams.rules.loading import RulesError, parse_rulebook
 from streams.rules.variants import for_user
 
@@ -317,7 +318,7 @@ def test_the_rules_file_refuses_what_cannot_mean_anything(rules: str, problem: s
 
 def test_the_end_of_input_horizon_covers_the_slowest_variant_and_the_follow_up():
     book = parse_rulebook(NO_GUARDS + "rules:\n" + VARIANTS.replace("variants:", "follow_up: {after: 4h, channel: email}\n    variants:"))
-    assert book.longest_delay_ms == 60 * MINUTE_MS + 4 * HOUR_MS
+    assert longest_delay_ms(book) == 60 * MINUTE_MS + 4 * HOUR_MS
     assert math.isclose(sum(v.weight for v in book.rules[0].variants), 2.0)
 
 

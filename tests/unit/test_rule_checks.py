@@ -51,8 +51,9 @@ def test_nudge_rules_check_exits_1_with_a_line_per_warning_and_0_when_clean(tmp_
     rules.write_text(ENDED.replace("channel: email", "channel: emial"))
     result = nudge("rules", "check", str(rules))
     assert result.returncode == 1, result.stderr
-    summary, *warnings = result.stdout.splitlines()
+    summary, described, *warnings = result.stdout.splitlines()
     assert summary == f"{rules}: 1 rules, 1 enabled (old_sale); models on (logistic)"
+    assert described == "  old_sale: timed_promotion on emial"
     assert len(warnings) == 2 and all(line.startswith("warning: rule 'old_sale'") for line in warnings)
     assert nudge("rules", "check", str(rules), env={"NUDGE_CHANNELS": "emial"}).stdout.count("warning:") == 1  # only the ended campaign
     assert nudge("rules", "check").returncode == 0
