@@ -87,5 +87,8 @@ class AbandonedCart(RuleLogic):
     def delay_ms(self, params: Any) -> int:
         return int(params.delay_ms)
 
+    def example(self) -> RuleSpec:
+        return RuleSpec("cart", RuleKind.ABANDONED_CART, "push", AbandonedCartParams())
+
     def summary(self, payload: dict[str, Any]) -> str:
         return f"{payload['item_count']} item(s), {payload['value']:.2f}"

@@ -206,5 +206,8 @@ class AbandonedInterest(RuleLogic):
     def delay_ms(self, params: Any) -> int:
         return int(params.delay_ms)
 
+    def example(self) -> RuleSpec:
+        return RuleSpec("interest", RuleKind.ABANDONED_INTEREST, "push", AbandonedInterestParams())
+
     def summary(self, payload: dict[str, Any]) -> str:
         return f"{payload['category']}: {', '.join(payload.get('products', []))}"

@@ -17,7 +17,7 @@ from typing import Any
 from schemas.outputs import Trigger
 from streams.rules.base import Candidate, Context
 from streams.rules.logic import RuleLogic
-from streams.rules.spec import FollowUpParams, RuleKind, RuleSpec
+from streams.rules.spec import AbandonedCartParams, FollowUpParams, RuleKind, RuleSpec
 from streams.state import UserState
 from streams.timers import Timer
 
@@ -86,6 +86,12 @@ class FollowUp(RuleLogic):
 
     def delay_ms(self, params: Any) -> int:
         return int(params.after_ms)
+
+    def example(self) -> RuleSpec:
+        """The follow-up of a cart reminder: the rule its spec comes from, as a rules file writes it."""
+        cart = RuleSpec("cart", RuleKind.ABANDONED_CART, "push", AbandonedCartParams())
+        follow = RuleSpec("cart-follow-up", RuleKind.FOLLOW_UP, "email", FollowUpParams(after_ms=4 * 3_600_000, parent="cart"), holdout_fraction=0.0)
+        return replace(cart, follow_up=follow)
 
     def summary(self, payload: dict[str, Any]) -> str:
         return f"follows up an ignored {payload.get('first_channel', '')} message"

@@ -48,3 +48,9 @@ class RuleLogic:
     def summary(self, payload: dict[str, Any]) -> str:
         """A trigger of this kind in a few words, for the demo's terminal."""
         return ""
+
+    def example(self) -> RuleSpec:
+        """A rule of this kind that fires on a few weeks of the synthetic shop: what the conformance
+        suite (tests/unit/test_rule_conformance.py) runs every kind with, as River's checks run
+        each estimator with its own test parameters."""
+        raise NotImplementedError(f"{self.kind.value} gives no example rule")

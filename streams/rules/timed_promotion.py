@@ -112,5 +112,9 @@ class TimedPromotion(RuleLogic):
     def delay_ms(self, params: Any) -> int:
         return DAY_MS if params.send_at is SendAt.BEST_HOUR else 0  # the best hour comes round within a day
 
+    def example(self) -> RuleSpec:
+        # A campaign from 2026-11-01 to 2027-03-01, to anyone: the conformance suite's shop runs inside it.
+        return RuleSpec("sale", RuleKind.TIMED_PROMOTION, "email", TimedPromotionParams(start_ms=1_793_491_200_000, end_ms=1_803_859_200_000))
+
     def summary(self, payload: dict[str, Any]) -> str:
         return f"{payload.get('campaign', '')} offer {payload.get('offer')}"

@@ -60,5 +60,8 @@ class WinBack(RuleLogic):
             return None
         return _candidate(rule, state, f"at_risk@{state.profile.last_seen_ms}", ctx)
 
+    def example(self) -> RuleSpec:
+        return RuleSpec("win_back", RuleKind.WIN_BACK, "email", WinBackParams())
+
     def summary(self, payload: dict[str, Any]) -> str:
         return f"misses {', '.join(payload['top_categories']) or 'the shop'}"
