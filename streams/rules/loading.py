@@ -24,12 +24,13 @@ streams.rules.loading.RulesError: rules.yaml line 3: rules[0].params.delay: expe
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 from typing import Any, NoReturn
@@ -41,11 +42,10 @@ from schemas.timestamps import BadTimestamp, parse_rfc3339
 from streams.learning import MODELS
 from streams.lifecycle import Stage
 from streams.rfm import SEGMENTS
+from streams.rules.kinds import KINDS
 from streams.rules.spec import (
     BEST_CHANNEL,
     WRITTEN_KINDS,
-    AbandonedCartParams,
-    AbandonedInterestParams,
     FollowUpParams,
     Guardrails,
     Models,
@@ -57,7 +57,6 @@ from streams.rules.spec import (
     SendAt,
     TimedPromotionParams,
     Variant,
-    WinBackParams,
     channel_choices,
 )
 from streams.state import MAX_SENT_TIMES
@@ -361,34 +360,8 @@ _VARIANT_KEYS = ("name", "weight", "params", "offer", "channel")
 _FOLLOW_UP_KEYS = ("after", "channel", "offer")
 MAX_VARIANTS = 8  # each is a key of the partition's uplift counts, whose record has a size bound
 FOLLOW_UP_SUFFIX = "-follow-up"
-_PROMOTION_KEYS = ("start", "end", "send_at", "offer", "segment")
 _SEGMENT_KEYS = ("lifecycle", "rfm", "top_category", "price_sensitivity", "consent")
 
-_Reader = Callable[[Node, str], Any]
-
-
-def _count(minimum: int) -> _Reader:
-    return functools.partial(_int, minimum=minimum)
-
-
-# key in the file -> (field of the params dataclass, how to read it)
-_INTEREST_FIELDS: dict[str, tuple[str, _Reader]] = {
-    "min_views": ("min_views", _count(1)),
-    "min_views_after_search": ("min_views_after_search", _count(0)),
-    "window": ("window_ms", _duration_ms),
-    "delay": ("delay_ms", _duration_ms),
-    "affinity_threshold": ("affinity_threshold", functools.partial(_float, minimum=0.0)),
-    "top_products": ("top_products", _count(0)),
-    "once_per": ("once_per_ms", _duration_ms),
-    "max_lateness": ("max_lateness_ms", _duration_ms),
-}
-_CART_FIELDS: dict[str, tuple[str, _Reader]] = {
-    "delay": ("delay_ms", _duration_ms),
-    "once_per": ("once_per_ms", _duration_ms),
-}
-_WIN_BACK_FIELDS: dict[str, tuple[str, _Reader]] = {
-    "top_categories": ("top_categories", _count(0)),
-}
 
 
 def _book(root: Node | None) -> RuleBook:
@@ -485,17 +458,7 @@ def _rule(node: Node, path: str, first_line_of: dict[str, int], guardrails: Guar
     first_line_of[name] = name_node.start_mark.line + 1
 
     kind = RuleKind(_choice(fields["kind"], _join(path, "kind"), [kind.value for kind in WRITTEN_KINDS]))
-    params_node, params_path = fields.get("params"), _join(path, "params")
-    if kind is RuleKind.ABANDONED_INTEREST:
-        params: Any = _interest_params(params_node, params_path)
-    elif kind is RuleKind.ABANDONED_CART:
-        params = _simple_params(AbandonedCartParams, _CART_FIELDS, params_node, params_path, kind)
-    elif kind is RuleKind.WIN_BACK:
-        params = _simple_params(WinBackParams, _WIN_BACK_FIELDS, params_node, params_path, kind)
-    else:
-        if params_node is None:
-            _fail(node, path, "missing required key 'params' (a timed_promotion needs at least start and end)")
-        params = _promotion_params(params_node, params_path)
+    params = _params(KINDS[kind].params_type, fields.get("params"), _join(path, "params"), kind, rule_node=node, rule_path=path)
 
     propensity_min, propensity_max = _propensity_range(fields["propensity"], _join(path, "propensity")) if "propensity" in fields else (None, None)
     channel, channels = _channel(fields["channel"], _join(path, "channel"))
@@ -610,7 +573,7 @@ def _variants(node: Node, path: str, rule: RuleSpec) -> tuple[Variant, ...]:
                 _fail(fields["weight"], _join(item_path, "weight"), "must be above 0 (remove the variant to stop it)")
         spec = replace(rule, variant=name, variants=())
         if "params" in fields:
-            spec = replace(spec, params=_variant_params(fields["params"], _join(item_path, "params"), rule))
+            spec = replace(spec, params=_params(KINDS[rule.kind].params_type, fields["params"], _join(item_path, "params"), rule.kind, base=rule.params))
         if "offer" in fields:
             offer = _offer(fields["offer"], _join(item_path, "offer"))
             spec = replace(spec, params=replace(spec.params, offer=offer)) if isinstance(spec.params, TimedPromotionParams) else replace(spec, offer=offer)
@@ -621,22 +584,6 @@ def _variants(node: Node, path: str, rule: RuleSpec) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
-_PARAM_TABLES: dict[RuleKind, dict[str, tuple[str, _Reader]]] = {
-    RuleKind.ABANDONED_INTEREST: _INTEREST_FIELDS,
-    RuleKind.ABANDONED_CART: _CART_FIELDS,
-    RuleKind.WIN_BACK: _WIN_BACK_FIELDS,
-}
-
-
-def _variant_params(node: Node, path: str, rule: RuleSpec) -> Any:
-    """A variant's overrides of the rule's params: the keys the kind takes, each read as it is there."""
-    table = _PARAM_TABLES.get(rule.kind)
-    if table is None:
-        _fail(node, path, f"a {rule.kind.value} variant overrides its offer or channel, not its params")
-    params = replace(rule.params, **_read_fields(table, _params_mapping(table, node, path, rule.kind), path))
-    if isinstance(params, AbandonedInterestParams) and params.max_lateness_ms < params.delay_ms:
-        _fail(node, path, "max_lateness is shorter than delay, so the variant could never fire")
-    return params
 
 
 def _signed_fraction(node: Node, path: str) -> float:
@@ -656,51 +603,6 @@ def _propensity_range(node: Node, path: str) -> tuple[float | None, float | None
     return low, high
 
 
-def _simple_params(
-    cls: type, table: dict[str, tuple[str, _Reader]], node: Node | None, path: str, kind: RuleKind
-) -> Any:
-    if node is None:
-        return cls()
-    return cls(**_read_fields(table, _params_mapping(table, node, path, kind), path))
-
-
-def _params_mapping(table: dict[str, tuple[str, _Reader]], node: Node, path: str, kind: RuleKind) -> dict[str, Node]:
-    return _mapping(node, path, allowed=tuple(table), what=f" for {kind.value}")
-
-
-def _read_fields(table: dict[str, tuple[str, _Reader]], fields: dict[str, Node], path: str) -> dict[str, Any]:
-    return {field: read(fields[key], _join(path, key)) for key, (field, read) in table.items() if key in fields}
-
-
-def _interest_params(node: Node | None, path: str) -> AbandonedInterestParams:
-    if node is None:
-        return AbandonedInterestParams()
-    fields = _params_mapping(_INTEREST_FIELDS, node, path, RuleKind.ABANDONED_INTEREST)
-    params = AbandonedInterestParams(**_read_fields(_INTEREST_FIELDS, fields, path))
-    if params.max_lateness_ms < params.delay_ms:
-        # the trigger would be stale the moment its timer fires: the rule could never send anything
-        key = "max_lateness" if "max_lateness" in fields else "delay"
-        _fail(fields[key], _join(path, key), "max_lateness is shorter than delay, so the rule could never fire")
-    return params
-
-
-def _promotion_params(node: Node, path: str) -> TimedPromotionParams:
-    fields = _mapping(node, path, allowed=_PROMOTION_KEYS, required=("start", "end"), what=" for timed_promotion")
-    start_ms = _timestamp_ms(fields["start"], _join(path, "start"))
-    end_ms = _timestamp_ms(fields["end"], _join(path, "end"))
-    if end_ms <= start_ms:
-        start, end = fields["start"].value, fields["end"].value
-        _fail(fields["end"], _join(path, "end"), f"must be after start {start!r}, got {end!r}")
-    send_at = SendAt.FIRST_EVENT
-    if "send_at" in fields:
-        send_at = SendAt(_choice(fields["send_at"], _join(path, "send_at"), [when.value for when in SendAt]))
-    offer: dict[str, Any] = {}
-    if "offer" in fields:
-        offer_path = _join(path, "offer")
-        _entries(fields["offer"], offer_path)  # an offer must be a mapping, not a bare value
-        offer = _plain(fields["offer"], offer_path)
-    segment = _segment(fields["segment"], _join(path, "segment")) if "segment" in fields else SegmentFilter()
-    return TimedPromotionParams(start_ms=start_ms, end_ms=end_ms, offer=offer, send_at=send_at, segment=segment)
 
 
 def _segment(node: Node, path: str) -> SegmentFilter:
@@ -717,3 +619,54 @@ def _segment(node: Node, path: str) -> SegmentFilter:
             lists[key] = _strings(fields[key], _join(path, key), choices=allowed)
     consent = _text(fields["consent"], _join(path, "consent"), "a channel name") if "consent" in fields else None
     return SegmentFilter(**lists, consent=consent)
+
+
+def _params(
+    cls: type, node: Node | None, path: str, kind: RuleKind, *, rule_node: Node | None = None, rule_path: str = "", base: Any = None
+) -> Any:
+    """A kind's params, each key derived from its params dataclass (see streams/rules/spec.py).
+    With ``base``, the keys given override it (a variant's params), and none is required."""
+    keys = {_key_of(field): field for field in dataclasses.fields(cls)}
+    required = [] if base is not None else [key for key, field in keys.items() if _required(field)]
+    if node is None:
+        if required:
+            assert rule_node is not None
+            _fail(rule_node, rule_path, f"missing required key 'params' (a {kind.value} needs at least {' and '.join(required)})")
+        return cls()
+    given = _mapping(node, path, allowed=tuple(keys), required=required, what=f" for {kind.value}")
+    values = {keys[key].name: _read_param(keys[key], value, _join(path, key)) for key, value in given.items()}
+    params = cls(**values) if base is None else replace(base, **values)
+    problem = params.problem() if hasattr(params, "problem") else None
+    if problem is not None:
+        blamed, why = problem
+        key = next((key for key in blamed if key in given), None)
+        _fail(node if key is None else given[key], path if key is None else _join(path, key), why)
+    return params
+
+
+def _key_of(field: dataclasses.Field[Any]) -> str:
+    return field.name.removesuffix("_ms")
+
+
+def _required(field: dataclasses.Field[Any]) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def _read_param(field: dataclasses.Field[Any], node: Node, path: str) -> Any:
+    """One param, read as its field's name, type and metadata say."""
+    if field.metadata.get("read") == "timestamp":
+        return _timestamp_ms(node, path)
+    if field.name.endswith("_ms"):
+        return _duration_ms(node, path)
+    kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+    if kind == "int":
+        return _int(node, path, minimum=field.metadata.get("minimum", 0))
+    if kind == "float":
+        return _float(node, path, minimum=0.0)
+    if kind == "SendAt":
+        return SendAt(_choice(node, path, [when.value for when in SendAt]))
+    if kind == "SegmentFilter":
+        return _segment(node, path)
+    if kind.startswith("dict"):
+        return _offer(node, path)
+    raise AssertionError(f"no reader for param {field.name} of type {kind}")  # a params class this loader does not know yet

@@ -36,9 +36,18 @@ class SendAt(StrEnum):
     BEST_HOUR = "best_hour"  # at the user's best send hour inside the window
 
 
+# A kind's params are what its rules file key ``params`` holds. The loader (streams/rules/loading.py)
+# derives each key from its field: the name (without ``_ms``), its type (``_ms``: a duration like
+# 30m; int: a whole number, at least ``minimum``; float: a number, at least 0; an enum: one of its
+# values), and whether it has a default (none: required). ``metadata`` says the rest. A params
+# class may name a ``problem`` that no one field shows.
+AT_LEAST_ONE = {"minimum": 1}
+TIMESTAMP = {"read": "timestamp"}  # an RFC 3339 timestamp with an offset, not a duration
+
+
 @dataclass(frozen=True, slots=True)
 class AbandonedInterestParams:
-    min_views: int = 3  # product views in a category that make an interest
+    min_views: int = field(default=3, metadata=AT_LEAST_ONE)  # product views in a category that make an interest
     min_views_after_search: int = 1  # ... or a search for the category plus this many views
     window_ms: int = 30 * MINUTE_MS  # the interest events must fall within this much time
     delay_ms: int = 20 * MINUTE_MS  # quiet time after the last interest event before firing
@@ -46,6 +55,12 @@ class AbandonedInterestParams:
     top_products: int = 3  # most-viewed products of the category in the payload
     once_per_ms: int = DAY_MS  # at most one trigger per (user, category) in this much time
     max_lateness_ms: int = 2 * HOUR_MS  # never fire later than this after the last interest event
+
+    def problem(self) -> tuple[tuple[str, ...], str] | None:
+        """What the fields cannot show alone: the keys to blame (the first given), and why."""
+        if self.max_lateness_ms < self.delay_ms:  # the trigger would be stale the moment its timer fires
+            return ("max_lateness", "delay"), "max_lateness is shorter than delay, so the rule could never fire"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +82,16 @@ class SegmentFilter:
 
 @dataclass(frozen=True, slots=True)
 class TimedPromotionParams:
-    start_ms: int
-    end_ms: int  # exclusive
-    offer: dict[str, Any] = field(default_factory=dict, hash=False)  # copied into the payload as is
+    start_ms: int = field(metadata=TIMESTAMP)
+    end_ms: int = field(metadata=TIMESTAMP)  # exclusive
     send_at: SendAt = SendAt.FIRST_EVENT
+    offer: dict[str, Any] = field(default_factory=dict, hash=False)  # copied into the payload as is
     segment: SegmentFilter = SegmentFilter()
+
+    def problem(self) -> tuple[tuple[str, ...], str] | None:
+        if self.end_ms <= self.start_ms:
+            return ("end",), "must be after start, or the campaign never runs"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

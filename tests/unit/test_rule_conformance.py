@@ -2,6 +2,7 @@
 checks run over every estimator: each kind, with its own example rule, on forty days of the
 synthetic shop.
 
+- the rules file takes exactly the params its dataclass declares;
 - it fires at all (or the checks below would prove nothing);
 - it is deterministic under replay: the same events give the same outputs, id for id;
 - its state survives the changelog codec: a store that encodes and decodes every user after
@@ -31,7 +32,8 @@ from streams.population import Population
 from streams.profile import EVENT_KINDS
 from streams.rules.base import Context, Effects
 from streams.rules.kinds import KINDS
-from streams.rules.spec import Guardrails, RuleBook, RuleKind, RuleSpec
+from streams.rules.loading import RulesError, parse_rulebook
+from streams.rules.spec import WRITTEN_KINDS, Guardrails, RuleBook, RuleKind, RuleSpec
 from streams.traffic import ShopSimulator
 
 START_MS = 1_795_597_200_000  # 2026-11-25T09:00:00Z
@@ -187,3 +189,13 @@ def test_it_respects_the_holdout(kind: RuleKind) -> None:
         return
     assert sent_by(kind, book, outputs) == []
     assert [o for o in outputs if isinstance(o, Suppression) and o.trigger.rule == name and o.reason.value == "holdout"]
+
+
+@pytest.mark.parametrize("kind", [kind for kind in KINDS_UNDER_TEST if kind in WRITTEN_KINDS], ids=str)
+def test_the_rules_file_takes_exactly_the_params_the_kind_declares(kind: RuleKind) -> None:
+    """The loader derives a kind's keys from its params dataclass: a new field is a new key, with
+    no table to keep in step."""
+    declared = [field.name.removesuffix("_ms") for field in dataclasses.fields(KINDS[kind].params_type)]
+    text = f"rules:\n  - {{name: r, kind: {kind.value}, channel: push, params: {{nonsense: 1}}}}\n"
+    with pytest.raises(RulesError, match=f"unknown key for {kind.value}; expected one of {', '.join(declared)}$"):
+        parse_rulebook(text)

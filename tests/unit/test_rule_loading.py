@@ -378,7 +378,7 @@ ERRORS = {
     ),
     "end before start": (
         PROMOTION.replace("2027-01-10T00:00:00Z", "2026-11-19T23:59:59Z"),
-        7, "rules[0].params.end", "must be after start '2026-11-20T00:00:00Z', got '2026-11-19T23:59:59Z'",
+        7, "rules[0].params.end", "must be after start, or the campaign never runs",
     ),
     "end equal to start": (
         PROMOTION.replace("2027-01-10T00:00:00Z", "2026-11-20T01:00:00+01:00"),
