@@ -8,8 +8,8 @@ synthetic shop.
 - its state survives the changelog codec: a store that encodes and decodes every user after
   every change, as a worker's table does, gives the same outputs as one that keeps the objects;
 - it ignores the events it does not react to: called with one anyway, it changes nothing;
-- it respects consent and the holdout: an opted-out shop gets no trigger of it, and a held-out
-  one only ghost sends;
+- it respects once_per (the kinds that have one), consent and the holdout: a longer once_per
+  sends fewer, an opted-out shop gets no trigger of it, and a held-out one only ghost sends;
 - its triggers carry stable, unique ids.
 """
 
@@ -199,3 +199,18 @@ def test_the_rules_file_takes_exactly_the_params_the_kind_declares(kind: RuleKin
     text = f"rules:\n  - {{name: r, kind: {kind.value}, channel: push, params: {{nonsense: 1}}}}\n"
     with pytest.raises(RulesError, match=f"unknown key for {kind.value}; expected one of {', '.join(declared)}$"):
         parse_rulebook(text)
+
+
+ONCE_PER = [kind for kind in KINDS_UNDER_TEST if "once_per_ms" in {field.name for field in dataclasses.fields(KINDS[kind].params_type)}]
+
+
+@pytest.mark.parametrize("kind", ONCE_PER, ids=str)
+def test_it_respects_once_per(kind: RuleKind) -> None:
+    """Over forty days shoppers come back to the same carts and categories: a once_per longer than
+    the shop sends fewer triggers than a day's, though not none."""
+    outputs, _ = plain_run(kind)
+    daily = sent_by(kind, book_for(kind), outputs)
+    rule = KINDS[kind].example()
+    rarely = RuleBook((dataclasses.replace(rule, params=dataclasses.replace(rule.params, once_per_ms=1000 * DAY_MS)),), GUARDS)
+    seldom = sent_by(kind, rarely, replay(rarely, shop())[0])
+    assert 0 < len(seldom) < len(daily)
