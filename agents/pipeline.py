@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, MutableMapping, Sequence, 
 from agents.metrics import Metrics
 from agents.records import UserRecord, encode_population, encode_record
 from agents.tables import MemoryTable, RocksTable
-from schemas.events import Erasure, Event
+from schemas.events import EngagementType, Erasure, Event
 from schemas.limits import DEFAULT_MAX_FUTURE_SKEW_MS, MAX_OUTPUT_BYTES, MAX_POPULATION_RECORD_BYTES, MAX_USER_RECORD_BYTES
 from schemas.outputs import Conversion, DeadLetter, ErasureDone, Output, Response, Suppression, Trigger, encode_output
 from streams.config import ProfileConfig
@@ -507,7 +507,7 @@ class Pipeline:
 def _count_response(metrics: Metrics, response: Response) -> None:
     labels = (response.rule, response.channel, response.variant or "")
     metrics.engagements.labels(*labels, response.type).inc()
-    if response.type == "opened":
+    if response.type == EngagementType.OPENED.value:
         metrics.time_to_open.labels(*labels).observe(max(0, response.ts_ms - response.trigger_ts_ms) / 1000)
 
 

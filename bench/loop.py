@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from streams.loop import LoopReport, closed_loop, shop_events
 from streams.rules.loading import parse_rulebook
-from streams.traffic import ShopSimulator
+from streams.traffic import ShopSimulator, assign_personas
 
 START_MS = 1_795_597_200_000
 MEAN_GAP_MS = 8_000.0  # 400 shoppers, so each leaves a few carts and interests a day
@@ -36,7 +36,7 @@ def run_loops(*, seeds: tuple[int, ...], users: int, events: int) -> list[LoopRu
     runs = []
     for seed in seeds:
         shop = ShopSimulator(users=users, seed=seed, start_ms=START_MS, mean_gap_ms=MEAN_GAP_MS)
-        personas = tuple(shop.personas[user] for user in sorted(shop.personas))
+        personas = assign_personas(users, seed=seed)  # the shop's own, by shopper index
         for setting, channel in SETTINGS.items():
             book = parse_rulebook(RULES % {"channel": channel})
             runs.append(LoopRun(seed, setting, closed_loop(book, shop_events(shop, events), personas=personas, seed=seed)))

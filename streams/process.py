@@ -9,7 +9,6 @@ conversions) and timers to arm.
 
 from __future__ import annotations
 
-
 from schemas.events import Engagement, EngagementType, Event, Purchase
 from schemas.outputs import ConversionGroup, Output, Response, Suppression, SuppressionReason
 from streams import channels
@@ -56,7 +55,6 @@ class Core:
         self.rules_by_name = {rule.name: rule for rule in enabled}
         self.rules_by_name.update({rule.follow_up.name: rule.follow_up for rule in enabled if rule.follow_up is not None})
         self._variant_salt = book.guardrails.variant_salt
-        self._follow_ups = any(rule.follow_up is not None for rule in enabled)
         # A follow-up is part of its rule's treatment (the rule's holdout never gets the first
         # message, so never a follow-up): its conversions count as the rule's, its sends not at all.
         self._measured_as = {rule.follow_up.name: rule.name for rule in enabled if rule.follow_up is not None}
@@ -94,7 +92,7 @@ class Core:
             if label_timer is not None:
                 step.schedule.append(label_timer)
         if isinstance(event, Purchase):
-            if self._follow_ups:
+            if self._measured_as:  # some rule has a follow-up
                 follow_up.cancel_all(state)
             conversion = attribution.convert(state, event, window_ms=self.book.guardrails.attribution_window_ms)
             if conversion is not None:
@@ -157,12 +155,12 @@ class Core:
         """A sender's word on a trigger's message: learn the channel, act on an opt-out or a
         bounce, cancel the follow-up it makes moot, and count it for the trigger's rule."""
         step = Step(state)
-        exposure = None
-        for remembered in state.exposures:
-            if remembered.trigger_id == event.trigger_id:
-                exposure = remembered
+        exposure = attribution.exposure_of(state, event.trigger_id)
         kind = event.type
-        first_response = kind in _RESPONSES and (exposure is None and kind is EngagementType.OPENED or exposure is not None and exposure.responded is None)
+        if exposure is None:
+            first_response = kind is EngagementType.OPENED  # a click without its trigger may follow an open already counted
+        else:
+            first_response = kind in _RESPONSES and exposure.responded is None
         channels.apply_engagement(state.profile, event, first_response=first_response, config=self.profile_config)
         if kind in _ENDS_FOLLOW_UP:
             state.timers.pop(follow_up.PREFIX + event.trigger_id, None)

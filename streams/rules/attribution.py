@@ -24,6 +24,16 @@ def expose(state: UserState, candidate: Candidate, trigger: Trigger, *, holdout:
     )
 
 
+def exposure_of(state: UserState, trigger_id: str) -> Exposure | None:
+    """The trigger's exposure, while the user's record still remembers it (the latest, should a
+    redelivered trigger have been exposed twice)."""
+    found = None
+    for exposure in state.exposures:
+        if exposure.trigger_id == trigger_id:
+            found = exposure
+    return found
+
+
 def forget(state: UserState, trigger_id: str) -> None:
     """The trigger's exposure is no longer waiting for a conversion (a follow-up took its place)."""
     state.exposures[:] = [exposure for exposure in state.exposures if exposure.trigger_id != trigger_id]

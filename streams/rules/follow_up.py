@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from schemas.outputs import Trigger
+from streams.rules.attribution import exposure_of
 from streams.rules.base import Candidate, Context
 from streams.rules.logic import RuleLogic
 from streams.rules.spec import AbandonedCartParams, FollowUpParams, RuleKind, RuleSpec
@@ -63,11 +64,9 @@ class FollowUp(RuleLogic):
         first, channel, variant = timer.cause.split(_SEPARATOR)
         if rule.offer is None and rule.choices == (channel,):
             return None  # the same message on the same channel: never simply resent
-        categories: tuple[str, ...] = ()
-        products: tuple[str, ...] = ()
-        for remembered in state.exposures:  # what the first message was about, if still remembered
-            if remembered.trigger_id == first:
-                categories, products = remembered.categories, remembered.products
+        first_exposure = exposure_of(state, first)  # what the first message was about, if still remembered
+        categories = () if first_exposure is None else first_exposure.categories
+        products = () if first_exposure is None else first_exposure.products
         params: FollowUpParams = rule.params  # type: ignore[assignment]
         spec = replace(rule, variant=variant) if variant else rule
         hours = params.after_ms / 3_600_000
