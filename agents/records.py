@@ -18,8 +18,8 @@ import orjson
 from streams.population import Population
 from streams.state import UserState
 
-FORMAT_VERSION = 5  # 2: full profiles (RFM, interests, rhythm, sessions, consents); 3: decision points awaiting a label; 4: viewed prices, snapshots of 26 features; 5: engagement per channel, exposures with channel and variant
-POPULATION_FORMAT_VERSION = 4  # 2: per-rule outcomes, for uplift; 3: the online models; 4: models of 26 features
+FORMAT_VERSION = 6  # 2: full profiles (RFM, interests, rhythm, sessions, consents); 3: decision points awaiting a label; 4: viewed prices, snapshots of 26 features; 5: engagement per channel, exposures with channel and variant; 6: purchase times per category
+POPULATION_FORMAT_VERSION = 5  # 2: per-rule outcomes, for uplift; 3: the online models; 4: models of 26 features; 5: associations and restock intervals
 
 
 @dataclass(slots=True)
@@ -50,7 +50,7 @@ def decode_record(raw: bytes) -> UserRecord:
         # the models now read, so they are dropped unlearned, as a snapshot past the bound is.
         body["state"]["pending"] = []
         body["state"]["profile"].update(view_price_sum=0.0, view_price_count=0)  # viewed prices count from here
-    elif version not in (4, FORMAT_VERSION):  # 4 loads as it is: what 5 adds starts empty (see Profile.from_dict, Exposure.from_list)
+    elif version not in (4, 5, FORMAT_VERSION):  # 4 and 5 load as they are: what 5 and 6 add starts empty (see Profile.from_dict, Exposure.from_list)
         raise ValueError(f"users table record has format {version!r}, expected {FORMAT_VERSION}")
     return UserRecord(
         partition=body["partition"],
@@ -70,6 +70,6 @@ def decode_population(raw: bytes) -> Population:
         body["outcomes"] = {}
     if version in (1, 2, 3):  # before the models, or models of fewer features: they learn from zero
         body["models"] = {}
-    elif version != POPULATION_FORMAT_VERSION:
+    elif version not in (4, POPULATION_FORMAT_VERSION):  # 4 loads as it is: the associations start empty
         raise ValueError(f"population record has format {version!r}, expected {POPULATION_FORMAT_VERSION}")
     return Population.from_dict(body)

@@ -18,9 +18,10 @@ class ProfileConfig:
     max_categories: int = 20  # affinities kept per user; the weakest goes when a new one arrives
     max_products: int = 20
     engagement_half_life_ms: int = 30 * DAY_MS  # how fast a channel's opens and deliveries fade: responsiveness changes slowly
+    association_window_ms: int = 14 * DAY_MS  # categories bought this soon one after the other count as bought together
 
     def __post_init__(self) -> None:
-        if min(self.interest_half_life_ms, self.rhythm_half_life_ms, self.session_gap_ms, self.engagement_half_life_ms) <= 0:
-            raise ValueError("half-lives and the session gap must be positive")
+        if min(self.interest_half_life_ms, self.rhythm_half_life_ms, self.session_gap_ms, self.engagement_half_life_ms, self.association_window_ms) <= 0:
+            raise ValueError("half-lives, the session gap and the association window must be positive")
         if min(self.max_categories, self.max_products) < 1:
             raise ValueError("max_categories and max_products must be at least 1")

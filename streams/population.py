@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.associations import Associations
 from streams.jsonsize import json_size
 from streams.keywords import KeywordMap
 from streams.learning import Learner
@@ -42,6 +43,7 @@ class Population:
     last_sweep_ms: int | None = None  # event time of the latest daily sweep
     outcomes: dict[str, RuleOutcomes] = field(default_factory=dict)  # per rule: sends, ghost sends, conversions
     models: dict[str, Learner] = field(default_factory=dict)  # streams/predictions.py: propensity, uplift per rule
+    associations: Associations = field(default_factory=Associations)  # what is bought together or after what; restock intervals
     changed: bool = False  # set by every update; the owner clears it once the population is saved
     priced_name_bytes: int = field(default=-1, compare=False)  # JSON bytes of the names in ``prices``; -1: not counted yet
 
@@ -81,6 +83,7 @@ class Population:
             "last_sweep_ms": self.last_sweep_ms,
             "outcomes": {rule: outcomes.to_list() for rule, outcomes in self.outcomes.items()},
             "models": {key: learner.to_list() for key, learner in self.models.items()},
+            "associations": self.associations.to_dict(),
         }
 
     @classmethod
@@ -92,4 +95,5 @@ class Population:
             last_sweep_ms=data["last_sweep_ms"],
             outcomes={rule: RuleOutcomes.from_list(counts) for rule, counts in data["outcomes"].items()},
             models={key: Learner.from_list(stored) for key, stored in data["models"].items()},
+            associations=Associations() if "associations" not in data else Associations.from_dict(data["associations"]),  # format 4: none yet
         )

@@ -19,6 +19,7 @@ from streams.decay import DecayedScores
 from streams.keywords import keywords
 from streams.lifecycle import LOYAL_ORDERS, Stage, lifecycle_stage
 from streams.population import Population
+from streams import purchases
 from streams.rfm import RfmScores, rfm_scores, rfm_segment
 from streams.sessions import Session, track_session
 
@@ -72,6 +73,7 @@ class Profile:
     last_response: list[Any] | None = None  # [type, channel, ts_ms, trigger_id]
     channel_blocks: dict[str, list[Any]] = field(default_factory=dict)
     channel_reached: dict[str, int] = field(default_factory=dict)  # channel -> latest delivery, open or click: it worked then
+    bought_ms: purchases.History = field(default_factory=dict)  # category -> latest purchase times (streams/purchases.py)
 
     @property
     def order_count(self) -> int:
@@ -126,6 +128,7 @@ class Profile:
             "last_response": None if self.last_response is None else list(self.last_response),
             "channel_blocks": {channel: list(value) for channel, value in self.channel_blocks.items()},
             "channel_reached": dict(self.channel_reached),
+            "bought_ms": {category: list(times) for category, times in self.bought_ms.items()},
         }
 
     @classmethod
@@ -161,6 +164,7 @@ class Profile:
             last_response=None if last_response is None else list(last_response),
             channel_blocks={channel: list(value) for channel, value in data.get("channel_blocks", {}).items()},
             channel_reached=dict(data.get("channel_reached", {})),
+            bought_ms={category: list(times) for category, times in data.get("bought_ms", {}).items()},  # format 5: none yet
         )
 
     def view(self, *, now_ms: int, config: ProfileConfig) -> dict[str, Any]:
@@ -204,6 +208,14 @@ class Profile:
             },
             "consent_default": config.consent_default,
             "engagement": self._engagement_view(now_ms, config),
+            "purchases_by_category": {
+                category: {
+                    "last": format_rfc3339(times[-1]),
+                    "restocks": len(times),
+                    "median_interval_days": None if len(times) < 2 else round(purchases.median(purchases.gaps_ms(times)) / (24 * HOUR_MS), 2),
+                }
+                for category, times in sorted(self.bought_ms.items())
+            },
         }
 
     def _engagement_view(self, now_ms: int, config: ProfileConfig) -> dict[str, Any]:
@@ -390,6 +402,22 @@ def _apply_search(profile: Profile, search: Search, config: ProfileConfig, popul
         )
 
 
+def _learn_basket(profile: Profile, purchase: Purchase, config: ProfileConfig, population: Population) -> None:
+    """Teach the partition what this purchase says about categories bought together or in turn,
+    and note it in the user's purchase history (before, so ``earlier`` is what came before it)."""
+    ts_ms = purchase.ts_ms
+    categories = sorted({item.category for item in purchase.items})
+    history = profile.bought_ms
+    associations = population.associations
+    earlier = purchases.recent(history, before_ms=ts_ms, within_ms=config.association_window_ms)
+    associations.learn(categories, earlier, [(item.category, item.product_id, item.quantity) for item in purchase.items])
+    for category in categories:
+        gap_ms = purchases.record(history, category, ts_ms)
+        if gap_ms is not None:
+            associations.learn_gap(category, gap_ms)
+    population.changed = True
+
+
 def _apply_purchase(profile: Profile, purchase: Purchase, config: ProfileConfig, population: Population) -> None:
     remove_purchased(profile.cart, purchase.items)
     ts_ms = purchase.ts_ms
@@ -402,6 +430,7 @@ def _apply_purchase(profile: Profile, purchase: Purchase, config: ProfileConfig,
     del recent[:-LOYAL_ORDERS]
     if purchase.coupon is not None:
         profile.coupon_orders += 1
+    _learn_basket(profile, purchase, config, population)
     half_life_ms = config.interest_half_life_ms
     for item in purchase.items:
         profile.categories.add(item.category, PURCHASE_WEIGHT, ts_ms=ts_ms, half_life_ms=half_life_ms, cap=config.max_categories)

@@ -16,6 +16,7 @@ from schemas.events import Click, ClickAction, Event, Purchase, Search
 from schemas.timestamps import format_rfc3339
 from streams.rules.base import Candidate, Context, Effects
 from streams.rules.logic import RuleLogic
+from streams.rules.recommendation import recommended_category
 from streams.profile import EVENT_KINDS
 from streams.rules.spec import AbandonedInterestParams, RuleKind, RuleSpec
 from streams.state import MAX_PRODUCTS_PER_EPISODE, InterestEpisode, UserState
@@ -185,18 +186,21 @@ class AbandonedInterest(RuleLogic):
         if affinity <= params.affinity_threshold:
             return None
         products = [product for product, _ in sorted(episode.products.items(), key=lambda item: (-item[1], item[0]))]
-        top = products[: params.top_products]
+        payload: dict[str, Any] = {
+            "category": category,
+            "products": products[: params.top_products],
+            "affinity": round(affinity, 4),
+            "last_interest": format_rfc3339(episode.last_interest_ms),
+        }
+        recommended = recommended_category(state, ctx, category)
+        if recommended is not None:
+            payload["recommended_category"] = recommended
         return Candidate(
             rule=rule,
             key=timer.key,
             cause=timer.cause,
             ts_ms=ctx.now_ms,
-            payload={
-                "category": category,
-                "products": top,
-                "affinity": round(affinity, 4),
-                "last_interest": format_rfc3339(episode.last_interest_ms),
-            },
+            payload=payload,
             reason=f"showed interest in {category} and left it for {params.delay_ms // 60_000} min without adding to cart",
             once_key=timer.key,
             deadline_ms=episode.last_interest_ms + params.max_lateness_ms,

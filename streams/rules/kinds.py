@@ -7,8 +7,10 @@ from typing import Any
 from streams.config import DAY_MS
 from streams.rules.abandoned_cart import AbandonedCart
 from streams.rules.abandoned_interest import AbandonedInterest
+from streams.rules.cross_sell import CrossSell
 from streams.rules.follow_up import FollowUp
 from streams.rules.logic import RuleLogic
+from streams.rules.replenishment import Replenishment
 from streams.rules.spec import RuleBook, RuleKind
 from streams.rules.timed_promotion import TimedPromotion
 from streams.rules.win_back import WinBack
@@ -20,6 +22,8 @@ KINDS: dict[RuleKind, RuleLogic] = {
         AbandonedCart(),
         TimedPromotion(),
         WinBack(),
+        CrossSell(),
+        Replenishment(),
         FollowUp(),
     )
 }

@@ -669,4 +669,6 @@ def _read_param(field: dataclasses.Field[Any], node: Node, path: str) -> Any:
         return _segment(node, path)
     if kind.startswith("dict"):
         return _offer(node, path)
+    if kind == "tuple[str, ...]":
+        return _strings(node, path)
     raise AssertionError(f"no reader for param {field.name} of type {kind}")  # a params class this loader does not know yet

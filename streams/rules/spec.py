@@ -19,6 +19,8 @@ class RuleKind(StrEnum):
     ABANDONED_CART = "abandoned_cart"  # left a cart untouched, without a purchase
     TIMED_PROMOTION = "timed_promotion"  # a campaign window with a segment filter and an offer
     WIN_BACK = "win_back"  # moved to the at_risk lifecycle stage
+    CROSS_SELL = "cross_sell"  # bought in a category, not yet in the one the shop's buyers take next
+    REPLENISHMENT = "replenishment"  # a consumable due for a restock, by the user's own rhythm
     FOLLOW_UP = "follow_up"  # a rule's second step when its message was ignored; made from the rule's follow_up, never written as a kind
 
 
@@ -100,12 +102,35 @@ class WinBackParams:
 
 
 @dataclass(frozen=True, slots=True)
+class CrossSellParams:
+    delay_ms: int = 2 * DAY_MS  # after a purchase in a category, wait this long for the user to buy its partner unprompted
+    min_support: int = field(default=5, metadata=AT_LEAST_ONE)  # times the partition saw the pair before it is trusted
+    min_lift: float = 1.5  # the partner must be at least this much likelier after the category than on its own
+    top_products: int = 3  # the partner category's best sellers named in the payload
+    once_per_ms: int = 7 * DAY_MS  # at most one cross-sell per (user, recommended category) in this much time
+
+
+@dataclass(frozen=True, slots=True)
+class ReplenishmentParams:
+    categories: tuple[str, ...]  # the shop's consumable categories: bought again when they run out
+    lead_ms: int = DAY_MS  # remind this long before the expected next purchase
+    min_own_gaps: int = field(default=3, metadata=AT_LEAST_ONE)  # the user's own restock intervals needed before their median is used
+    min_shop_gaps: int = field(default=5, metadata=AT_LEAST_ONE)  # ... else the partition's, once it has seen this many
+    top_products: int = 3  # the category's best sellers named in the payload
+
+    def problem(self) -> tuple[tuple[str, ...], str] | None:
+        if not self.categories:
+            return ("categories",), "must name at least one consumable category"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class FollowUpParams:
     after_ms: int  # how long the first message may go without an open or a click
     parent: str  # the rule whose trigger this follows up
 
 
-Params = AbandonedInterestParams | AbandonedCartParams | TimedPromotionParams | WinBackParams | FollowUpParams
+Params = AbandonedInterestParams | AbandonedCartParams | TimedPromotionParams | WinBackParams | CrossSellParams | ReplenishmentParams | FollowUpParams
 
 
 @dataclass(frozen=True, slots=True)

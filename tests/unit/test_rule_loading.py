@@ -16,6 +16,8 @@ import pytest
 from streams.config import DAY_MS, HOUR_MS, MINUTE_MS
 from streams.rules.loading import RulesError, default_rulebook, load_rulebook_file, parse_rulebook
 from streams.rules.spec import (
+    CrossSellParams,
+    ReplenishmentParams,
     AbandonedCartParams,
     AbandonedInterestParams,
     Guardrails,
@@ -48,11 +50,13 @@ def cart_params(params: str) -> AbandonedCartParams:
 # --- the shipped default ------------------------------------------------------------------------
 
 
-def test_default_rulebook_has_the_four_documented_rules():
+def test_default_rulebook_has_the_six_documented_rules():
     book = default_rulebook()
     assert [(r.name, r.kind, r.channel, r.priority) for r in book.enabled] == [
         ("abandoned_cart", RuleKind.ABANDONED_CART, "push", 30),
         ("abandoned_interest", RuleKind.ABANDONED_INTEREST, "push", 20),
+        ("cross_sell", RuleKind.CROSS_SELL, "email", 15),
+        ("replenishment", RuleKind.REPLENISHMENT, "push", 25),
         ("win_back", RuleKind.WIN_BACK, "email", 10),
         ("winter_sale", RuleKind.TIMED_PROMOTION, "email", 5),
     ]
@@ -61,9 +65,11 @@ def test_default_rulebook_has_the_four_documented_rules():
 
 
 def test_default_rulebook_values():
-    cart, interest, win_back, sale = default_rulebook().rules
+    cart, interest, cross_sell, replenishment, win_back, sale = default_rulebook().rules
     assert cart.params == AbandonedCartParams(delay_ms=30 * MINUTE_MS, once_per_ms=DAY_MS)
     assert interest.params == AbandonedInterestParams()  # every default is written out in the file
+    assert cross_sell.params == CrossSellParams() and cross_sell.choices == ("email", "push")
+    assert replenishment.params == ReplenishmentParams(categories=("coffee",))
     assert win_back.params == WinBackParams(top_categories=1)
     assert sale.params == TimedPromotionParams(
         start_ms=epoch_ms(2026, 11, 20),
@@ -346,7 +352,7 @@ ERRORS = {
     ),
     "bad kind": (
         "rules:\n  - name: cart\n    kind: abandon_cart\n    channel: push\n",
-        3, "rules[0].kind", "expected one of abandoned_interest, abandoned_cart, timed_promotion, win_back, got 'abandon_cart'",
+        3, "rules[0].kind", "expected one of abandoned_interest, abandoned_cart, timed_promotion, win_back, cross_sell, replenishment, got 'abandon_cart'",
     ),
     "bad bool": (
         "rules:\n  - name: cart\n    kind: abandoned_cart\n    channel: push\n    enabled: maybe\n",

@@ -1,0 +1,128 @@
+"""The partition's associations (streams/associations.py) and a user's purchase history
+(streams/purchases.py): exact counts, lifts, bounds and the stored form."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from agents.records import decode_population, encode_population
+from builders import T0_MS, feed, item, purchase
+from schemas.limits import MAX_POPULATION_RECORD_BYTES
+from streams import purchases
+from streams.associations import MAX_CATEGORIES, MAX_GAPS, MAX_NAME_BYTES, MAX_PARTNERS, MAX_PRODUCTS, Association, Associations
+from streams.config import DAY_MS, HOUR_MS
+from streams.population import Population
+
+
+def test_pairs_count_the_purchase_s_own_categories_and_those_bought_in_the_window_before():
+    population = Population()
+    feed(
+        population,
+        purchase("u1", T0_MS, [item("f", 20.0, category="formula")]),
+        purchase("u1", T0_MS + 14 * DAY_MS, [item("d", 10.0, category="diapers"), item("t", 5.0, category="toys")]),  # formula 14 d before: in
+        purchase("u1", T0_MS + 28 * DAY_MS, [item("b", 5.0, category="books")]),  # formula 28 d before: out; diapers, toys 14 d: in
+    )
+    associations = population.associations
+    assert associations.purchases == 3
+    assert associations.bought == {"formula": 1, "diapers": 1, "toys": 1, "books": 1}
+    assert associations.contexts == {"formula": 2, "diapers": 2, "toys": 2, "books": 1}
+    assert associations.pairs == {
+        "formula": {"diapers": 1, "toys": 1},
+        "diapers": {"toys": 1, "books": 1},
+        "toys": {"diapers": 1, "books": 1},
+        "books": {},
+    }
+
+
+def test_lift_is_p_of_b_given_a_in_context_over_p_of_b():
+    associations = Associations(
+        purchases=100,
+        bought={"a": 10, "b": 20, "c": 5},
+        contexts={"a": 25, "b": 30, "c": 5},
+        pairs={"a": {"b": 10, "c": 4}},
+    )
+    # b: 10 / 25 against 20 / 100 = 2.0; c: 4 / 25 against 5 / 100 = 3.2 but only 4 seen
+    assert associations.top("a", min_support=1, min_lift=0.0) == [Association("c", 4, 3.2), Association("b", 10, 2.0)]
+    assert associations.top("a", min_support=5, min_lift=0.0) == [Association("b", 10, 2.0)]
+    assert associations.top("a", min_support=1, min_lift=2.5) == [Association("c", 4, 3.2)]
+    assert associations.top("b", min_support=1, min_lift=0.0) == []
+
+
+def test_space_saving_keeps_a_frequent_partner_and_never_undercounts():
+    associations = Associations()
+    for n in range(MAX_PARTNERS):
+        associations.learn([f"p{n:02d}"], ["a"] if n else [], [])
+        associations.learn(["a"], [], [])
+    associations.learn(["p00"], ["a"], [])
+    assert len(associations.pairs["a"]) == MAX_PARTNERS  # full: p00 (no "a" before its first purchase, but its second) to p11
+    for _ in range(3):
+        associations.learn(["hot"], ["a"], [])
+    partners = associations.pairs["a"]
+    assert len(partners) == MAX_PARTNERS and partners["hot"] >= 3
+    assert min(partners, key=lambda name: (partners[name], name)) != "hot"
+
+
+def test_categories_and_names_are_bounded():
+    associations = Associations()
+    for n in range(MAX_CATEGORIES + 5):
+        associations.learn([f"c{n}"], [], [(f"c{n}", f"p{k}", 1) for k in range(MAX_PRODUCTS + 3)])
+    associations.learn(["x" * MAX_NAME_BYTES], [], [])
+    assert len(associations.bought) == MAX_CATEGORIES
+    assert all(len(products) == MAX_PRODUCTS for products in associations.products.values())
+    for n in range(MAX_GAPS + 4):
+        associations.learn_gap("c0", n)
+    assert associations.gaps["c0"] == list(range(4, MAX_GAPS + 4))
+    assert associations.median_gap_ms("c0", min_count=MAX_GAPS) == 4 + (MAX_GAPS - 1) // 2
+    assert associations.median_gap_ms("c0", min_count=MAX_GAPS + 1) is None
+
+
+def test_a_full_association_table_of_the_longest_names_fits_the_population_record():
+    population = Population()
+    associations = population.associations
+    name = "{:0>" + str(MAX_NAME_BYTES - 2) + "}"  # JSON adds two quotes
+    categories = [name.format(n) for n in range(MAX_CATEGORIES)]
+    for n, category in enumerate(categories):
+        partners = [categories[(n + k) % MAX_CATEGORIES] for k in range(1, MAX_PARTNERS + 1)]
+        associations.learn([category], partners, [(category, name.format(f"p{k}"), 10**12) for k in range(MAX_PRODUCTS)])
+        for partner in partners:
+            associations.learn([partner], [category], [])
+        for _ in range(MAX_GAPS):
+            associations.learn_gap(category, 10**12)
+    assert all(len(partners) == MAX_PARTNERS for partners in associations.pairs.values())
+    size = len(encode_population(population))
+    assert size < MAX_POPULATION_RECORD_BYTES // 3, size
+
+
+def test_the_population_record_round_trips_and_format_4_loads_without_associations():
+    population = Population()
+    feed(population, purchase("u1", T0_MS, [item("f", 20.0, category="formula")]), purchase("u1", T0_MS + DAY_MS, [item("d", 10.0, category="diapers")]))
+    restored = decode_population(encode_population(population))
+    assert restored.associations == population.associations and restored.associations.pairs == {"formula": {"diapers": 1}, "diapers": {}}
+    body = orjson.loads(encode_population(population))
+    del body["associations"]
+    assert decode_population(orjson.dumps({**body, "v": 4})).associations == Associations()
+
+
+@pytest.mark.parametrize(
+    ("label", "times_h", "kept_h", "gaps_h"),
+    [
+        ("in order, a day or more apart", (0, 24, 72), (0, 24, 72), [24, 48]),
+        ("a second order within a day is the same restock, marked by its latest", (0, 23, 72), (23, 72), [49]),
+        ("a late one between two restocks", (0, 72, 30), (0, 30, 72), [72]),
+        ("a late one within a day of a restock merges", (0, 72, 60), (0, 72), [72]),
+        ("only the latest six are kept", (0, 24, 48, 72, 96, 120, 144), (24, 48, 72, 96, 120, 144), [24] * 6),
+    ],
+)
+def test_a_user_s_purchase_history(label: str, times_h: tuple, kept_h: tuple, gaps_h: list):
+    history: purchases.History = {}
+    closed = [purchases.record(history, "coffee", hours * HOUR_MS) for hours in times_h]
+    assert history["coffee"] == [hours * HOUR_MS for hours in kept_h], label
+    assert [gap for gap in closed if gap is not None] == [gap * HOUR_MS for gap in gaps_h], label
+
+
+def test_a_user_s_history_forgets_the_category_bought_longest_ago():
+    history: purchases.History = {}
+    for n in range(purchases.MAX_CATEGORIES + 1):
+        purchases.record(history, f"c{n}", (100 - n) * DAY_MS if n == 3 else n * DAY_MS)
+    assert len(history) == purchases.MAX_CATEGORIES and "c0" not in history and "c3" in history
