@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="make the abandoned-cart reminder work: held-out shoppers (as the rules hold them out) come back to buy less often",
     )
     generate.add_argument("--rules", metavar="PATH", help="with --plant-effect: the rules whose holdout it follows (default: the shipped ones)")
+    generate.add_argument(
+        "--plant-journeys",
+        action="store_true",
+        help="give cross-sell and replenishment rules something to find: a few new categories; a baby_formula purchase often "
+        "followed by diapers 1-3 days later, a smartphone by phone_accessories; and about a third of the shoppers buying coffee "
+        "on a cycle of their own (7-35 days). Changes the stream; without it the stream is as before",
+    )
 
     record = commands.add_parser("record", help="capture live input topics into a recording, without disturbing the workers")
     _broker_option(record)
@@ -319,6 +326,7 @@ def _generate(args: argparse.Namespace) -> int:
             partitions=settings.partitions,
             bad_fraction=args.bad_fraction,
             planted=planted,
+            journeys=args.plant_journeys,
             progress=progress_printer(label="generate", verb="written", closing=False),
         )
         print(f"wrote {written} messages to {args.out}", file=sys.stderr)
@@ -336,6 +344,7 @@ def _generate(args: argparse.Namespace) -> int:
             time_scale=args.time_scale,
             bad_fraction=args.bad_fraction,
             planted=planted,
+            journeys=args.plant_journeys,
             start_ms=start_ms,
             stop=stop,
         )

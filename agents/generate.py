@@ -48,6 +48,7 @@ def run_generator(
     start_ms: int | None = None,
     bad_fraction: float = 0.0,
     planted: PlantedEffect | None = None,
+    journeys: bool = False,
     stop: threading.Event | None = None,
     on_progress: Callable[[int], None] | None = None,
     say: Callable[[str], None] = lambda line: print(f"nudge generate: {line}", file=sys.stderr, flush=True),
@@ -56,8 +57,9 @@ def run_generator(
     set, and return how many were sent.
 
     Event time starts at ``start_ms`` (default: the wall clock now). ``bad_fraction`` mixes in
-    malformed messages so dead letters show up. ``on_progress`` gets the running count about
-    once a second, and the final count at the end.
+    malformed messages so dead letters show up. ``planted`` and ``journeys``: the shop's opt-in
+    plants (streams/traffic.py). ``on_progress`` gets the running count about once a second, and
+    the final count at the end.
     """
     if not rate > 0:
         raise SettingsError(f"rate must be positive, got {rate}")
@@ -76,6 +78,7 @@ def run_generator(
             mean_gap_ms=1000 * time_scale / rate,
             bad_fraction=bad_fraction,
             planted=planted,
+            journeys=journeys,
         )
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
@@ -173,13 +176,17 @@ def write_recording(
     partitions: int,
     bad_fraction: float = 0.0,
     planted: PlantedEffect | None = None,
+    journeys: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> int:
     """The same synthetic shop as a recording file: ``count`` messages, ``ts`` their event time,
     partitions and offsets as Kafka's default partitioner would give them; ``planted``: a known
-    effect of a rule's message (streams/traffic.py)."""
+    effect of a rule's message; ``journeys``: planted category pairs and consumables bought on a
+    cycle (streams/traffic.py)."""
     try:
-        simulator = ShopSimulator(users=users, seed=seed, start_ms=start_ms, mean_gap_ms=mean_gap_ms, bad_fraction=bad_fraction, planted=planted)
+        simulator = ShopSimulator(
+            users=users, seed=seed, start_ms=start_ms, mean_gap_ms=mean_gap_ms, bad_fraction=bad_fraction, planted=planted, journeys=journeys
+        )
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     offsets: dict[tuple[str, int], int] = {}

@@ -27,6 +27,20 @@ stream starts every shopper at a fresh session. If the shopper-gap (``users * me
 shorter than a few think times, sessions cannot fit and the stream comes out sparser. For a
 realistic mix keep it at a minute or more: busier shoppers spend most of their events browsing
 while an abandoned cart waits out its quiet period.
+
+Journeys (opt-in: ``journeys=True``, ``nudge generate --plant-journeys``) give the rules that look
+across days something to find. The shop gains the categories of ``JOURNEY_CATEGORIES``, bought on
+a whim like any category that is not a shopper's favourite. A purchase in the first category of a
+``PLANTED_PAIRS`` pair (baby formula, a smartphone) is followed, with ``PAIR_FOLLOW_PROBABILITY``,
+by a visit 1 to 3 days later at about the same hour that buys in the second (diapers, phone
+accessories), so the second is the first's strongest association by lift. And ``CYCLE_SHARE`` of
+the shoppers other than new visitors buy a consumable of ``CONSUMABLES`` (coffee) on a cycle of
+their own, 7 to 35 days (``ShopSimulator.cycles``) give or take a tenth, and never on a whim. A
+planned visit is a session of its own (a look, the product into the cart, checkout of the whole
+cart) that waits while the cart must not be touched: a walked-away cart's quiet time, and the
+return for it. An erasure forgets the cart, not the shopper's needs: planned visits still come.
+Journeys draw from a generator of each shopper's own, and without them the shop draws exactly what
+it always drew: the default stream stays the same, byte for byte.
 """
 
 from __future__ import annotations
@@ -86,6 +100,33 @@ COUPON_DISCOUNT = 0.10
 # A new visitor's first visit starts after about this many of their session cycles, so new
 # visitors keep arriving instead of all turning up at the start of the stream.
 NEW_VISITOR_ARRIVAL_CYCLES = 10.0
+
+# Journeys mode only (``ShopSimulator(journeys=True)``): categories for what shoppers do over days,
+# kept out of the default shop so that its catalogue and stream stay as they were.
+JOURNEY_CATEGORIES: dict[str, tuple[float, tuple[str, ...]]] = {
+    "baby_formula": (22.0, ("infant formula", "follow-on milk", "formula powder", "hypoallergenic formula")),
+    "diapers": (28.0, ("diapers size 3", "nappies", "night diapers", "baby wipes")),
+    "smartphones": (420.0, ("android phone", "5g smartphone", "budget phone", "foldable phone")),
+    "phone_accessories": (18.0, ("phone case", "screen protector", "usb-c cable", "wireless charger")),
+    "coffee": (12.0, ("coffee beans", "ground coffee", "espresso pods", "decaf coffee")),
+}
+# Complementary pairs: a purchase in the first category is followed, with PAIR_FOLLOW_PROBABILITY,
+# by a visit to buy in the second one PAIR_FOLLOW_DAYS later (whole days, at about the same hour).
+# Both ends are journeys-only categories, bought only on a whim (never a favourite) but for the
+# planted visits: a pair from a favourite category, such as electronics, is bought so often that
+# the planted visits raise the second category's base rate and blur the pair's lift.
+PLANTED_PAIRS: tuple[tuple[str, str], ...] = (("baby_formula", "diapers"), ("smartphones", "phone_accessories"))
+PAIR_FOLLOW_PROBABILITY = 0.6
+PAIR_FOLLOW_DAYS = (1, 3)
+# Consumables: this share of the shoppers other than new visitors buy one on a cycle of their own,
+# drawn in whole days from CYCLE_DAYS; each gap is that cycle give or take whole days, up to
+# CYCLE_JITTER of it (none for a cycle under 10 days), and the hour jitter.
+CONSUMABLES: tuple[str, ...] = ("coffee",)
+CYCLE_SHARE = 0.4
+CYCLE_DAYS = (7, 35)
+CYCLE_JITTER = 0.1
+# A planned visit comes at about the hour of the one it follows, give or take this.
+JOURNEY_HOUR_JITTER_MS = 2 * 3_600_000
 
 
 class Persona(StrEnum):
@@ -158,10 +199,10 @@ class Product:
     price: float
 
 
-def _build_catalogue() -> dict[str, tuple[Product, ...]]:
+def _build_catalogue(categories: dict[str, tuple[float, tuple[str, ...]]]) -> dict[str, tuple[Product, ...]]:
     """Fixed, not seeded: the same product id means the same product in every stream."""
     catalogue = {}
-    for category, (typical_price, _) in CATEGORIES.items():
+    for category, (typical_price, _) in categories.items():
         catalogue[category] = tuple(
             # Price levels from a third of the typical price to about twice it.
             Product(f"{category}-{level:02d}", category, round(typical_price * (0.35 + 0.085 * level), 2))
@@ -170,13 +211,18 @@ def _build_catalogue() -> dict[str, tuple[Product, ...]]:
     return catalogue
 
 
-CATALOGUE = _build_catalogue()
+CATALOGUE = _build_catalogue(CATEGORIES)
+JOURNEY_CATALOGUE = _build_catalogue(JOURNEY_CATEGORIES)
 _CATEGORY_NAMES = tuple(CATEGORIES)
+_JOURNEY_CATEGORY_NAMES = _CATEGORY_NAMES + tuple(JOURNEY_CATEGORIES)
+# A shopper with a cycle buys their consumable on it, not on a whim as well.
+_CYCLE_SHOPPER_CATEGORY_NAMES = tuple(name for name in _JOURNEY_CATEGORY_NAMES if name not in CONSUMABLES)
 _DEARER_THAN_TYPICAL = frozenset(
     product
-    for products in CATALOGUE.values()
+    for categories, catalogue in ((CATEGORIES, CATALOGUE), (JOURNEY_CATEGORIES, JOURNEY_CATALOGUE))
+    for products in catalogue.values()
     for product in products
-    if product.price > CATEGORIES[product.category][0]
+    if product.price > categories[product.category][0]
 )
 
 
@@ -226,6 +272,16 @@ class ShopMessage(NamedTuple):
 
 
 @dataclass(slots=True)
+class _Journeys:
+    """What a shopper of journeys mode has planned over the coming days."""
+
+    rng: random.Random  # the shopper's own, so journeys leave the other shoppers' draws alone
+    cycle_ms: int | None  # how often they buy their consumable; None: not a regular buyer
+    consumable: Product | None  # the one they always buy
+    planned: list[tuple[float, str]] = field(default_factory=list)  # heap of (due time, category)
+
+
+@dataclass(slots=True)
 class _Shopper:
     """One user's taste and where they are in their story."""
 
@@ -249,6 +305,8 @@ class _Shopper:
     event_count: int = 0  # numbers event ids
     session_count: int = 0
     order_count: int = 0
+    browse_categories: tuple[str, ...] = _CATEGORY_NAMES  # what a session not about a favourite is about
+    journeys: _Journeys | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +345,9 @@ class ShopSimulator:
     averaged over a day (busy hours are denser, nights sparser). With ``bad_fraction`` > 0, about
     that fraction of well-formed events is preceded by a malformed copy (bytes: bad JSON, an
     impossible value, a missing field or a bad timestamp), so dead letters show up; the well-formed
-    stream is the same with or without them.
+    stream is the same with or without them. ``planted``: a known effect of the cart reminder
+    (``PlantedEffect``). ``journeys``: shoppers also follow the journeys described in the module's
+    docstring (planted category pairs, consumables on a cycle); off, the stream is as it always was.
 
     >>> sim = ShopSimulator(users=50, seed=1, start_ms=1_795_597_200_000, mean_gap_ms=1000)
     >>> first = next(sim.events())
@@ -300,7 +360,15 @@ class ShopSimulator:
     """
 
     def __init__(
-        self, *, users: int, seed: int, start_ms: int, mean_gap_ms: float, bad_fraction: float = 0.0, planted: PlantedEffect | None = None
+        self,
+        *,
+        users: int,
+        seed: int,
+        start_ms: int,
+        mean_gap_ms: float,
+        bad_fraction: float = 0.0,
+        planted: PlantedEffect | None = None,
+        journeys: bool = False,
     ) -> None:
         if users < 1:
             raise ValueError(f"users must be at least 1, got {users}")
@@ -314,6 +382,9 @@ class ShopSimulator:
         self.mean_gap_ms = mean_gap_ms
         self.bad_fraction = bad_fraction
         self.planted = planted
+        self.journeys = journeys
+        self._categories = {**CATEGORIES, **JOURNEY_CATEGORIES} if journeys else CATEGORIES
+        self._catalogue = {**CATALOGUE, **JOURNEY_CATALOGUE} if journeys else CATALOGUE
         self._personas = assign_personas(users, seed=seed)
         # Activity in the long run: a new visitor counts as the rare visitor they soon become.
         total_activity = sum(
@@ -328,6 +399,20 @@ class ShopSimulator:
         """Every shopper's persona by user id; the same ones the stream's shoppers have."""
         return {self._user_id(index): persona for index, persona in enumerate(self._personas)}
 
+    @property
+    def cycles(self) -> dict[str, int]:
+        """With journeys: each regular buyer's true consumable cycle in ms, by user id (the others
+        have none). Without: empty."""
+        if not self.journeys:
+            return {}
+        cycles = {}
+        for index, persona in enumerate(self._personas):
+            user_id = self._user_id(index)
+            cycle_ms = self._journeys_of(user_id, persona).cycle_ms
+            if cycle_ms is not None:
+                cycles[user_id] = cycle_ms
+        return cycles
+
     def events(self, count: int | None = None) -> Iterator[ShopMessage]:
         """Yield ``count`` messages (forever if ``None``) in non-decreasing event time.
 
@@ -338,6 +423,9 @@ class ShopSimulator:
         # A separate generator, so switching malformed messages on leaves the good stream alone.
         bad_rng = random.Random(f"malformed-{self.seed}")
         shoppers = [self._new_shopper(index, persona, rng) for index, persona in enumerate(self._personas)]
+        if self.journeys:
+            for shopper in shoppers:
+                self._start_journeys(shopper)
         next_times: list[tuple[float, int]] = []
         for index, shopper in enumerate(shoppers):
             self._plan_first_session(shopper, rng)
@@ -381,6 +469,26 @@ class ShopSimulator:
             fades_after_sessions=rng.randint(*fades) if fades else 0,
         )
 
+    def _journeys_of(self, user_id: str, persona: Persona) -> _Journeys:
+        """A shopper's own journey generator, and whether (and how often) they buy a consumable."""
+        rng = random.Random(f"journeys-{self.seed}-{user_id}")
+        if persona is Persona.NEW_VISITOR or rng.random() >= CYCLE_SHARE:
+            return _Journeys(rng, None, None)
+        cycle_ms = rng.randint(*CYCLE_DAYS) * _DAY_MS
+        products = JOURNEY_CATALOGUE[rng.choice(CONSUMABLES)]
+        consumable = products[int(PRODUCTS_PER_CATEGORY * rng.random() ** HABITS[persona].price_skew)]
+        return _Journeys(rng, cycle_ms, consumable)
+
+    def _start_journeys(self, shopper: _Shopper) -> None:
+        journeys = self._journeys_of(shopper.user_id, shopper.persona)
+        shopper.journeys = journeys
+        shopper.browse_categories = _JOURNEY_CATEGORY_NAMES
+        if journeys.cycle_ms is not None and journeys.consumable is not None:
+            shopper.browse_categories = _CYCLE_SHOPPER_CATEGORY_NAMES
+            # Somewhere into their first cycle, at an hour they shop in.
+            first_ms = self._on_own_clock(shopper, self.start_ms, journeys.rng.uniform(0, journeys.cycle_ms))
+            heapq.heappush(journeys.planned, (first_ms, journeys.consumable.category))
+
     def _plan_first_session(self, shopper: _Shopper, rng: random.Random) -> None:
         """Start each shopper at a random point of a session cycle (busy span, then idle gap), so
         the stream starts at its steady rate instead of with every shopper arriving at once."""
@@ -402,7 +510,10 @@ class ShopSimulator:
         self._after_session(shopper, rng, actions, start_ms)
 
     def _plan_session(self, shopper: _Shopper, rng: random.Random, *, after_ms: float) -> None:
-        """Queue the shopper's next session: back for an abandoned cart, or an ordinary visit."""
+        """Queue the shopper's next session: back for an abandoned cart, a planned journey, or an
+        ordinary visit."""
+        if shopper.journeys is not None and self._plan_journey(shopper, shopper.journeys, after_ms=after_ms):
+            return
         return_ms = shopper.return_ms
         if return_ms is not None and return_ms <= shopper.next_session_ms:
             shopper.return_ms = None
@@ -419,6 +530,65 @@ class ShopSimulator:
         may_change_cart = start_ms >= shopper.cart_frozen_until_ms and return_ms is None
         actions = self._session_actions(shopper, rng, may_change_cart=may_change_cart)
         self._after_session(shopper, rng, actions, start_ms)
+
+    def _plan_journey(self, shopper: _Shopper, journeys: _Journeys, *, after_ms: float) -> bool:
+        """Queue the first planned journey if it comes before the next ordinary visit and may touch
+        the cart by then (not while a walked-away cart must stay untouched, nor before the shopper
+        has come back for it); return whether it was queued."""
+        if not journeys.planned or shopper.return_ms is not None:
+            return False
+        due_ms, category = journeys.planned[0]
+        start_ms = max(due_ms, after_ms, shopper.cart_frozen_until_ms)
+        ordinary_ms = shopper.next_session_ms
+        if start_ms > ordinary_ms:
+            return False
+        heapq.heappop(journeys.planned)
+        actions = self._journey_actions(shopper, journeys, category)
+        # Like a return, it comes on top of the visit already planned, which waits its turn.
+        self._after_session(shopper, journeys.rng, actions, start_ms, idle_from_ms=ordinary_ms)
+        return True
+
+    def _journey_actions(self, shopper: _Shopper, journeys: _Journeys, category: str) -> list[tuple[str, dict[str, Any]]]:
+        """A visit planned for one category: a look or two, the product into the cart, checkout
+        (of whatever else the cart still holds too)."""
+        session_id = f"{shopper.user_id}-s{shopper.session_count}"
+        shopper.session_count += 1
+        rng = journeys.rng
+        if journeys.consumable is not None and category == journeys.consumable.category:
+            product = journeys.consumable  # the usual one
+            viewed = [product]
+        else:
+            products = self._catalogue[category]
+            skew = shopper.habits.price_skew
+            viewed = [products[int(PRODUCTS_PER_CATEGORY * rng.random() ** skew)] for _ in range(rng.choice((1, 2, 3)))]
+            product = viewed[-1]
+        actions = [_click(_VIEW, viewed_product, None, session_id) for viewed_product in viewed]
+        quantity = rng.choice((1, 1, 2))
+        shopper.cart[product] = shopper.cart.get(product, 0) + quantity
+        actions.append(_click(_ADD, product, quantity, session_id))
+        actions.append(self._checkout(shopper, rng))
+        return actions
+
+    def _after_purchase(self, shopper: _Shopper, journeys: _Journeys, at_ms: float, items: list[dict[str, Any]]) -> None:
+        """Plan the visits a purchase leads to: the next of a regular buyer's consumable, and with
+        PAIR_FOLLOW_PROBABILITY each planted pair's second category (unless already planned)."""
+        rng = journeys.rng
+        bought = [item["category"] for item in items]
+        if journeys.cycle_ms is not None and journeys.consumable is not None and journeys.consumable.category in bought:
+            cycle_days = round(journeys.cycle_ms / _DAY_MS)
+            jitter_days = int(cycle_days * CYCLE_JITTER)
+            days = cycle_days + rng.randint(-jitter_days, jitter_days)
+            self._plan_visit(journeys, journeys.consumable.category, at_ms, days)
+        for first, second in PLANTED_PAIRS:
+            already_planned = any(category == second for _, category in journeys.planned)
+            if first in bought and rng.random() < PAIR_FOLLOW_PROBABILITY and not already_planned:
+                self._plan_visit(journeys, second, at_ms, rng.randint(*PAIR_FOLLOW_DAYS))
+
+    @staticmethod
+    def _plan_visit(journeys: _Journeys, category: str, from_ms: float, days: int) -> None:
+        """``days`` after ``from_ms``, at about the same hour of the day."""
+        due_ms = from_ms + days * _DAY_MS + journeys.rng.uniform(-JOURNEY_HOUR_JITTER_MS, JOURNEY_HOUR_JITTER_MS)
+        heapq.heappush(journeys.planned, (due_ms, category))
 
     def _after_session(
         self,
@@ -463,6 +633,7 @@ class ShopSimulator:
         last_cart_change_ms: float | None = None
         gap_rate = 1 / shopper.in_session_gap_ms
         user_id, offset_min, pending = shopper.user_id, shopper.utc_offset_min, shopper.pending
+        journeys = shopper.journeys
         for position, (topic, fields) in enumerate(actions):
             if position:
                 at_ms += rng.expovariate(gap_rate)
@@ -476,6 +647,8 @@ class ShopSimulator:
             pending.append((at_ms, topic, body))
             if "quantity" in fields:  # only cart changes carry one
                 last_cart_change_ms = at_ms
+            elif journeys is not None and topic == _PURCHASES:
+                self._after_purchase(shopper, journeys, at_ms, fields["items"])
         return at_ms, last_cart_change_ms
 
     def _idle_mean_ms(self, shopper: _Shopper, session_events: int) -> float:
@@ -525,9 +698,9 @@ class ShopSimulator:
         habits = shopper.habits
         random_ = rng.random
         actions: list[tuple[str, dict[str, Any]]] = []
-        category = rng.choice(shopper.favourites if random_() < habits.favourite_probability else _CATEGORY_NAMES)
+        category = rng.choice(shopper.favourites if random_() < habits.favourite_probability else shopper.browse_categories)
         if random_() < habits.search_probability:
-            search: dict[str, Any] = {"query": rng.choice(CATEGORIES[category][1]), "session_id": session_id}
+            search: dict[str, Any] = {"query": rng.choice(self._categories[category][1]), "session_id": session_id}
             if random_() >= SEARCH_WITHOUT_CATEGORY_PROBABILITY:
                 search["category"] = category
             actions.append((_SEARCHES, search))
@@ -535,7 +708,7 @@ class ShopSimulator:
             # The shop forgets the cart with the rest; the simulator must too.
             shopper.cart.clear()
             return [(_ERASURES, {})]
-        products = CATALOGUE[category]
+        products = self._catalogue[category]
         fewest, most = habits.views
         skew = habits.price_skew
         viewed = [
