@@ -18,7 +18,7 @@ import orjson
 from streams.population import Population
 from streams.state import UserState
 
-FORMAT_VERSION = 6  # 2: full profiles (RFM, interests, rhythm, sessions, consents); 3: decision points awaiting a label; 4: viewed prices, snapshots of 26 features; 5: engagement per channel, exposures with channel and variant; 6: purchase times per category
+FORMAT_VERSION = 6  # 2: full profiles (RFM, interests, rhythm, sessions, consents); 3: decision points awaiting a label; 4: viewed prices, snapshots of 26 features; 5: engagement per channel, exposures with channel and variant; 6: purchase times per category, visit starts, what set the lifecycle stage
 POPULATION_FORMAT_VERSION = 5  # 2: per-rule outcomes, for uplift; 3: the online models; 4: models of 26 features; 5: associations and restock intervals
 
 

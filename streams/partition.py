@@ -6,7 +6,8 @@ reaches them, before any event at or after their due time is applied, so a purch
 millisecond before a deadline cancels it and one at the deadline comes too late.
 
 At each midnight (UTC) the clock passes, the daily sweep re-stages every user: silence alone
-moves people to at_risk and churned (which is what win-back rules answer), RFM quintiles are
+moves people to at_risk and churned (which is what win-back rules answer, and the first of them
+sets how much silence that takes: see streams/rules/win_back.py), RFM quintiles are
 rebuilt from the actual customers, and search keywords left from sessions that ended without
 a view are forgotten.
 """
@@ -21,7 +22,7 @@ from schemas.outputs import ErasureDone, Output
 from streams.config import DAY_MS, ProfileConfig
 from streams.population import Population
 from streams.process import Core, Step
-from streams.profile import drop_stale_keywords, restage
+from streams.profile import drop_stale_keywords
 from streams.rfm import RfmQuantiles
 from streams.rules.spec import RuleBook
 from streams.segments import segments_of
@@ -174,7 +175,7 @@ class PartitionEngine:
             profile = state.profile
             before = segments_of(profile)
             stage = profile.stage
-            restaged = restage(profile, now_ms=now_ms, population=population)
+            restaged = self.core.restage(state, now_ms=now_ms, population=population)
             if drop_stale_keywords(profile, now_ms=now_ms, session_gap_ms=gap_ms) or restaged:
                 self._count(before, segments_of(profile))
                 if profile.stage is not stage:

@@ -9,15 +9,15 @@ conversions) and timers to arm.
 
 from __future__ import annotations
 
-from schemas.events import Engagement, EngagementType, Event, Purchase
+from schemas.events import Consent, Engagement, EngagementType, Event, Purchase
 from schemas.outputs import ConversionGroup, Output, Response, Suppression, SuppressionReason
 from streams import channels
 from streams.config import ProfileConfig
-from streams.lifecycle import Stage
+from streams.lifecycle import SILENT, Stage
 from streams.population import Population
-from streams.profile import EVENT_KINDS, event_kind, new_profile, update_profile
+from streams.profile import EVENT_KINDS, event_kind, new_profile, restage, stage_at, update_profile
 from streams import predictions
-from streams.rules import attribution, follow_up, guardrails, variants
+from streams.rules import attribution, follow_up, guardrails, variants, win_back
 from streams.rules.base import Candidate, Context, Effects
 from streams.rules.kinds import KINDS
 from streams.rules.logic import RuleLogic
@@ -31,6 +31,7 @@ _ENDS_FOLLOW_UP = frozenset(
     {EngagementType.OPENED, EngagementType.CLICKED, EngagementType.DISMISSED, EngagementType.UNSUBSCRIBED, EngagementType.COMPLAINED}
 )
 _RESPONSES = frozenset({EngagementType.OPENED, EngagementType.CLICKED})
+_NEVER_MS = 1 << 62  # a silence threshold no user reaches
 
 
 class Step:
@@ -66,6 +67,10 @@ class Core:
         self._rules = [(rule, KINDS[rule.kind]) for rule in enabled]
         self._models = book.models.enabled
         self._ctx = Context(book, profile_config, Population(), 0)
+        self._silence_rule = win_back.thresholds_rule(book)  # sets users' silence thresholds; None: the fixed ones
+        # The least silence that rule's thresholds can call at risk (without one, never looked
+        # at): a late event leaving a user less silent than this needs no second look.
+        self._least_silence_ms = _NEVER_MS if self._silence_rule is None else win_back.least_silence_ms(self._silence_rule)
 
     def _context(self, population: Population, now_ms: int) -> Context:
         ctx = self._ctx
@@ -82,7 +87,10 @@ class Core:
             return self._engage(state, event, population)
         if state is None:
             state = UserState(profile=new_profile(event))
+        before = state.profile.stage
         update_profile(state.profile, event, config=self.profile_config, population=population, now_ms=now_ms)
+        if now_ms is not None and now_ms - state.profile.last_seen_ms >= self._least_silence_ms and type(event) is not Consent:
+            self._restage_late(state, before, now_ms)
         step = Step(state)
         if self._models:
             book, ts_ms = self.book, event.ts_ms
@@ -137,6 +145,42 @@ class Core:
         if candidate is not None:
             self._decide(state, [candidate], step, population, held_from_ms=timer.first_due_ms)
         return step
+
+    def restage(self, state: UserState, *, now_ms: int, population: Population) -> bool:
+        """The daily sweep's re-staging of one user (lifecycle stage and RFM scores): with their
+        silence thresholds by the book's win_back rule, if it has one. True if anything changed."""
+        profile = state.profile
+        rule = self._silence_rule
+        if rule is None:
+            stage_by = profile.stage_by  # left by a win_back rule since removed from the book
+            profile.stage_by = None
+            return restage(profile, now_ms=now_ms, population=population) or stage_by is not None
+        if rule.variants:
+            rule = variants.for_user(rule, state.user_id, salt=self._variant_salt)
+        silence = win_back.silence_for(rule.params, profile.visit_starts_ms)  # type: ignore[arg-type]
+        stage = profile.stage
+        changed = restage(profile, now_ms=now_ms, population=population, at_risk_after_ms=silence.at_risk_ms, churned_after_ms=silence.churned_ms)
+        if profile.stage in SILENT and (profile.stage is not stage or profile.stage_by is None):
+            profile.stage_by = win_back.stage_by(rule, silence, profile.stage)
+            return True
+        return changed
+
+    def _restage_late(self, state: UserState, before: Stage, now_ms: int) -> None:
+        """A late event, older than the partition clock by long enough to be silence, was staged
+        with the fixed thresholds. Stage it with the user's own, or it could end a spell that
+        the next sweep starts again; and never move the user into (deeper) silence here: that is
+        the sweep's, which the win_back rules answer."""
+        profile = state.profile
+        rule = self._silence_rule
+        assert rule is not None  # else the least silence is never reached
+        if rule.variants:
+            rule = variants.for_user(rule, state.user_id, salt=self._variant_salt)
+        silence = win_back.silence_for(rule.params, profile.visit_starts_ms)  # type: ignore[arg-type]
+        stage = stage_at(profile, now_ms, at_risk_after_ms=silence.at_risk_ms, churned_after_ms=silence.churned_ms)
+        if stage in SILENT and stage is not before:
+            stage = before if before in SILENT else stage_at(profile, now_ms, at_risk_after_ms=_NEVER_MS, churned_after_ms=_NEVER_MS)
+        profile.stage = stage
+        profile.stage_by = win_back.stage_by(rule, silence, stage) if stage in SILENT else None
 
     def stage_changed(self, state: UserState, before: Stage, *, population: Population, now_ms: int) -> Step:
         """The daily sweep moved the user from ``before`` to their current stage."""

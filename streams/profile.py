@@ -17,7 +17,17 @@ from streams.cart import Cart, CartLine, add_to_cart, cart_value, remove_from_ca
 from streams.config import HOUR_MS, ProfileConfig
 from streams.decay import DecayedScores
 from streams.keywords import keywords
-from streams.lifecycle import LOYAL_ORDERS, Stage, lifecycle_stage
+from streams.lifecycle import (
+    AT_RISK_AFTER_MS,
+    CHURNED_AFTER_MS,
+    LOYAL_ORDERS,
+    SILENT,
+    VISIT_MS,
+    VISITS_KEPT,
+    Stage,
+    lifecycle_stage,
+    usual_gap_ms,
+)
 from streams.population import Population
 from streams import purchases
 from streams.rfm import RfmScores, rfm_scores, rfm_segment
@@ -65,6 +75,8 @@ class Profile:
     last_search_category: str | None = None  # what the latest search meant, resolved at the time
     consents: dict[str, list[Any]] = field(default_factory=dict)  # channel -> [granted, ts_ms]
     stage: Stage = Stage.NEW
+    stage_by: str | None = None  # why a win_back rule's thresholds made the user at_risk or churned; None: the fixed ones, or not silent
+    visit_starts_ms: list[int] = field(default_factory=list)  # the latest VISITS_KEPT visits' start times, oldest first
     rfm: RfmScores | None = None
     # What the senders said (streams/channels.py): decayed "<channel>/delivered" and
     # "<channel>/responded" (opened or clicked), the latest response, and per channel why it is
@@ -123,6 +135,8 @@ class Profile:
             "last_search_category": self.last_search_category,
             "consents": {channel: list(value) for channel, value in self.consents.items()},
             "stage": self.stage.value,
+            "stage_by": self.stage_by,
+            "visit_starts_ms": list(self.visit_starts_ms),
             "rfm": None if self.rfm is None else list(self.rfm),
             "engagement": self.engagement.to_dict(),
             "last_response": None if self.last_response is None else list(self.last_response),
@@ -159,6 +173,8 @@ class Profile:
             last_search_category=data["last_search_category"],
             consents={channel: list(value) for channel, value in data["consents"].items()},
             stage=Stage(data["stage"]),
+            stage_by=data.get("stage_by"),  # absent in records from before adaptive win-back, as visit_starts_ms is
+            visit_starts_ms=list(data.get("visit_starts_ms", ())),
             rfm=None if rfm is None else RfmScores(*rfm),
             engagement=DecayedScores() if engagement is None else DecayedScores.from_dict(engagement),
             last_response=None if last_response is None else list(last_response),
@@ -178,6 +194,7 @@ class Profile:
             "first_seen": format_rfc3339(self.first_seen_ms),
             "last_seen": format_rfc3339(self.last_seen_ms),
             "lifecycle_stage": self.stage.value,
+            "lifecycle_stage_by": self.stage_by,
             "counts": dict(self.counts),
             "cart": [line.to_dict() for line in self.cart.values()],
             "cart_value": cart_value(self.cart),
@@ -202,6 +219,7 @@ class Profile:
             },
             "rhythm": {"best_send_hour": self.best_send_hour(), "hours_of_week": _hours_of_week(self.rhythm, now_ms, config)},
             "session": self.session.view(),
+            "visits": self._visits_view(),
             "consents": {
                 channel: {"granted": bool(granted), "at": format_rfc3339(ts_ms)}
                 for channel, (granted, ts_ms) in sorted(self.consents.items())
@@ -216,6 +234,16 @@ class Profile:
                 }
                 for category, times in sorted(self.bought_ms.items())
             },
+        }
+
+    def _visits_view(self) -> dict[str, Any]:
+        """How often the user comes back: what win_back rules measure their silence against."""
+        starts = self.visit_starts_ms
+        usual = usual_gap_ms(starts)
+        return {
+            "gaps_known": max(len(starts) - 1, 0),
+            "usual_gap_days": None if usual is None else round(usual / (24 * HOUR_MS), 2),
+            "last_started": format_rfc3339(starts[-1]) if starts else None,
         }
 
     def _engagement_view(self, now_ms: int, config: ProfileConfig) -> dict[str, Any]:
@@ -328,6 +356,11 @@ def update_profile(
     session_id = event.session_id if isinstance(event, (Click, Search)) else None  # purchases carry none
     if track_session(profile.session, user_id=profile.user_id, session_id=session_id, ts_ms=ts_ms, gap_ms=config.session_gap_ms):
         profile.pending_keywords = ()
+        visits = profile.visit_starts_ms
+        if not visits or ts_ms - visits[-1] >= VISIT_MS:  # sessions start in time order: a late event never starts one
+            visits.append(ts_ms)
+            if len(visits) > VISITS_KEPT:
+                del visits[0]
     profile.rhythm.add(_HOUR_KEYS[hour_of_week(ts_ms, event.utc_offset_min)], 1.0, ts_ms=ts_ms, half_life_ms=config.rhythm_half_life_ms, cap=HOURS_PER_WEEK)
     if isinstance(event, Click):
         _apply_click(profile, event, config, population)
@@ -337,25 +370,48 @@ def update_profile(
         _apply_purchase(profile, event, config, population)
         _score_rfm(profile, population)
     last_seen_ms = profile.last_seen_ms
-    profile.stage = lifecycle_stage(
+    stage = lifecycle_stage(
         profile.first_seen_ms,
         last_seen_ms,
         profile.recent_orders_ms,
         last_seen_ms if now_ms is None or now_ms < last_seen_ms else now_ms,
     )
+    profile.stage = stage
+    if profile.stage_by is not None and stage is not Stage.AT_RISK and stage is not Stage.CHURNED:
+        profile.stage_by = None
 
 
-def restage(profile: Profile, *, now_ms: int, population: Population) -> bool:
-    """Recompute lifecycle stage and RFM scores at ``now_ms``; True if either changed."""
+def restage(
+    profile: Profile,
+    *,
+    now_ms: int,
+    population: Population,
+    at_risk_after_ms: int = AT_RISK_AFTER_MS,
+    churned_after_ms: int = CHURNED_AFTER_MS,
+) -> bool:
+    """Recompute lifecycle stage and RFM scores at ``now_ms``; True if either changed.
+
+    The silence thresholds are the fixed ones unless the caller (the core, for a book with a
+    win_back rule) gives the user's own; the caller also says why in ``stage_by``, which a move
+    out of at_risk and churned clears here."""
     before = (profile.stage, profile.rfm)
-    profile.stage = lifecycle_stage(
+    profile.stage = stage_at(profile, now_ms, at_risk_after_ms=at_risk_after_ms, churned_after_ms=churned_after_ms)
+    if profile.stage not in SILENT:
+        profile.stage_by = None
+    _score_rfm(profile, population)
+    return (profile.stage, profile.rfm) != before
+
+
+def stage_at(profile: Profile, now_ms: int, *, at_risk_after_ms: int = AT_RISK_AFTER_MS, churned_after_ms: int = CHURNED_AFTER_MS) -> Stage:
+    """The lifecycle stage at ``now_ms``, never looking before the latest event."""
+    return lifecycle_stage(
         first_seen_ms=profile.first_seen_ms,
         last_seen_ms=profile.last_seen_ms,
         recent_orders_ms=profile.recent_orders_ms,
         now_ms=max(now_ms, profile.last_seen_ms),
+        at_risk_after_ms=at_risk_after_ms,
+        churned_after_ms=churned_after_ms,
     )
-    _score_rfm(profile, population)
-    return (profile.stage, profile.rfm) != before
 
 
 def drop_stale_keywords(profile: Profile, *, now_ms: int, session_gap_ms: int) -> bool:

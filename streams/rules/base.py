@@ -46,6 +46,7 @@ class Candidate:
     categories: tuple[str, ...] = ()  # what a purchase must match to convert; empty: any purchase
     products: tuple[str, ...] = ()
     avoid_channel: str = ""  # a channel not to send it on (a follow-up's ignored first channel)
+    offer: dict[str, Any] | None = None  # in the payload instead of the rule's offer (win_back's churned_offer)
 
     # Written out, not left to @dataclass, for a compiled __init__: see schemas/events.py.
     def __init__(
@@ -61,6 +62,7 @@ class Candidate:
         categories: tuple[str, ...] = (),
         products: tuple[str, ...] = (),
         avoid_channel: str = "",
+        offer: dict[str, Any] | None = None,
     ) -> None:
         self.rule = rule
         self.key = key
@@ -73,10 +75,11 @@ class Candidate:
         self.categories = categories
         self.products = products
         self.avoid_channel = avoid_channel
+        self.offer = offer
 
     def trigger(self, user_id: str) -> Trigger:
         """The trigger it would be, on the rule's first channel: the core picks the channel."""
-        offer = self.rule.offer
+        offer = self.rule.offer if self.offer is None else self.offer
         return Trigger(
             trigger_id=trigger_id_for(user_id, self.rule.name, self.cause),
             user_id=user_id,

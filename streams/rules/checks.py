@@ -2,7 +2,8 @@
 
 The loader (streams/rules/loading.py) refuses what cannot run. These are rules that run and do
 nothing useful: a channel no sender reads (a typo such as ``emial`` would send every trigger of
-the rule where no one delivers it), no rule enabled at all, or a campaign whose window has closed.
+the rule where no one delivers it), no rule enabled at all, a campaign whose window has closed,
+or a second win_back rule (only the first sets when users are at risk).
 ``nudge rules check`` prints them, and a worker says them when it starts.
 
 Pure: the channels the senders read and "now" are given, never read from the world.
@@ -13,7 +14,9 @@ from __future__ import annotations
 import difflib
 
 from schemas.timestamps import format_rfc3339
-from streams.rules.spec import BEST_CHANNEL, FollowUpParams, RuleBook, RuleSpec, TimedPromotionParams
+from streams.config import DAY_MS
+from streams.lifecycle import AT_RISK_AFTER_MS
+from streams.rules.spec import BEST_CHANNEL, FollowUpParams, RuleBook, RuleKind, RuleSpec, TimedPromotionParams, WinBackParams
 
 DEFAULT_CHANNELS = ("push", "email", "sms")
 
@@ -29,7 +32,16 @@ def rule_warnings(book: RuleBook, *, channels: tuple[str, ...], now_ms: int) -> 
     warnings: list[str] = []
     if not book.enabled:
         warnings.append("no rule is enabled: the worker would keep profiles but never send a trigger")
+    thresholds_by: str | None = None
     for rule in book.rules:
+        if rule.enabled and rule.kind is RuleKind.WIN_BACK:
+            if thresholds_by is None:
+                thresholds_by = rule.name
+            else:
+                warnings.append(
+                    f"rule {rule.name!r}: win_back rule {thresholds_by!r} comes first and sets when users are at risk and churned: "
+                    "this one's multiple, bounds and min_gaps are not used"
+                )
         specs = (rule, *(variant.rule for variant in rule.variants), *(() if rule.follow_up is None else (rule.follow_up,)))
         named = dict.fromkeys(channel for spec in specs for channel in spec.choices)  # in order, once each
         for channel in named:
@@ -51,6 +63,8 @@ def describe(rule: RuleSpec) -> str:
     'abandoned_cart: abandoned_cart on push, else email, else sms; follow-up after 4h on email, else sms'
     """
     line = f"{rule.name}: {rule.kind.value} on {_channels(rule)}"
+    if isinstance(rule.params, WinBackParams):
+        line += _win_back(rule.params)
     if rule.variants:
         line += "; variants " + ", ".join(f"{variant.name} ({variant.weight:g})" for variant in rule.variants)
     follow_up = rule.follow_up
@@ -58,6 +72,20 @@ def describe(rule: RuleSpec) -> str:
         hours = follow_up.params.after_ms / 3_600_000
         line += f"; follow-up after {hours:g}h on {_channels(follow_up)}" + (" with its own offer" if follow_up.offer is not None else "")
     return line
+
+
+def _win_back(params: WinBackParams) -> str:
+    """When a win_back rule sends, in a few words.
+
+    >>> _win_back(WinBackParams(churned_offer={"discount_pct": 15}))
+    '; at risk after 3x their usual gap between visits (7-60 days; 30 days before 3 gaps are known), then churned after 3x that with its churned offer'
+    """
+    churned = " with its churned offer" if params.churned_offer else ""
+    fallback_ms = min(max(AT_RISK_AFTER_MS, params.at_least_ms), params.at_most_ms)
+    return (
+        f"; at risk after {params.multiple:g}x their usual gap between visits ({params.at_least_ms / DAY_MS:g}-{params.at_most_ms / DAY_MS:g} days;"
+        f" {fallback_ms / DAY_MS:g} days before {params.min_gaps} gaps are known), then churned after {params.churn_multiple:g}x that{churned}"
+    )
 
 
 def _channels(rule: RuleSpec) -> str:

@@ -12,13 +12,14 @@ from enum import StrEnum
 from typing import Any
 
 from streams.config import DAY_MS, HOUR_MS, MINUTE_MS
+from streams.lifecycle import VISITS_KEPT
 
 
 class RuleKind(StrEnum):
     ABANDONED_INTEREST = "abandoned_interest"  # looked at a category, then walked away
     ABANDONED_CART = "abandoned_cart"  # left a cart untouched, without a purchase
     TIMED_PROMOTION = "timed_promotion"  # a campaign window with a segment filter and an offer
-    WIN_BACK = "win_back"  # moved to the at_risk lifecycle stage
+    WIN_BACK = "win_back"  # silent for longer than usual: at_risk, then churned
     CROSS_SELL = "cross_sell"  # bought in a category, not yet in the one the shop's buyers take next
     REPLENISHMENT = "replenishment"  # a consumable due for a restock, by the user's own rhythm
     FOLLOW_UP = "follow_up"  # a rule's second step when its message was ignored; made from the rule's follow_up, never written as a kind
@@ -99,6 +100,23 @@ class TimedPromotionParams:
 @dataclass(frozen=True, slots=True)
 class WinBackParams:
     top_categories: int = 1  # the user's strongest categories named in the payload
+    multiple: float = 3.0  # silent this many of their usual gaps between visits: at risk
+    at_least_ms: int = 7 * DAY_MS  # ... but never at risk sooner than this
+    at_most_ms: int = 60 * DAY_MS  # ... nor later than this
+    churn_multiple: float = 3.0  # silent this many times their at-risk silence: churned (30 days -> 90)
+    min_gaps: int = field(default=3, metadata=AT_LEAST_ONE)  # fewer gaps known: the usual gap is unknown, and 30 days (within the bounds) stands
+    churned_offer: dict[str, Any] = field(default_factory=dict, hash=False)  # the stronger offer of the churned message, in its payload as "offer"
+
+    def problem(self) -> tuple[tuple[str, ...], str] | None:
+        if self.at_least_ms > self.at_most_ms:
+            return ("at_least", "at_most"), "at_least is longer than at_most"
+        if self.at_least_ms < DAY_MS:  # a user's stage moves only on the daily sweep
+            return ("at_least",), "must be at least 1d: silence is judged once a day"
+        if self.churn_multiple < 1.0:
+            return ("churn_multiple",), "must be at least 1: a user is at risk before they churn"
+        if self.min_gaps > VISITS_KEPT - 1:
+            return ("min_gaps",), f"must be at most {VISITS_KEPT - 1}: the profile keeps the gaps between its latest {VISITS_KEPT} visits"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,20 @@ def test_stage_table(case: Case):
     assert stage(last_seen_ms=case.last_seen_ms, orders=case.orders, now_ms=case.now_ms) is case.expected
 
 
+@pytest.mark.parametrize(
+    ("silent_ms", "expected"),
+    [
+        (21 * DAY_MS - 1, Stage.ACTIVE),
+        (21 * DAY_MS, Stage.AT_RISK),  # a win_back rule's threshold, inclusive like the fixed one
+        (63 * DAY_MS - 1, Stage.AT_RISK),
+        (63 * DAY_MS, Stage.CHURNED),
+    ],
+)
+def test_the_silence_thresholds_may_be_given(silent_ms: int, expected: Stage):
+    now_ms = _LATE_MS + silent_ms
+    assert lifecycle_stage(T0_MS, _LATE_MS, [], now_ms, at_risk_after_ms=21 * DAY_MS, churned_after_ms=63 * DAY_MS) is expected
+
+
 def test_a_customer_is_never_new_even_on_day_one():
     assert stage(orders=(T0_MS,), now_ms=T0_MS) is Stage.ACTIVE
     assert stage(orders=(), now_ms=T0_MS) is Stage.NEW

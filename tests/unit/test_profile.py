@@ -296,3 +296,37 @@ def test_user_state_round_trip_notices_a_lost_timer():
     data = state.to_dict()
     data["timers"] = []
     assert UserState.from_dict(data) != state
+
+
+# --- visits, for win_back's usual gap ------------------------------------------------------
+
+
+def test_visits_are_session_starts_a_day_or_more_after_the_last_visit_began():
+    day = 24 * 60 * MINUTE_MS
+    profile = profile_of(
+        view("u1", T0_MS),
+        view("u1", T0_MS + 10 * MINUTE_MS),  # the same session
+        view("u1", T0_MS + 11 * 60 * MINUTE_MS),  # a new session, the same visit
+        view("u1", T0_MS + day - 1),  # ... still
+        view("u1", T0_MS + 2 * day),  # a new visit
+        view("u1", T0_MS + day),  # late: never a session, never a visit
+    )
+    assert profile.visit_starts_ms == [T0_MS, T0_MS + 2 * day]
+    assert profile.view(now_ms=T0_MS + 2 * day, config=ProfileConfig())["visits"] == {
+        "gaps_known": 1,
+        "usual_gap_days": 2.0,
+        "last_started": "2026-11-27T09:00:00.000Z",
+    }
+
+
+def test_a_profile_keeps_the_latest_nine_visits():
+    day = 24 * 60 * MINUTE_MS
+    profile = profile_of(*(view("u1", T0_MS + n * day) for n in range(12)))
+    assert profile.visit_starts_ms == [T0_MS + n * day for n in range(3, 12)]
+
+
+def test_a_record_from_before_visits_and_stage_by_loads_without_them():
+    data = rich_profile().to_dict()
+    del data["visit_starts_ms"], data["stage_by"]
+    profile = Profile.from_dict(data)
+    assert (profile.visit_starts_ms, profile.stage_by) == ([], None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from test_cli import nudge
 
-from streams.rules.checks import DEFAULT_CHANNELS, rule_warnings
+from streams.rules.checks import DEFAULT_CHANNELS, describe, rule_warnings
 from streams.rules.loading import default_rulebook, parse_rulebook
 
 ENDED = """rules:
@@ -65,3 +65,20 @@ def test_nudge_rules_check_of_a_broken_file_is_one_line_and_exit_2(tmp_path: Pat
     result = nudge("rules", "check", str(rules))
     assert result.returncode == 2 and result.stderr.startswith("nudge rules: invalid rules:") and "line 5" in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_second_win_back_rule_is_warned_its_thresholds_go_unused() -> None:
+    book = parse_rulebook(
+        "rules:\n  - {name: back, kind: win_back, channel: email}\n  - {name: again, kind: win_back, channel: email, params: {multiple: 2}}\n"
+    )
+    assert rule_warnings(book, channels=DEFAULT_CHANNELS, now_ms=0) == [
+        "rule 'again': win_back rule 'back' comes first and sets when users are at risk and churned: this one's multiple, bounds and min_gaps are not used"
+    ]
+
+
+def test_win_back_is_described_by_its_thresholds() -> None:
+    [rule] = parse_rulebook("rules:\n  - {name: back, kind: win_back, channel: email, params: {multiple: 2.5, at_most: 45d}}\n").rules
+    assert describe(rule) == (
+        "back: win_back on email; at risk after 2.5x their usual gap between visits (7-45 days; 30 days before 3 gaps are known),"
+        " then churned after 3x that"
+    )

@@ -70,7 +70,7 @@ def test_default_rulebook_values():
     assert interest.params == AbandonedInterestParams()  # every default is written out in the file
     assert cross_sell.params == CrossSellParams() and cross_sell.choices == ("email", "push")
     assert replenishment.params == ReplenishmentParams(categories=("coffee",))
-    assert win_back.params == WinBackParams(top_categories=1)
+    assert win_back.params == WinBackParams(top_categories=1, churned_offer={"discount_pct": 15})  # the bounds written out are the defaults
     assert sale.params == TimedPromotionParams(
         start_ms=epoch_ms(2026, 11, 20),
         end_ms=epoch_ms(2027, 1, 10),
@@ -120,7 +120,7 @@ rules:
   - name: back
     kind: win_back
     channel: email
-    params: {top_categories: 2}
+    params: {top_categories: 2, multiple: 2.5, at_least: 10d, at_most: 45d, churn_multiple: 2, min_gaps: 4, churned_offer: {code: COMEBACK}}
   - name: sale
     kind: timed_promotion
     channel: email
@@ -173,7 +173,15 @@ def test_every_rule_and_param_key_is_read():
         max_lateness_ms=3 * HOUR_MS,
     )
     assert (cart.channel, cart.params) == ("sms", AbandonedCartParams(delay_ms=90 * SECOND_MS, once_per_ms=12 * HOUR_MS))
-    assert back.params == WinBackParams(top_categories=2)
+    assert back.params == WinBackParams(
+        top_categories=2,
+        multiple=2.5,
+        at_least_ms=10 * DAY_MS,
+        at_most_ms=45 * DAY_MS,
+        churn_multiple=2.0,
+        min_gaps=4,
+        churned_offer={"code": "COMEBACK"},
+    )
     assert replace(sale.params, offer={}) == TimedPromotionParams(  # the offer has its own test
         start_ms=epoch_ms(2026, 12, 1, 8),
         end_ms=epoch_ms(2026, 12, 2, 8),
@@ -433,6 +441,26 @@ ERRORS = {
     "max_lateness shorter than delay": (
         "rules:\n  - name: i\n    kind: abandoned_interest\n    channel: push\n    params:\n      delay: 3h\n",
         6, "rules[0].params.delay", "max_lateness is shorter than delay",
+    ),
+    "win_back at_least longer than at_most": (
+        "rules:\n  - name: w\n    kind: win_back\n    channel: email\n    params:\n      at_most: 5d\n",
+        6, "rules[0].params.at_most", "at_least is longer than at_most",
+    ),
+    "win_back at_least under a day": (
+        "rules:\n  - {name: w, kind: win_back, channel: email, params: {at_least: 12h}}\n",
+        2, "rules[0].params.at_least", "must be at least 1d: silence is judged once a day",
+    ),
+    "win_back churn_multiple below 1": (
+        "rules:\n  - {name: w, kind: win_back, channel: email, params: {churn_multiple: 0.5}}\n",
+        2, "rules[0].params.churn_multiple", "must be at least 1: a user is at risk before they churn",
+    ),
+    "win_back min_gaps beyond the kept ones": (
+        "rules:\n  - {name: w, kind: win_back, channel: email, params: {min_gaps: 9}}\n",
+        2, "rules[0].params.min_gaps", "must be at most 8: the profile keeps the gaps between its latest 9 visits",
+    ),
+    "win_back churned_offer not a mapping": (
+        "rules:\n  - {name: w, kind: win_back, channel: email, params: {churned_offer: 15}}\n",
+        2, "rules[0].params.churned_offer", "expected a mapping",
     ),
     "min_views zero": (
         "rules:\n  - {name: i, kind: abandoned_interest, channel: push, params: {min_views: 0}}\n",
