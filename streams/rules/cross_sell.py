@@ -1,9 +1,10 @@
 """cross_sell: bought in category A, so offer B, the category the partition's buyers of A take next.
 
-A purchase arms one timer per rule, ``delay`` after it, for the purchase's main category A (the
-one it spent most on; ties by name); a later purchase re-arms it for its own. When it fires, B is
-the category with the best lift after A (streams/associations.py), at least ``min_support``
-sightings and ``min_lift``, that the user has not bought within the association window before A
+A purchase arms a timer ``delay`` after it for its main category A (the one it spent most on;
+ties by name); a later purchase whose main category is A too re-arms it, one of another category
+arms its own. When it fires, B is
+the category with the best lift after A (streams/associations.py), with at least ``min_support``
+sightings and ``min_lift`` even at the lift's cautious bound, that the user has not bought within the association window before A
 nor since: a user who bought B meanwhile needed no nudge. The trigger names B and its best
 sellers, and only a purchase in B converts it. At most one per (user, B) per ``once_per``.
 """
@@ -43,12 +44,14 @@ class CrossSell(RuleLogic):
         if not isinstance(event, Purchase) or not event.items:
             return
         params: CrossSellParams = rule.params  # type: ignore[assignment]
-        pending = state.timers.get(rule.name)
+        category = main_category(event)
+        key = f"{rule.name}/{category}"
+        pending = state.timers.get(key)
         due_ms = event.ts_ms + params.delay_ms
         if pending is not None and pending.first_due_ms >= due_ms:  # a late purchase leaves a newer one's timer be
             return
-        timer = Timer(key=rule.name, rule=rule.name, due_ms=due_ms, cause=f"{main_category(event)}{SEPARATOR}{event.event_id}")
-        state.timers[rule.name] = timer
+        timer = Timer(key=key, rule=rule.name, due_ms=due_ms, cause=f"{category}{SEPARATOR}{event.event_id}")
+        state.timers[key] = timer
         effects.schedule.append(timer)
 
     def on_timer(self, rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
@@ -82,7 +85,7 @@ class CrossSell(RuleLogic):
         return int(params.delay_ms)
 
     def example(self) -> RuleSpec:
-        return RuleSpec("cross_sell", RuleKind.CROSS_SELL, "email", CrossSellParams(min_support=2, min_lift=1.0))
+        return RuleSpec("cross_sell", RuleKind.CROSS_SELL, "email", CrossSellParams(min_support=4, min_lift=0.0))
 
     def summary(self, payload: dict[str, Any]) -> str:
         return f"{payload['category']} after {payload['because_of']}"

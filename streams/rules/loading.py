@@ -669,6 +669,6 @@ def _read_param(field: dataclasses.Field[Any], node: Node, path: str) -> Any:
         return _segment(node, path)
     if kind.startswith("dict"):
         return _offer(node, path)
-    if kind == "tuple[str, ...]":
+    if kind.startswith("tuple"):  # tuple[str, ...]: written out as a string, or compiled, as the class itself
         return _strings(node, path)
     raise AssertionError(f"no reader for param {field.name} of type {kind}")  # a params class this loader does not know yet

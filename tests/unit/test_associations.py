@@ -35,17 +35,20 @@ def test_pairs_count_the_purchase_s_own_categories_and_those_bought_in_the_windo
     }
 
 
-def test_lift_is_p_of_b_given_a_in_context_over_p_of_b():
+def test_lift_is_p_of_b_given_a_in_context_over_p_of_b_and_must_hold_at_its_cautious_bound():
     associations = Associations(
-        purchases=100,
-        bought={"a": 10, "b": 20, "c": 5},
-        contexts={"a": 25, "b": 30, "c": 5},
-        pairs={"a": {"b": 10, "c": 4}},
+        purchases=1000,
+        bought={"a": 100, "b": 200, "c": 50, "d": 10},
+        contexts={"a": 250, "b": 300, "c": 50, "d": 10},
+        pairs={"a": {"b": 100, "c": 40, "d": 9}},
     )
-    # b: 10 / 25 against 20 / 100 = 2.0; c: 4 / 25 against 5 / 100 = 3.2 but only 4 seen
-    assert associations.top("a", min_support=1, min_lift=0.0) == [Association("c", 4, 3.2), Association("b", 10, 2.0)]
-    assert associations.top("a", min_support=5, min_lift=0.0) == [Association("b", 10, 2.0)]
-    assert associations.top("a", min_support=1, min_lift=2.5) == [Association("c", 4, 3.2)]
+    # b: 100 seen where 250 * 200 / 1000 = 50 were expected: lift 2.0, bound (100 - 20) / 50 = 1.6;
+    # c: 40 where 12.5: lift 3.2, bound (40 - 12.65) / 12.5 = 2.19; d: 9 where 2.5: lift 3.6, bound 1.2.
+    assert associations.top("a", min_support=1, min_lift=0.0) == [Association("c", 40, 3.2), Association("b", 100, 2.0), Association("d", 9, 3.6)]
+    assert associations.top("a", min_support=50, min_lift=0.0) == [Association("b", 100, 2.0)]
+    assert associations.top("a", min_support=1, min_lift=1.5) == [Association("c", 40, 3.2), Association("b", 100, 2.0)]
+    assert associations.top("a", min_support=1, min_lift=2.18) == [Association("c", 40, 3.2)]
+    assert associations.top("a", min_support=1, min_lift=2.2) == []
     assert associations.top("b", min_support=1, min_lift=0.0) == []
 
 

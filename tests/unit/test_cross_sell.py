@@ -1,10 +1,11 @@
 """cross_sell through the partition engine, at exact event times.
 
-Six teachers buy formula, then diapers a day later; eight others buy books alone. Then the user
-under test, u1, buys formula at BUY_MS. So when its timer fires the partition has seen (formula,
-diapers) 6 times in 21 purchases, with formula in the context of 13 (the teachers' 12 and u1's)
-and diapers in 6: lift = 6 * 21 / (13 * 6) = 1.615, above the default 1.5, with support 6 >= 5.
-Nothing leads to anything else.
+Twenty teachers buy formula, then diapers a day later; a hundred others buy books alone. Then the
+user under test, u1, buys formula at BUY_MS. So when its timer fires the partition has seen
+(formula, diapers) 20 times in 141 purchases, with formula in the context of 41 (the teachers' 40
+and u1's) and diapers in 20: 41 * 20 / 141 = 5.82 sightings were expected, so the lift is 3.439
+and its cautious bound (20 - 2 * sqrt(20)) / 5.82 = 1.901, above the default 1.5, with support
+20 >= 5. Nothing leads to anything else.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ DIAPERS = item("d1", 10.0, category="diapers")
 BOOK = item("b1", 15.0, category="books")
 TEACHERS = tuple(
     event
-    for i in range(6)
+    for i in range(20)
     for event in (
         purchase(f"t{i}", T0_MS + i * MINUTE_MS, [FORMULA]),
         purchase(f"t{i}", T0_MS + DAY_MS + i * MINUTE_MS, [DIAPERS, item(f"d{i % 2 + 2}", 12.0, 3, category="diapers")]),
     )
-) + tuple(purchase(f"r{i}", T0_MS + i * MINUTE_MS, [BOOK]) for i in range(8))
+) + tuple(purchase(f"r{i}", T0_MS + i * MINUTE_MS, [BOOK]) for i in range(100))
 BUY_MS = T0_MS + 3 * DAY_MS
 DUE_MS = BUY_MS + 2 * DAY_MS
 
@@ -53,15 +54,14 @@ def test_it_names_the_partner_category_and_its_best_sellers_delay_after_the_purc
     assert trigger.payload == {
         "category": "diapers",
         "because_of": "formula",
-        "products": ["d2", "d3", "d1"],  # units: d2 and d3 9 each (3 buyers x 3), d1 6; a tie goes by id
-        "lift": 1.615,
+        "products": ["d2", "d3", "d1"],  # units: d2 and d3 30 each (10 buyers x 3), d1 20; a tie goes by id
+        "lift": 3.439,
         "bought_at": format_rfc3339(BUY_MS),
     }
-    assert trigger.reason == "bought formula; buyers of formula take diapers 1.6x as often (6 seen), and this one has not"
+    assert trigger.reason == "bought formula; buyers of formula take diapers 3.4x as often (20 seen), and this one has not"
 
 
-# A purchase of diapers by u1 makes diapers commoner (7 of 22 purchases): the lift falls to
-# 6 * 22 / (13 * 7) = 1.45, so those cases ask for 1.4.
+# A purchase of diapers by u1 makes diapers commoner (21 of 142 purchases): the bound falls to 1.82.
 @pytest.mark.parametrize(
     ("label", "events", "expected"),
     [
@@ -69,12 +69,12 @@ def test_it_names_the_partner_category_and_its_best_sellers_delay_after_the_purc
         ("bought it within the window before", [purchase("u1", BUY_MS - 14 * DAY_MS, [DIAPERS])], []),
         ("bought it just before the window", [purchase("u1", BUY_MS - 14 * DAY_MS - 1, [DIAPERS])], ["diapers"]),
         ("bought it after the timer fired", [purchase("u1", DUE_MS, [DIAPERS])], ["diapers"]),
-        ("bought something else meanwhile: re-armed for books, which leads nowhere", [purchase("u1", BUY_MS + HOUR_MS, [BOOK])], []),
+        ("bought something else meanwhile: a timer of its own, for books, which lead nowhere", [purchase("u1", BUY_MS + HOUR_MS, [BOOK])], ["diapers"]),
         ("a late purchase, older than the one that armed", [purchase("u1", BUY_MS - HOUR_MS, [BOOK])], ["diapers"]),
     ],
 )
 def test_what_the_user_bought_around_it_decides(label: str, events: list, expected: list[str]):
-    engine = engine_for(min_lift=1.4)
+    engine = engine_for()
     outputs = run(engine, (*TEACHERS, purchase("u1", BUY_MS, [FORMULA]), *events), advance_to_ms=DUE_MS + 3 * DAY_MS)
     assert [trigger.payload["category"] for trigger in sent(outputs)] == expected, label
 
@@ -88,7 +88,7 @@ def test_a_later_purchase_re_arms_from_itself():
     assert trigger.trigger_id == trigger_id_for("u1", RULE, f"formula{SEPARATOR}{second.event_id}")
 
 
-@pytest.mark.parametrize(("params", "fires"), [({}, True), ({"min_support": 6}, True), ({"min_support": 7}, False), ({"min_lift": 1.62}, False), ({"min_lift": 1.61}, True)])
+@pytest.mark.parametrize(("params", "fires"), [({}, True), ({"min_support": 20}, True), ({"min_support": 21}, False), ({"min_lift": 1.91}, False), ({"min_lift": 1.9}, True)])
 def test_support_and_lift_thresholds(params: dict, fires: bool):
     outputs = run(engine_for(**params), (*TEACHERS, purchase("u1", BUY_MS, [FORMULA])), advance_to_ms=DUE_MS)
     assert bool(sent(outputs)) is fires
@@ -97,8 +97,7 @@ def test_support_and_lift_thresholds(params: dict, fires: bool):
 def test_once_per_recommended_category():
     """The first recommendation of diapers, at DUE_MS, keeps the next one away for 7 days: a
     formula purchase 5 days later (due 1 ms short of 7 days after it) brings nothing; one a
-    millisecond later brings another. (Three formula purchases of u1 keep the lift at
-    6 * 23 / (15 * 6) = 1.533.)"""
+    millisecond later brings another. (Three formula purchases of u1 keep the bound at 1.84.)"""
     engine = engine_for()
     once_per_end_ms = DUE_MS + 7 * DAY_MS
     events = (
