@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
 from agents.metrics import Metrics
@@ -29,6 +29,7 @@ from schemas.decoding import Rejection, decode_event
 from schemas.events import Erasure, Event, InputTopic
 from streams.config import ProfileConfig
 from streams.rules.loading import default_rulebook
+from streams.rules.spec import RuleKind
 from streams.partition import PartitionEngine
 from streams.partitioning import partition_for
 from streams.population import Population
@@ -71,6 +72,7 @@ def run_core(messages: list[WireMessage]) -> CoreResult:
         events = [_valid(decode_event(m.topic, m.value, m.key)) for m in messages]
         profile = _per_event_stage("profile update alone (events decoded beforehand)", _profile_step, events)
         rules = _per_event_stage("profile + all default rules and guardrails (events decoded beforehand)", _rules_step, events)
+        older = _per_event_stage("  the same without cross_sell and replenishment", _rules_step_without_journeys, events)
         decode = _per_event_stage("(a) decode", _decode_step, messages)
         engine = _per_event_stage("(b) decode + PartitionEngine.on_event", _engine_step, messages)
         pipeline, triggers = _pipeline_stage(
@@ -79,7 +81,7 @@ def run_core(messages: list[WireMessage]) -> CoreResult:
         changelog, _ = _pipeline_stage("(d) (c) + changelog record encoding", batches, encode_changelog=True)
     finally:
         gc.unfreeze()
-    return CoreResult(events=len(messages), triggers=triggers, stages=[profile, rules, decode, engine, pipeline, changelog])
+    return CoreResult(events=len(messages), triggers=triggers, stages=[profile, rules, older, decode, engine, pipeline, changelog])
 
 
 Step = Callable[[Any], object]
@@ -106,6 +108,14 @@ def _profile_step() -> Step:
 def _rules_step() -> Step:
     """PartitionEngine.on_event with the shipped rule book: rule evaluation as a worker does it."""
     engine = PartitionEngine(store={}, book=default_rulebook())
+    return engine.on_event
+
+
+def _rules_step_without_journeys() -> Step:
+    """The same, without the two kinds the journeys brought: what they cost, side by side in one run."""
+    book = default_rulebook()
+    kept = tuple(rule for rule in book.rules if rule.kind not in (RuleKind.CROSS_SELL, RuleKind.REPLENISHMENT))
+    engine = PartitionEngine(store={}, book=replace(book, rules=kept))
     return engine.on_event
 
 

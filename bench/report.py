@@ -53,7 +53,7 @@ def core_table(result: CoreResult) -> str:
         for stage in result.stages
     ]
     notes = [
-        "Each stage includes the ones above it; events/s comes from a pass with no per-event clock reads.",
+        "Each stage includes the ones above it, and an indented row is the row above it with one thing left out; events/s comes from a pass with no per-event clock reads.",
         "(c) is the worker's Faust-free step: decode, timestamp sync, engine, metrics, trigger JSON.",
         "(d) adds encoding each changed user for the table changelog, as the worker does per batch.",
     ]
