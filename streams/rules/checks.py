@@ -16,7 +16,17 @@ import difflib
 from schemas.timestamps import format_rfc3339
 from streams.config import DAY_MS
 from streams.lifecycle import AT_RISK_AFTER_MS
-from streams.rules.spec import BEST_CHANNEL, FollowUpParams, RuleBook, RuleKind, RuleSpec, TimedPromotionParams, WinBackParams
+from streams.rules.spec import (
+    BEST_CHANNEL,
+    CrossSellParams,
+    FollowUpParams,
+    ReplenishmentParams,
+    RuleBook,
+    RuleKind,
+    RuleSpec,
+    TimedPromotionParams,
+    WinBackParams,
+)
 
 DEFAULT_CHANNELS = ("push", "email", "sms")
 
@@ -63,8 +73,13 @@ def describe(rule: RuleSpec) -> str:
     'abandoned_cart: abandoned_cart on push, else email, else sms; follow-up after 4h on email, else sms'
     """
     line = f"{rule.name}: {rule.kind.value} on {_channels(rule)}"
-    if isinstance(rule.params, WinBackParams):
-        line += _win_back(rule.params)
+    params = rule.params
+    if isinstance(params, WinBackParams):
+        line += _win_back(params)
+    elif isinstance(params, CrossSellParams):
+        line += f"; {_hours(params.delay_ms)} after a purchase, the partner category seen {params.min_support}+ times with a lift of {params.min_lift:g}+ at its cautious bound"
+    elif isinstance(params, ReplenishmentParams):
+        line += f"; {', '.join(params.categories)}, {_hours(params.lead_ms)} before the expected restock"
     if rule.variants:
         line += "; variants " + ", ".join(f"{variant.name} ({variant.weight:g})" for variant in rule.variants)
     follow_up = rule.follow_up
@@ -92,3 +107,10 @@ def _channels(rule: RuleSpec) -> str:
     if rule.channel == BEST_CHANNEL:
         return f"the best of {', '.join(rule.choices)}"
     return ", else ".join(rule.choices)
+
+
+def _hours(duration_ms: int) -> str:
+    """A duration in whole days when it is some, else in hours: 2d, 36h, 1.5h."""
+    if duration_ms % 86_400_000 == 0:
+        return f"{duration_ms // 86_400_000}d"
+    return f"{duration_ms / 3_600_000:g}h"

@@ -3,6 +3,8 @@ starting worker, never refused."""
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 from test_cli import nudge
@@ -82,3 +84,21 @@ def test_win_back_is_described_by_its_thresholds() -> None:
         "back: win_back on email; at risk after 2.5x their usual gap between visits (7-45 days; 30 days before 3 gaps are known),"
         " then churned after 3x that"
     )
+
+
+@pytest.mark.parametrize(
+    ("rule", "line"),
+    [
+        (
+            "{name: next, kind: cross_sell, channel: email, params: {delay: 36h, min_support: 20}}",
+            "next: cross_sell on email; 36h after a purchase, the partner category seen 20+ times with a lift of 1.5+ at its cautious bound",
+        ),
+        (
+            "{name: coffee, kind: replenishment, channel: push, params: {categories: [coffee, tea], lead: 2d}}",
+            "coffee: replenishment on push; coffee, tea, 2d before the expected restock",
+        ),
+    ],
+)
+def test_cross_sell_and_replenishment_are_described_by_when_they_send(rule: str, line: str) -> None:
+    [spec] = parse_rulebook(f"rules:\n  - {rule}\n").rules
+    assert describe(spec) == line
