@@ -3,9 +3,9 @@ starting worker, never refused."""
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from test_cli import nudge
 
