@@ -38,4 +38,4 @@ MAX_DETAIL_LENGTH = 512
 # producer_max_request_size); every output and stored record is built to stay well under it.
 MAX_OUTPUT_BYTES = 900_000
 MAX_USER_RECORD_BYTES = 512 * 1024
-MAX_POPULATION_RECORD_BYTES = 512 * 1024
+MAX_POPULATION_RECORD_BYTES = 768 * 1024  # the online models and the associations at their fullest take about 640 KB

@@ -12,11 +12,15 @@ every purchase has many categories before it) from making every pair look relate
 trusted.
 
 Everything is bounded, so the partition's record stays within schemas/limits.py whatever the
-shop sends: at most ``MAX_CATEGORIES`` categories (the first seen, names up to ``MAX_NAME_BYTES``),
-``MAX_PARTNERS`` partners each and ``MAX_PRODUCTS`` products each, kept with the space-saving
-algorithm (Metwally et al.): a newcomer replaces the smallest count and inherits it plus one, so
-a frequent item is never lost and a count is never under its truth. Each category also keeps the
-latest ``MAX_GAPS`` intervals between one user's restocks, for the partition's median interval.
+shop sends, beside every other budget of the population at its fullest: at most
+``MAX_CATEGORIES`` categories (the first seen, names up to ``MAX_NAME_BYTES``), ``MAX_PARTNERS``
+partners and ``MAX_PRODUCTS`` products each. Those are kept with the space-saving algorithm
+(Metwally et al.): a newcomer to a full table replaces the smallest count and inherits it, plus
+its own, so a frequent item is never lost; the inherited part is kept as the entry's error, and
+only the guaranteed part, count less error, is trusted as support, or one purchase of a rare
+category could take over a full table's highest lift. Each category also counts the intervals
+between one user's restocks, in whole days (at most ``MAX_GAP_DAYS`` distinct ones), without
+order or owner, for the partition's median interval.
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.config import DAY_MS
 from streams.jsonsize import json_size
-from streams.purchases import median
 
 MAX_CATEGORIES = 64
 MAX_PARTNERS = 12
 MAX_PRODUCTS = 5
-MAX_GAPS = 31
+MAX_GAP_DAYS = 24  # distinct interval lengths counted per category; a new one past them joins the nearest
 MAX_NAME_BYTES = 64  # JSON bytes of a category or product id; longer ones are not learned
 
 
@@ -45,13 +49,46 @@ class Association:
 
 
 @dataclass(slots=True)
+class TopCounts:
+    """Space-saving counts of at most ``capacity`` keys: ``counts`` may overestimate a key by its
+    ``errors`` entry (absent: exact), never underestimate it."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def add(self, key: str, amount: int, capacity: int) -> None:
+        counts = self.counts
+        if key in counts:
+            counts[key] += amount
+            return
+        if len(counts) >= capacity:
+            smallest = min(counts, key=lambda name: (counts[name], name))  # the first by name on a tie: a replay evicts the same
+            inherited = counts.pop(smallest)
+            self.errors.pop(smallest, None)
+            self.errors[key] = inherited
+            amount += inherited
+        counts[key] = amount
+
+    def guaranteed(self, key: str) -> int:
+        """What ``key`` was surely counted: its count less what it may have inherited."""
+        return self.counts[key] - self.errors.get(key, 0)
+
+    def to_list(self) -> list[Any]:
+        return [dict(self.counts), dict(self.errors)]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> TopCounts:
+        return cls(dict(data[0]), dict(data[1]))
+
+
+@dataclass(slots=True)
 class Associations:
     purchases: int = 0  # purchases counted, for the base rate of each category
     bought: dict[str, int] = field(default_factory=dict)  # purchases containing the category
     contexts: dict[str, int] = field(default_factory=dict)  # purchases with the category in them or in the window before
-    pairs: dict[str, dict[str, int]] = field(default_factory=dict)  # A -> B -> sightings of B with or after A
-    products: dict[str, dict[str, int]] = field(default_factory=dict)  # category -> product -> units bought
-    gaps: dict[str, list[int]] = field(default_factory=dict)  # category -> latest restock intervals, oldest first
+    pairs: dict[str, TopCounts] = field(default_factory=dict)  # A -> B -> sightings of B with or after A
+    products: dict[str, TopCounts] = field(default_factory=dict)  # category -> product -> units bought
+    gap_days: dict[str, dict[int, int]] = field(default_factory=dict)  # category -> restock interval in whole days -> count
 
     def learn(self, categories: list[str], earlier: list[str], units: list[tuple[str, str, int]]) -> None:
         """One purchase: its distinct ``categories``, the ``earlier`` ones the user bought within
@@ -62,35 +99,45 @@ class Associations:
             self.bought[category] += 1
         for before in sorted(set(known) | {category for category in earlier if category in self.bought}):
             self.contexts[before] = self.contexts.get(before, 0) + 1
-            partners = self.pairs.setdefault(before, {})
+            partners = self.pairs.get(before)
+            if partners is None:
+                partners = self.pairs[before] = TopCounts()
             for category in known:
                 if category != before:
-                    _count(partners, category, 1, MAX_PARTNERS)
+                    partners.add(category, 1, MAX_PARTNERS)
         for category, product, quantity in units:
-            if category in self.bought and json_size(product) <= MAX_NAME_BYTES:
-                _count(self.products.setdefault(category, {}), product, quantity, MAX_PRODUCTS)
+            if category in self.bought and quantity > 0 and json_size(product) <= MAX_NAME_BYTES:
+                products = self.products.get(category)
+                if products is None:
+                    products = self.products[category] = TopCounts()
+                products.add(product, quantity, MAX_PRODUCTS)
 
     def learn_gap(self, category: str, gap_ms: int) -> None:
-        if category in self.bought:
-            gaps = self.gaps.setdefault(category, [])
-            gaps.append(gap_ms)
-            del gaps[:-MAX_GAPS]
+        if category not in self.bought:
+            return
+        histogram = self.gap_days.setdefault(category, {})
+        days = round(gap_ms / DAY_MS)
+        if days not in histogram and len(histogram) >= MAX_GAP_DAYS:
+            days = min(histogram, key=lambda known: (abs(known - days), known))
+        histogram[days] = histogram.get(days, 0) + 1
 
     def top(self, category: str, *, min_support: int, min_lift: float) -> list[Association]:
         """The categories bought with or after ``category`` whose lift is at least ``min_lift``
         even at its cautious bound, best bound first (then support, name).
 
-        The bound is the lift of the count two Poisson standard deviations below the one seen,
-        ``support - 2 * sqrt(support)``: on a small partition a pair seen 8 times where 5 were
-        expected has a lift of 1.6 by chance alone, and its bound (0.47) says so, while a real
-        pair seen 20 times where 6 were expected keeps a bound near 1.9.
+        Support is the pair's guaranteed count (see ``TopCounts``). The bound is the lift of the
+        count two Poisson standard deviations below it, ``support - 2 * sqrt(support)``: on a
+        small partition a pair seen 8 times where 5 were expected has a lift of 1.6 by chance
+        alone, and its bound (0.47) says so, while a real pair seen 20 times where 6 were
+        expected keeps a bound near 1.9.
         """
         partners = self.pairs.get(category)
-        if not partners:
+        if partners is None:
             return []
         contexts = self.contexts[category]
         ranked = []
-        for partner, support in partners.items():
+        for partner in partners.counts:
+            support = partners.guaranteed(partner)
             if support >= min_support:
                 expected = contexts * self.bought[partner] / self.purchases
                 bound = (support - 2.0 * math.sqrt(support)) / expected
@@ -100,13 +147,27 @@ class Associations:
         return [association for _, _, _, association in ranked]
 
     def popular(self, category: str, count: int) -> list[str]:
-        """The category's most bought products (units), most first."""
-        products = self.products.get(category, {})
-        return sorted(products, key=lambda product: (-products[product], product))[:count]
+        """The category's most bought products (guaranteed units), most first."""
+        products = self.products.get(category)
+        if products is None:
+            return []
+        return sorted(products.counts, key=lambda product: (-products.guaranteed(product), product))[:count]
 
     def median_gap_ms(self, category: str, *, min_count: int) -> int | None:
-        gaps = self.gaps.get(category)
-        return None if gaps is None or len(gaps) < min_count else median(gaps)
+        """The partition's median restock interval in the category, in whole days; the lower
+        middle one of an even count. None until ``min_count`` intervals were seen."""
+        histogram = self.gap_days.get(category)
+        if histogram is None:
+            return None
+        total = sum(histogram.values())
+        if total < min_count:
+            return None
+        seen = 0
+        for days in sorted(histogram):
+            seen += histogram[days]
+            if 2 * seen >= total:
+                return days * DAY_MS
+        raise AssertionError("unreachable: the counts add up to the total")
 
     def _admit(self, category: str) -> bool:
         if category in self.bought:
@@ -121,9 +182,9 @@ class Associations:
             "purchases": self.purchases,
             "bought": dict(self.bought),
             "contexts": dict(self.contexts),
-            "pairs": {category: dict(partners) for category, partners in self.pairs.items()},
-            "products": {category: dict(products) for category, products in self.products.items()},
-            "gaps": {category: list(gaps) for category, gaps in self.gaps.items()},
+            "pairs": {category: partners.to_list() for category, partners in self.pairs.items()},
+            "products": {category: products.to_list() for category, products in self.products.items()},
+            "gap_days": {category: [[days, count] for days, count in histogram.items()] for category, histogram in self.gap_days.items()},
         }
 
     @classmethod
@@ -132,19 +193,7 @@ class Associations:
             purchases=data["purchases"],
             bought=dict(data["bought"]),
             contexts=dict(data["contexts"]),
-            pairs={category: dict(partners) for category, partners in data["pairs"].items()},
-            products={category: dict(products) for category, products in data["products"].items()},
-            gaps={category: list(gaps) for category, gaps in data["gaps"].items()},
+            pairs={category: TopCounts.from_list(partners) for category, partners in data["pairs"].items()},
+            products={category: TopCounts.from_list(products) for category, products in data["products"].items()},
+            gap_days={category: {days: count for days, count in histogram} for category, histogram in data["gap_days"].items()},
         )
-
-
-def _count(counts: dict[str, int], key: str, amount: int, capacity: int) -> None:
-    """Space-saving: a newcomer to a full table takes the place of the smallest count (the first
-    by name on a tie, so a replay evicts the same one) and starts from it."""
-    if key in counts:
-        counts[key] += amount
-        return
-    if len(counts) >= capacity:
-        smallest = min(counts, key=lambda name: (counts[name], name))
-        amount += counts.pop(smallest)
-    counts[key] = amount

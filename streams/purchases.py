@@ -1,6 +1,7 @@
 """What a user bought when, per category: the memory replenishment and cross-sell read.
 
-A profile keeps, for at most ``MAX_CATEGORIES`` categories, the times of the user's latest
+A profile keeps, for at most ``MAX_CATEGORIES`` categories (the fewest restocks go first, then
+the one bought longest ago), the times of the user's latest
 ``MAX_TIMES`` purchases in each. Purchases in a category less than ``SAME_RUN_MS`` apart are one
 restock (a second order for something forgotten, a split delivery), so the gaps between the kept
 times are the user's real intervals: a day's double order would otherwise halve their median.
@@ -31,7 +32,9 @@ def record(history: History, category: str, ts_ms: int) -> int | None:
     times = history.get(category)
     if times is None:
         if len(history) >= MAX_CATEGORIES:
-            del history[min(history, key=lambda name: (history[name][-1], name))]
+            # The fewest restocks first, then the one bought longest ago: a consumable bought on
+            # a rhythm outlives a crowd of one-off categories bought since its last restock.
+            del history[min(history, key=lambda name: (len(history[name]), history[name][-1], name))]
         history[category] = [ts_ms]
         return None
     latest = times[-1]
@@ -72,9 +75,10 @@ def median(values: list[int]) -> int:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def bought_within(history: History, category: str, from_ms: int, until_ms: int) -> bool:
-    """Whether the user bought in ``category`` at a time in [from_ms, until_ms]."""
-    return any(from_ms <= when <= until_ms for when in history.get(category, ()))
+def bought_since(history: History, category: str, since_ms: int) -> bool:
+    """Whether the user bought in ``category`` at ``since_ms`` or later."""
+    times = history.get(category)
+    return times is not None and times[-1] >= since_ms
 
 
 def recent(history: History, *, before_ms: int, within_ms: int) -> list[str]:

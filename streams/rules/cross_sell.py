@@ -2,7 +2,7 @@
 
 A purchase arms a timer ``delay`` after it for its main category A (the one it spent most on;
 ties by name); a later purchase whose main category is A too re-arms it, one of another category
-arms its own. When it fires, B is
+arms its own, up to ``MAX_PENDING`` waiting. When it fires, B is
 the category with the best lift after A (streams/associations.py), with at least ``min_support``
 sightings and ``min_lift`` even at the lift's cautious bound, that the user has not bought within the association window before A
 nor since: a user who bought B meanwhile needed no nudge. The trigger names B and its best
@@ -23,7 +23,8 @@ from streams.state import UserState
 from streams.timers import Timer
 
 REACTS_TO = frozenset({"purchase"})
-SEPARATOR = "\x1f"  # between the category and the purchase in a timer's cause: no category name holds it
+SEPARATOR = "\x1f"  # between the category, the purchase and its time in a timer's cause: no id or name holds it
+MAX_PENDING = 8  # cross-sells waiting per user and rule; a ninth category's purchase drops the one due first
 
 
 def main_category(purchase: Purchase) -> str:
@@ -45,19 +46,27 @@ class CrossSell(RuleLogic):
             return
         params: CrossSellParams = rule.params  # type: ignore[assignment]
         category = main_category(event)
+        if category not in ctx.population.associations.bought:
+            return  # past the categories the partition learns about: it could never name a partner
         key = f"{rule.name}/{category}"
-        pending = state.timers.get(key)
+        timers = state.timers
+        pending = timers.get(key)
         due_ms = event.ts_ms + params.delay_ms
         if pending is not None and pending.first_due_ms >= due_ms:  # a late purchase leaves a newer one's timer be
             return
-        timer = Timer(key=key, rule=rule.name, due_ms=due_ms, cause=f"{category}{SEPARATOR}{event.event_id}")
-        state.timers[key] = timer
+        if pending is None:
+            prefix = f"{rule.name}/"
+            waiting = [name for name in timers if name.startswith(prefix)]
+            if len(waiting) >= MAX_PENDING:  # the user's record stays bounded: the one due first goes
+                del timers[min(waiting, key=lambda name: (timers[name].due_ms, name))]
+        timer = Timer(key=key, rule=rule.name, due_ms=due_ms, cause=SEPARATOR.join((category, event.event_id, str(event.ts_ms))))
+        timers[key] = timer
         effects.schedule.append(timer)
 
     def on_timer(self, rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
         params: CrossSellParams = rule.params  # type: ignore[assignment]
-        category = timer.cause.split(SEPARATOR, 1)[0]
-        bought_ms = timer.first_due_ms - params.delay_ms
+        category, _, bought_at = timer.cause.split(SEPARATOR)
+        bought_ms = int(bought_at)
         partner = recommend(state, ctx, category, bought_ms=bought_ms, min_support=params.min_support, min_lift=params.min_lift)
         if partner is None:
             return None

@@ -15,11 +15,12 @@ MIN_LIFT = 1.5
 
 def recommend(state: UserState, ctx: Context, category: str, *, bought_ms: int, min_support: int, min_lift: float) -> Association | None:
     """The best partner of ``category`` the user has not bought from the association window
-    before ``bought_ms`` until now: who bought it meanwhile needs no nudge."""
+    before ``bought_ms`` on: who bought it meanwhile needs no nudge. "On", not "until now": after a
+    late purchase, the moment the rule decides at may be older than purchases already applied."""
     history = state.profile.bought_ms
     since_ms = bought_ms - ctx.profile_config.association_window_ms
     for partner in ctx.population.associations.top(category, min_support=min_support, min_lift=min_lift):
-        if not purchases.bought_within(history, partner.category, since_ms, ctx.now_ms):
+        if not purchases.bought_since(history, partner.category, since_ms):
             return partner
     return None
 

@@ -77,6 +77,8 @@ class Replenishment(RuleLogic):
     def on_timer(self, rule: RuleSpec, state: UserState, timer: Timer, ctx: Context) -> Candidate | None:
         params: ReplenishmentParams = rule.params  # type: ignore[assignment]
         category, _, interval_from = timer.cause.split(SEPARATOR)
+        if category not in params.categories:
+            return None  # the rules file no longer calls it a consumable
         times = state.profile.bought_ms.get(category)
         if not times or times[-1] > timer.first_due_ms:
             return None  # bought since (its own timer follows), or the history of it is gone (more categories came)

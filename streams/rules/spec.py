@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from streams.config import DAY_MS, HOUR_MS, MINUTE_MS
+from streams.purchases import MAX_TIMES
 from streams.lifecycle import VISITS_KEPT
 
 
@@ -128,6 +129,9 @@ class CrossSellParams:
     once_per_ms: int = 7 * DAY_MS  # at most one cross-sell per (user, recommended category) in this much time
 
 
+MAX_OWN_GAPS = MAX_TIMES - 1  # restock intervals a profile can know per category
+
+
 @dataclass(frozen=True, slots=True)
 class ReplenishmentParams:
     categories: tuple[str, ...]  # the shop's consumable categories: bought again when they run out
@@ -139,6 +143,8 @@ class ReplenishmentParams:
     def problem(self) -> tuple[tuple[str, ...], str] | None:
         if not self.categories:
             return ("categories",), "must name at least one consumable category"
+        if self.min_own_gaps > MAX_OWN_GAPS:
+            return ("min_own_gaps",), f"must be at most {MAX_OWN_GAPS}: a profile keeps {MAX_OWN_GAPS + 1} restocks per category, so more could never be known"
         return None
 
 

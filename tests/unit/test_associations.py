@@ -8,9 +8,8 @@ import pytest
 
 from agents.records import decode_population, encode_population
 from builders import T0_MS, feed, item, purchase
-from schemas.limits import MAX_POPULATION_RECORD_BYTES
 from streams import purchases
-from streams.associations import MAX_CATEGORIES, MAX_GAPS, MAX_NAME_BYTES, MAX_PARTNERS, MAX_PRODUCTS, Association, Associations
+from streams.associations import MAX_CATEGORIES, MAX_GAP_DAYS, MAX_NAME_BYTES, MAX_PARTNERS, MAX_PRODUCTS, Association, Associations, TopCounts
 from streams.config import DAY_MS, HOUR_MS
 from streams.population import Population
 
@@ -27,7 +26,7 @@ def test_pairs_count_the_purchase_s_own_categories_and_those_bought_in_the_windo
     assert associations.purchases == 3
     assert associations.bought == {"formula": 1, "diapers": 1, "toys": 1, "books": 1}
     assert associations.contexts == {"formula": 2, "diapers": 2, "toys": 2, "books": 1}
-    assert associations.pairs == {
+    assert {category: partners.counts for category, partners in associations.pairs.items()} == {
         "formula": {"diapers": 1, "toys": 1},
         "diapers": {"toys": 1, "books": 1},
         "toys": {"diapers": 1, "books": 1},
@@ -40,7 +39,7 @@ def test_lift_is_p_of_b_given_a_in_context_over_p_of_b_and_must_hold_at_its_caut
         purchases=1000,
         bought={"a": 100, "b": 200, "c": 50, "d": 10},
         contexts={"a": 250, "b": 300, "c": 50, "d": 10},
-        pairs={"a": {"b": 100, "c": 40, "d": 9}},
+        pairs={"a": TopCounts({"b": 100, "c": 40, "d": 9})},
     )
     # b: 100 seen where 250 * 200 / 1000 = 50 were expected: lift 2.0, bound (100 - 20) / 50 = 1.6;
     # c: 40 where 12.5: lift 3.2, bound (40 - 12.65) / 12.5 = 2.19; d: 9 where 2.5: lift 3.6, bound 1.2.
@@ -52,18 +51,23 @@ def test_lift_is_p_of_b_given_a_in_context_over_p_of_b_and_must_hold_at_its_caut
     assert associations.top("b", min_support=1, min_lift=0.0) == []
 
 
-def test_space_saving_keeps_a_frequent_partner_and_never_undercounts():
+def test_space_saving_keeps_a_frequent_partner_and_trusts_only_what_it_surely_counted():
     associations = Associations()
-    for n in range(MAX_PARTNERS):
-        associations.learn([f"p{n:02d}"], ["a"] if n else [], [])
+    for _ in range(120):
         associations.learn(["a"], [], [])
-    associations.learn(["p00"], ["a"], [])
-    assert len(associations.pairs["a"]) == MAX_PARTNERS  # full: p00 (no "a" before its first purchase, but its second) to p11
-    for _ in range(3):
-        associations.learn(["hot"], ["a"], [])
-    partners = associations.pairs["a"]
-    assert len(partners) == MAX_PARTNERS and partners["hot"] >= 3
-    assert min(partners, key=lambda name: (partners[name], name)) != "hot"
+    partners = [f"p{k:02d}" for k in range(MAX_PARTNERS)]
+    for _ in range(10):
+        for partner in partners:
+            associations.learn([partner], ["a"], [])
+    for n in range(2000):
+        associations.learn([partners[n % MAX_PARTNERS]], [], [])
+    associations.learn(["rare"], ["a"], [])  # one purchase, into a full table: it takes p00's 10 as its error
+    table = associations.pairs["a"]
+    assert (table.counts["rare"], table.errors["rare"], table.guaranteed("rare")) == (11, 10, 1) and "p00" not in table.counts
+    assert "rare" not in [association.category for association in associations.top("a", min_support=2, min_lift=0.0)]
+    for _ in range(30):
+        associations.learn(["hot"], ["a"], [])  # a frequent newcomer is never lost, whatever it inherited
+    assert table.guaranteed("hot") >= 29 and "hot" in [association.category for association in associations.top("a", min_support=20, min_lift=0.0)]
 
 
 def test_categories_and_names_are_bounded():
@@ -72,17 +76,35 @@ def test_categories_and_names_are_bounded():
         associations.learn([f"c{n}"], [], [(f"c{n}", f"p{k}", 1) for k in range(MAX_PRODUCTS + 3)])
     associations.learn(["x" * MAX_NAME_BYTES], [], [])
     assert len(associations.bought) == MAX_CATEGORIES
-    assert all(len(products) == MAX_PRODUCTS for products in associations.products.values())
-    for n in range(MAX_GAPS + 4):
-        associations.learn_gap("c0", n)
-    assert associations.gaps["c0"] == list(range(4, MAX_GAPS + 4))
-    assert associations.median_gap_ms("c0", min_count=MAX_GAPS) == 4 + (MAX_GAPS - 1) // 2
-    assert associations.median_gap_ms("c0", min_count=MAX_GAPS + 1) is None
+    assert all(len(products.counts) == MAX_PRODUCTS for products in associations.products.values())
 
 
-def test_a_full_association_table_of_the_longest_names_fits_the_population_record():
-    population = Population()
-    associations = population.associations
+@pytest.mark.parametrize(
+    ("days", "median_days"),
+    [((7, 7, 8, 9, 20), 8), ((7, 9, 8, 20), 8), ((10,), 10), ((1.4, 1.6, 2.49), 2)],
+)
+def test_the_partition_s_median_interval_in_whole_days(days: tuple, median_days: int):
+    associations = Associations()
+    associations.learn(["coffee"], [], [])
+    for gap in days:
+        associations.learn_gap("coffee", round(gap * DAY_MS))
+    assert associations.median_gap_ms("coffee", min_count=len(days)) == median_days * DAY_MS
+    assert associations.median_gap_ms("coffee", min_count=len(days) + 1) is None
+
+
+def test_interval_counts_are_bounded_and_name_no_one():
+    associations = Associations()
+    associations.learn(["coffee"], [], [])
+    for day in range(1, MAX_GAP_DAYS + 6):
+        associations.learn_gap("coffee", day * DAY_MS + 123)  # to the millisecond, as a user's purchases are
+    histogram = associations.gap_days["coffee"]
+    assert len(histogram) == MAX_GAP_DAYS and sum(histogram.values()) == MAX_GAP_DAYS + 5
+    assert histogram[MAX_GAP_DAYS] == 6  # the later lengths joined the nearest one kept
+    assert all(isinstance(days, int) for days in histogram)  # whole days, in no order: no one's rhythm to the millisecond
+
+
+def fill(associations: Associations) -> None:
+    """Every table of the associations at its cap, with the longest names it learns."""
     name = "{:0>" + str(MAX_NAME_BYTES - 2) + "}"  # JSON adds two quotes
     categories = [name.format(n) for n in range(MAX_CATEGORIES)]
     for n, category in enumerate(categories):
@@ -90,18 +112,18 @@ def test_a_full_association_table_of_the_longest_names_fits_the_population_recor
         associations.learn([category], partners, [(category, name.format(f"p{k}"), 10**12) for k in range(MAX_PRODUCTS)])
         for partner in partners:
             associations.learn([partner], [category], [])
-        for _ in range(MAX_GAPS):
-            associations.learn_gap(category, 10**12)
-    assert all(len(partners) == MAX_PARTNERS for partners in associations.pairs.values())
-    size = len(encode_population(population))
-    assert size < MAX_POPULATION_RECORD_BYTES // 3, size
+        for day in range(MAX_GAP_DAYS):
+            for _ in range(3):
+                associations.learn_gap(category, (10**5 + day) * DAY_MS)
+    associations.learn(["spare"], [name.format("x")], [])  # a newcomer to every full table: errors kept too
+    assert all(len(partners.counts) == MAX_PARTNERS for partners in associations.pairs.values())
 
 
 def test_the_population_record_round_trips_and_format_4_loads_without_associations():
     population = Population()
     feed(population, purchase("u1", T0_MS, [item("f", 20.0, category="formula")]), purchase("u1", T0_MS + DAY_MS, [item("d", 10.0, category="diapers")]))
     restored = decode_population(encode_population(population))
-    assert restored.associations == population.associations and restored.associations.pairs == {"formula": {"diapers": 1}, "diapers": {}}
+    assert restored.associations == population.associations and restored.associations.pairs["formula"] == TopCounts({"diapers": 1})
     body = orjson.loads(encode_population(population))
     del body["associations"]
     assert decode_population(orjson.dumps({**body, "v": 4})).associations == Associations()

@@ -17,7 +17,7 @@ from schemas.outputs import Conversion, Trigger, trigger_id_for
 from schemas.timestamps import format_rfc3339
 from streams.config import DAY_MS, HOUR_MS, MINUTE_MS
 from streams.partition import PartitionEngine
-from streams.rules.cross_sell import SEPARATOR, main_category
+from streams.rules.cross_sell import MAX_PENDING, SEPARATOR, main_category
 from streams.rules.spec import CrossSellParams, Guardrails, RuleKind, RuleSpec
 
 RULE = "cross_sell"
@@ -50,7 +50,7 @@ def test_it_names_the_partner_category_and_its_best_sellers_delay_after_the_purc
     assert sent(run(engine, (*TEACHERS, first), advance_to_ms=DUE_MS - 1)) == []
     [trigger] = sent(engine.advance(DUE_MS))
     assert (trigger.ts_ms, trigger.channel) == (DUE_MS, "email")
-    assert trigger.trigger_id == trigger_id_for("u1", RULE, f"formula{SEPARATOR}{first.event_id}")
+    assert trigger.trigger_id == trigger_id_for("u1", RULE, SEPARATOR.join(("formula", first.event_id, str(first.ts_ms))))
     assert trigger.payload == {
         "category": "diapers",
         "because_of": "formula",
@@ -85,7 +85,7 @@ def test_a_later_purchase_re_arms_from_itself():
     outputs = run(engine, (*TEACHERS, purchase("u1", BUY_MS, [FORMULA]), second), advance_to_ms=DUE_MS + 3 * DAY_MS)
     [trigger] = sent(outputs)
     assert trigger.ts_ms == DUE_MS + DAY_MS
-    assert trigger.trigger_id == trigger_id_for("u1", RULE, f"formula{SEPARATOR}{second.event_id}")
+    assert trigger.trigger_id == trigger_id_for("u1", RULE, SEPARATOR.join(("formula", second.event_id, str(second.ts_ms))))
 
 
 @pytest.mark.parametrize(("params", "fires"), [({}, True), ({"min_support": 20}, True), ({"min_support": 21}, False), ({"min_lift": 1.91}, False), ({"min_lift": 1.9}, True)])
@@ -127,7 +127,7 @@ def test_quiet_hours_hold_it_with_its_id():
     first = purchase("u1", BUY_MS, [FORMULA], utc_offset_min=-300)
     [trigger] = sent(run(engine, (*TEACHERS, first), advance_to_ms=DUE_MS + DAY_MS))
     assert trigger.ts_ms == DUE_MS + 4 * HOUR_MS
-    assert trigger.trigger_id == trigger_id_for("u1", RULE, f"formula{SEPARATOR}{first.event_id}")
+    assert trigger.trigger_id == trigger_id_for("u1", RULE, SEPARATOR.join(("formula", first.event_id, str(first.ts_ms))))
 
 
 @pytest.mark.parametrize(
@@ -140,3 +140,18 @@ def test_quiet_hours_hold_it_with_its_id():
 )
 def test_the_main_category_is_where_the_purchase_spent_most(items: list, main: str):
     assert main_category(purchase("u1", BUY_MS, items)) == main
+
+
+def test_a_late_purchase_does_not_recommend_what_the_user_bought_since():
+    """The formula purchase arrives after a diapers purchase a day past its would-be due time: its
+    timer fires at once, at that past moment, and still sees the diapers bought after it."""
+    outputs = run(engine_for(), (*TEACHERS, purchase("u1", DUE_MS + DAY_MS, [DIAPERS]), purchase("u1", BUY_MS, [FORMULA])), advance_to_ms=DUE_MS + 3 * DAY_MS)
+    assert sent(outputs) == []
+
+
+def test_pending_cross_sells_are_capped_the_one_due_first_going():
+    engine = engine_for()
+    buys = [purchase("u1", BUY_MS + n * MINUTE_MS, [item(f"x{n}", 1.0, category=f"c{n:02d}")]) for n in range(MAX_PENDING + 3)]
+    run(engine, buys)
+    keys = sorted(key for key in engine.store["u1"].timers if key.startswith(f"{RULE}/"))
+    assert keys == [f"{RULE}/c{n:02d}" for n in range(3, MAX_PENDING + 3)]

@@ -11,11 +11,19 @@ rule day after day. Their record is encoded exactly as the worker writes it.
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import orjson
 
 from agents.records import UserRecord, encode_population, encode_record
+from streams.associations import MAX_NAME_BYTES
+from streams.features import FEATURES
+from streams.learning import Learner
+from streams.predictions import MAX_UPLIFT_RULES, PROPENSITY, uplift_key
+from streams.purchases import MAX_CATEGORIES as MAX_BOUGHT_CATEGORIES
+from streams.rules.cross_sell import MAX_PENDING
+from test_associations import fill as fill_associations
 from schemas import Rejection, decode_event
 from schemas.events import Event
 from schemas.limits import MAX_ID_LENGTH, MAX_OUTPUT_BYTES, MAX_POPULATION_RECORD_BYTES, MAX_TEXT_LENGTH, MAX_USER_RECORD_BYTES
@@ -33,6 +41,8 @@ from streams.rules.loading import default_rulebook
 from dataclasses import replace
 
 from streams.rules.spec import (
+    CrossSellParams,
+    ReplenishmentParams,
     AbandonedCartParams,
     AbandonedInterestParams,
     FollowUpParams,
@@ -75,9 +85,12 @@ HEAVY_BOOK = RuleBook(
         RuleSpec("interest_b", RuleKind.ABANDONED_INTEREST, "email", AbandonedInterestParams(delay_ms=25 * MINUTE_MS)),
         RuleSpec("sale", RuleKind.TIMED_PROMOTION, "email", TimedPromotionParams(start_ms=T0_MS, end_ms=T0_MS + 30 * DAY_MS)),
         RuleSpec("win_back", RuleKind.WIN_BACK, "email", WinBackParams()),
+        RuleSpec("cross_sell", RuleKind.CROSS_SELL, "email", CrossSellParams(delay_ms=DAY_MS)),
+        RuleSpec("replenish", RuleKind.REPLENISHMENT, "push", ReplenishmentParams(tuple(longest(f"bc{n}-") for n in range(40)), min_own_gaps=1)),
     ),
     Guardrails(holdout_fraction=0.2, frequency_cap=None, quiet_hours=None),
 )
+SHORT_CATEGORIES = tuple("{:0>{}}".format(n, MAX_NAME_BYTES - 2) for n in range(MAX_PENDING + 4))  # the longest names associations learn
 
 
 class WorstUser:
@@ -122,6 +135,8 @@ class WorstUser:
             "fired": len(state.fired),
             "engagement": len(state.profile.engagement),
             "blocks": len(state.profile.channel_blocks),
+            "bought": len(state.profile.bought_ms),
+            "cross_sells": sum(key.startswith("cross_sell/") for key in state.timers),
         }
 
     def a_day_of_everything(self, day: int) -> None:
@@ -150,6 +165,11 @@ class WorstUser:
         bought += [(longest(f"b{n}-"), longest(f"bc{n}-")) for n in range(145)]
         items = [{"product_id": product, "category": category, "price": 1.0, "quantity": 1} for product, category in bought]
         self.send("purchases", start + 3 * 60 * MINUTE_MS, order_id=longest(f"o{day}-"), items=items, total=150.0, coupon=longest("coupon-"))
+        # One-line orders in more categories than cross-sells may wait for, each its own main category.
+        for n, category in enumerate(SHORT_CATEGORIES):
+            item = {"product_id": longest(f"s{n}-"), "category": category, "price": 1.0, "quantity": 1}
+            self.send("purchases", start + 3 * 60 * MINUTE_MS + n + 1, order_id=longest(f"o{day}-{n}-"), items=[item], total=1.0)
+        self.measure()
         self.advance(start + 4 * 60 * MINUTE_MS)
 
 
@@ -177,6 +197,8 @@ def test_the_worst_valid_user_s_record_stays_under_the_bound_with_every_collecti
     assert user.seen_caps["fired"] <= 2 * MAX_FIRED_CATEGORIES + 5  # two interest rules, then one mark per other rule
     assert user.seen_caps["engagement"] == 2 * MAX_CONSENT_CHANNELS
     assert user.seen_caps["blocks"] == MAX_CONSENT_CHANNELS
+    assert user.seen_caps["bought"] == MAX_BOUGHT_CATEGORIES
+    assert user.seen_caps["cross_sells"] == MAX_PENDING
 
 
 def test_the_worst_valid_user_under_the_default_rules_stays_under_the_bound():
@@ -217,4 +239,12 @@ def test_the_population_record_stays_under_its_bound_however_many_long_names_it_
         if outcomes is not None:
             outcomes.add(RuleOutcomes(*[10**15] * 4))
     assert len(population.outcomes) == MAX_OUTCOME_RULES
+    # The online models at their most: the propensity model and every rule's two uplift models, trained.
+    rng = random.Random(1)
+    keys = [PROPENSITY] + [uplift_key(f"{n:05d}".ljust(64, "r"), treated) for n in range(MAX_UPLIFT_RULES) for treated in (True, False)]
+    for key in keys:
+        learner = population.models[key] = Learner.new("logistic")
+        for _ in range(300):
+            learner.learn({feature: rng.random() * 100 for feature in FEATURES}, rng.random() < 0.3, 0.3)
+    fill_associations(population.associations)  # and every table of the associations full, at the longest names
     assert len(encode_population(population)) < MAX_POPULATION_RECORD_BYTES

@@ -12,6 +12,7 @@ import pytest
 from builders import T0_MS, item, purchase, rule_book, run
 from schemas.outputs import Conversion, Trigger, trigger_id_for
 from schemas.timestamps import format_rfc3339
+from streams import purchases
 from streams.config import DAY_MS, HOUR_MS
 from streams.partition import PartitionEngine
 from streams.rules.loading import RulesError, parse_rulebook
@@ -125,8 +126,30 @@ def test_the_rules_file_lists_its_consumables(params: str, categories: tuple):
         ("{lead: 1d}", "missing required key 'categories'"),
         ("{categories: []}", "params.categories: must name at least one consumable category"),
         ("{categories: [coffee], min_own_gaps: 0}", "params.min_own_gaps"),
+        ("{categories: [coffee], min_own_gaps: 6}", "params.min_own_gaps: must be at most 5: a profile keeps 6 restocks per category"),
     ],
 )
 def test_the_rules_file_refuses_a_rule_without_consumables(params: str, problem: str):
     with pytest.raises(RulesError, match=problem):
         parse_rulebook(f"rules:\n  - {{name: r, kind: replenishment, channel: push, params: {params}}}\n")
+
+
+def test_a_busy_shopper_keeps_their_consumable_s_history():
+    """Sixteen one-off categories bought after the last coffee: the profile keeps 16 categories,
+    and the one with a rhythm (four restocks) outlives the crowd, so the reminder still comes."""
+    events = [coffee("u1", day) for day in (0, 10, 20, 30)]
+    events += [
+        purchase("u1", DAY0_MS + 31 * DAY_MS + n * 6 * HOUR_MS, [item(f"x{n}", 5.0, category=f"other{n:02d}")]) for n in range(purchases.MAX_CATEGORIES)
+    ]
+    outputs = run(engine_for(), events, advance_to_ms=DAY0_MS + 40 * DAY_MS)
+    assert [(trigger.payload["category"], trigger.ts_ms) for trigger in sent(outputs)] == [("coffee", DAY0_MS + 39 * DAY_MS)]
+
+
+def test_a_category_taken_off_the_rule_is_not_reminded():
+    engine = engine_for()
+    run(engine, [coffee("u1", day) for day in (0, 10, 20, 30)])
+    assert "replenishment/coffee" in engine.store["u1"].timers
+    edited = RuleSpec(RULE, RuleKind.REPLENISHMENT, "push", ReplenishmentParams(("tea",)))
+    restarted = PartitionEngine(store=engine.store, book=rule_book(edited), population=engine.population)
+    restarted.restore(engine.store.values())
+    assert sent(restarted.advance(DAY0_MS + 40 * DAY_MS)) == []
