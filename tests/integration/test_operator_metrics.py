@@ -51,7 +51,7 @@ def test_a_worker_starts_with_a_banner_a_person_can_read_and_without_faust_s_tab
     banner = log.split("\n[", 1)[0]
     assert banner.startswith("nudge worker 0.1.0 (core: ")
     assert f"{settings.partitions} partitions, replication 1, topic prefix '{settings.topic_prefix}'" in banner
-    assert "the shipped default: abandoned_cart, abandoned_interest, win_back" in banner
+    assert "the shipped default: abandoned_cart, abandoned_interest, cross_sell, replenishment, win_back, winter_sale" in banner
     assert f"http://127.0.0.1:{worker.web_port}/metrics" in banner and "open to any caller" in banner
     assert "+Topic Partition Set" not in log and "Highwater - Active" not in log  # Faust's tables, kept to warnings
     assert "[^Worker]: Ready" in log and len(log.splitlines()) < 80
