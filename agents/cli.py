@@ -101,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--topic-prefix", help="into Kafka: prefix of every topic name")
     replay.add_argument("--scrub", action="store_true", help="leave out the users who asked to be forgotten (by an erasure in the recording); see Privacy")
 
+    backtest = commands.add_parser("backtest", help="two rule files over one recording, offline: per rule what changed, and trigger by trigger")
+    backtest.add_argument("file", metavar="RECORDING", help="a recording (JSON Lines, .gz for gzip), e.g. from `nudge generate --out`")
+    backtest.add_argument("--rules", metavar="OLD", help="the rules today (default: the shipped ones)")
+    backtest.add_argument("--against", metavar="NEW", required=True, help="the rules to try")
+    backtest.add_argument("--diff", metavar="FILE", default="backtest-diff.jsonl", help="every changed trigger, as JSON Lines (default %(default)s)")
+    backtest.add_argument("--html", metavar="FILE", default="backtest.html", help="the report with its charts, one self-contained file (default %(default)s)")
+    backtest.add_argument("--partitions", type=int, help="how users are split, as the topics' partitions (default 4)")
+    _skew_option(backtest)
+
     forget = commands.add_parser("forget", help="erase a user: profile, pending timers, everything (right to erasure)")
     forget.add_argument("user_id", metavar="USER_ID")
     _broker_option(forget)
@@ -435,6 +444,43 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from agents.app import profile_config
+    from agents.backtest import rule_table, run_backtest, write_changes
+    from agents.backtest_report import render
+    from agents.progress import progress_printer
+    from agents.rules import load_rules
+
+    settings = settings_from(args)
+    path = Path(args.file)
+    if not path.is_file():
+        raise SettingsError(f"no recording at {path}")
+    old, new = load_rules(settings), load_rules(replace(settings, rules=args.against))
+    report = run_backtest(
+        path,
+        old=old,
+        new=new,
+        partitions=settings.partitions,
+        profile_config=profile_config(settings),
+        max_future_skew_ms=settings.max_future_skew_s * 1000,
+        progress=progress_printer(label="backtest", verb="read", closing=False),
+    )
+    write_changes(report, Path(args.diff))
+    page = render(report, recording=path.name, old_name=settings.rules or "the shipped rules", new_name=args.against)
+    try:
+        Path(args.html).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot write {args.html}: {exc.strerror or exc}") from None
+    print(rule_table(report))
+    rate = report.messages / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    print(f"backtested {report.messages} messages under both rule files in {report.elapsed_s:.2f} s ({rate:,.0f}/s); "
+          f"changes in {args.diff}, report in {args.html}", file=sys.stderr)  # fmt: skip
+    _report_bad_lines(report.bad_lines)
+    return 0
+
+
 def _report_bad_lines(bad_lines: list) -> None:
     from agents.replay import REPORTED_BAD_LINES
 
@@ -550,6 +596,7 @@ _COMMANDS = {
     "generate": _generate,
     "record": _record,
     "replay": _replay,
+    "backtest": _backtest,
     "forget": _forget,
     "uplift": _uplift,
     "rules": _rules,
