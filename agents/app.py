@@ -26,6 +26,7 @@ from yarl import URL
 
 from agents import codecs
 from agents.batch_delivery import BatchTransport, RecordBatch, commit_offsets, committed_offset
+from agents.dashboard import PAGE, snapshot
 from agents.http_auth import CHALLENGE, authorized, bearer
 from agents.metrics import CONTENT_TYPE, Metrics
 from agents.output_producer import OutputProducer, Sent
@@ -326,6 +327,19 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
                     continue
                 if highwater is not None:
                     yield logical, partition, max(0, highwater - (committed_offset(app.consumer, tp) or 0))
+
+    @app.page("/dashboard")
+    class DashboardView(View):
+        """The live page: the page itself holds no data, so it needs no token (agents/dashboard.py)."""
+
+        async def get(self, request: Request) -> Response:
+            return self.html(PAGE)
+
+    @app.page("/dashboard/data")
+    class DashboardDataView(GuardedView):
+        async def get(self, request: Request) -> Response:
+            metrics.set_lag(consumer_lag())
+            return self.json(snapshot(metrics.registry, metrics.recent_triggers))
 
     @app.page("/profiles/{user_id}")
     class ProfileView(GuardedView):

@@ -37,6 +37,7 @@ from streams.rules.kinds import kind_of_rules, summary
 from streams.rules.spec import RuleKind
 
 READY_TIMEOUT_S = 60.0
+SUMMARY_EVERY_S = 10.0
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -58,6 +59,7 @@ def run_demo(args: argparse.Namespace) -> int:
         _say(f"worker    ready; metrics at {metrics_url} (log: {data_dir / 'worker.log'})")
         base_url = f"http://127.0.0.1:{args.web_port}"
         _say(f"          profiles at {base_url}/profiles/u0001, segment sizes at {base_url}/segments/champions/count")
+        _say(f"dashboard {base_url}/dashboard (live: events/s, triggers, suppressions, conversions, latency, lag)")
 
         traffic = [
             "generate", "--users", str(args.users), "--rate", str(args.rate), "--seed", str(args.seed),
@@ -77,11 +79,72 @@ def run_demo(args: argparse.Namespace) -> int:
             watched["senders"] = (senders, data_dir / "senders.log")
             _say(f"senders   simulated push, email and SMS senders answer triggers on engagements (log: {data_dir / 'senders.log'})")
         _say("triggers  (Ctrl-C stops the demo)")
-        _follow_triggers(settings, watched, deadline=None if args.duration is None else time.monotonic() + args.duration)
+        summaries = Summaries(f"{base_url}/dashboard/data", settings.http_token.reveal())
+        try:
+            _follow_triggers(settings, watched, deadline=None if args.duration is None else time.monotonic() + args.duration, summaries=summaries)
+        finally:
+            summaries.close()
     return 0
 
 
-def _follow_triggers(settings: Settings, watched: dict[str, tuple[subprocess.Popen[bytes], Path]], *, deadline: float | None) -> None:
+class Summaries:
+    """Every ``SUMMARY_EVERY_S`` a line on what the worker did, from its /dashboard/data; one
+    more when the demo ends. A worker that does not answer just skips a line."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._url, self._token = url, token
+        self._last: tuple[float, float] | None = None  # (wall time, events) of the previous line
+        self._next_s = time.monotonic() + SUMMARY_EVERY_S
+
+    def maybe(self) -> None:
+        if time.monotonic() >= self._next_s:
+            self._next_s = time.monotonic() + SUMMARY_EVERY_S
+            self._say("summary  ")
+
+    def close(self) -> None:
+        self._say("at the end")
+
+    def _say(self, label: str) -> None:
+        request = urllib.request.Request(self._url, headers={"Authorization": f"Bearer {self._token}"} if self._token else {})
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                data = json.loads(response.read())
+        except (OSError, ValueError):
+            return
+        events = sum(data["events"].values())
+        rate = ""
+        if self._last is not None and data["as_of"] > self._last[0]:
+            rate = f" ({(events - self._last[1]) / (data['as_of'] - self._last[0]):,.1f}/s)"
+        self._last = (data["as_of"], events)
+        _say(summary_line(label, data, rate))
+
+
+def summary_line(label: str, data: dict[str, Any], rate: str) -> str:
+    """The demo's summary of a /dashboard/data snapshot in one line.
+
+    >>> data = {"events": {"clicks": 1200.0, "purchases": 34.0}, "triggers": {"cart": 12.0, "interest": 30.0},
+    ...         "suppressions": {"cart": {"holdout": 2.0}, "interest": {"holdout": 3.0, "frequency_cap": 1.0}},
+    ...         "dead_letters": 7.0, "conversions": {"cart": {"treated": 4.0, "holdout": 1.0}}}
+    >>> summary_line("summary  ", data, " (40.0/s)")
+    'summary   1,234 events (40.0/s), 42 triggers, 6 suppressed (holdout 5, frequency_cap 1), 7 dead letters, 5 conversions (4 treated, 1 holdout)'
+    """
+    reasons: dict[str, float] = {}
+    for by_reason in data["suppressions"].values():
+        for reason, count in by_reason.items():
+            reasons[reason] = reasons.get(reason, 0.0) + count
+    treated = sum(groups.get("treated", 0.0) for groups in data["conversions"].values())
+    held = sum(groups.get("holdout", 0.0) for groups in data["conversions"].values())
+    why = ", ".join(f"{reason} {count:,.0f}" for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
+    return (
+        f"{label} {sum(data['events'].values()):,.0f} events{rate}, {sum(data['triggers'].values()):,.0f} triggers, "
+        f"{sum(reasons.values()):,.0f} suppressed" + (f" ({why})" if why else "") + f", {data['dead_letters']:,.0f} dead letters, "
+        f"{treated + held:,.0f} conversions ({treated:,.0f} treated, {held:,.0f} holdout)"
+    )
+
+
+def _follow_triggers(
+    settings: Settings, watched: dict[str, tuple[subprocess.Popen[bytes], Path]], *, deadline: float | None, summaries: Summaries
+) -> None:
     """Print triggers as they come, while watching the worker, the generator and the senders: if
     one of them stops, the demo stops and says why, in that process's own words."""
     kinds = kind_of_rules(load_rules(settings))
@@ -95,6 +158,7 @@ def _follow_triggers(settings: Settings, watched: dict[str, tuple[subprocess.Pop
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     print(format_trigger(json.loads(record.value), kinds), flush=True)
+            summaries.maybe()
     except KeyboardInterrupt:
         pass
     finally:

@@ -13,6 +13,8 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from agents.dashboard import RecentTriggers
+
 from schemas.compiled import BUILD
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
@@ -36,6 +38,7 @@ class Metrics:
         Info("nudge_build", "What this worker runs", registry=self.registry).info(
             {"version": importlib.metadata.version("nudge"), "core": BUILD, "faust": faust.__version__, "river": river.__version__}
         )
+        self.recent_triggers = RecentTriggers()  # for /dashboard: what a scrape does not carry
         self.users = Gauge("nudge_users", "Users held, by owned partition", ["partition"], registry=self.registry)
         self.pending_timers = Gauge(
             "nudge_pending_timers", "Timers queued to wake, by owned partition (an upper bound: a cancelled one leaves when due)", ["partition"], registry=self.registry

@@ -468,6 +468,7 @@ class Pipeline:
         for output in outputs:
             if isinstance(output, Trigger):
                 metrics.triggers.labels(output.rule, output.channel, output.variant or "").inc()
+                metrics.recent_triggers.add(output.ts_ms, output.rule, output.user_id, output.channel)
             elif isinstance(output, Suppression):
                 metrics.suppressions.labels(output.trigger.rule, output.reason.value, output.trigger.variant or "").inc()
             elif isinstance(output, Conversion):

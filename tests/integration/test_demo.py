@@ -83,6 +83,12 @@ def test_demo_prints_triggers_and_leaves_nothing_running(tmp_path: Path):
     assert "Traceback" not in stderr
     assert f"http://127.0.0.1:{web_port}/metrics" in stderr
     assert f"http://127.0.0.1:{web_port}/profiles/u0001" in stderr
+    assert f"http://127.0.0.1:{web_port}/dashboard" in stderr
+    # A summary every 10 s of the 45, and one at the end, each with more events than the one before.
+    summaries = re.findall(r"^(?:summary  |at the end) ([\d,]+) events.*, (\d+) triggers, (\d+) suppressed.*, (\d+) dead letters, (\d+) conversions", stderr, re.M)
+    assert len(summaries) >= 4 and stderr.rstrip().splitlines()[-1].startswith("at the end"), stderr
+    events = [int(found[0].replace(",", "")) for found in summaries]
+    assert events == sorted(events) and events[-1] > events[0] > 0 and int(summaries[-1][1]) > 0
     trigger_lines = [line for line in stdout.splitlines() if "abandoned_cart " in line]
     assert trigger_lines, f"no trigger printed; stderr:\n{stderr}"
     assert all(re.match(r"\d\d:\d\d:\d\d  abandoned_cart +u\d+ +(push|email|sms) +\d+ item\(s\), \d+\.\d\d$", line) for line in trigger_lines)
