@@ -49,6 +49,7 @@ from agents.topics import (
     input_topics,
 )
 from agents.embedded_compat import EmbeddedTransport
+from streams import decisions
 from streams.config import ProfileConfig
 from streams.message import Message
 from streams.partitioning import partition_for
@@ -354,7 +355,18 @@ def build_app(settings: Settings, *, book: RuleBook, embedded_broker: bool) -> N
             clock_ms = pipeline.clock_ms(record.partition)
             now_ms = state.profile.last_seen_ms if clock_ms is None else max(clock_ms, state.profile.last_seen_ms)
             view = state.profile.view(now_ms=now_ms, config=config)
-            return self.json({**view, "pending_timers": [t.to_dict() for t in state.timers.values()]})
+            return self.json({**view, "pending_timers": decisions.timers_view(state)})
+
+    @app.page("/profiles/{user_id}/decisions")
+    class DecisionsView(GuardedView):
+        """Why, and why not: the rules' latest decisions about the user (streams/decisions.py)."""
+
+        @app.table_route(table=users, match_info="user_id")
+        async def get(self, request: Request, user_id: str) -> Response:
+            record = users_table.get(user_id)
+            if record is None:
+                return self.json({"error": f"no profile for user {user_id!r}"}, status=404)
+            return self.json({"user_id": user_id, "decisions": decisions.view(record.state)})
 
     @app.page("/uplift")
     class UpliftView(GuardedView):

@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--partitions", type=int, help="how users are split, as the topics' partitions (default 4)")
     _skew_option(backtest)
 
+    explain = commands.add_parser("explain", help="why, and why not: one user's latest rule decisions, from a recording replayed offline")
+    explain.add_argument("user_id", metavar="USER")
+    explain.add_argument("--recording", metavar="FILE", required=True, help="a recording (JSON Lines, .gz for gzip)")
+    explain.add_argument("--rules", metavar="PATH", help="the rules file (default: the shipped one)")
+    explain.add_argument("--partitions", type=int, help="how users are split, as the topics' partitions (default 4)")
+    _skew_option(explain)
+
     forget = commands.add_parser("forget", help="erase a user: profile, pending timers, everything (right to erasure)")
     forget.add_argument("user_id", metavar="USER_ID")
     _broker_option(forget)
@@ -481,6 +488,27 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from agents.app import profile_config
+    from agents.explain import explain
+    from agents.rules import load_rules
+
+    settings = settings_from(args)
+    path = Path(args.recording)
+    if not path.is_file():
+        raise SettingsError(f"no recording at {path}")
+    lines = explain(
+        path,
+        args.user_id,
+        book=load_rules(settings),
+        partitions=settings.partitions,
+        profile_config=profile_config(settings),
+        max_future_skew_ms=settings.max_future_skew_s * 1000,
+    )
+    print("\n".join(lines))
+    return 0
+
+
 def _report_bad_lines(bad_lines: list) -> None:
     from agents.replay import REPORTED_BAD_LINES
 
@@ -597,6 +625,7 @@ _COMMANDS = {
     "record": _record,
     "replay": _replay,
     "backtest": _backtest,
+    "explain": _explain,
     "forget": _forget,
     "uplift": _uplift,
     "rules": _rules,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from schemas.events import Consent, Engagement, EngagementType, Event, Purchase
 from schemas.outputs import ConversionGroup, Output, Response, Suppression, SuppressionReason
-from streams import channels
+from schemas.timestamps import format_rfc3339
+from streams import channels, decisions
 from streams.config import ProfileConfig
 from streams.lifecycle import SILENT, Stage
 from streams.population import Population
@@ -101,7 +102,7 @@ class Core:
                 step.schedule.append(label_timer)
         if isinstance(event, Purchase):
             if self._measured_as:  # some rule has a follow-up
-                follow_up.cancel_all(state)
+                follow_up.cancel_all(state, event.ts_ms)
             conversion = attribution.convert(state, event, window_ms=self.book.guardrails.attribution_window_ms)
             if conversion is not None:
                 step.outputs.append(conversion)
@@ -207,7 +208,9 @@ class Core:
             first_response = kind in _RESPONSES and exposure.responded is None
         channels.apply_engagement(state.profile, event, first_response=first_response, config=self.profile_config)
         if kind in _ENDS_FOLLOW_UP:
-            state.timers.pop(follow_up.PREFIX + event.trigger_id, None)
+            pending = state.timers.pop(follow_up.PREFIX + event.trigger_id, None)
+            if pending is not None:
+                state.note(event.ts_ms, pending.rule, decisions.CANCELLED, f"the first message was {kind.value} on {event.channel}: no follow-up needed")
         if exposure is not None:
             if kind in _RESPONSES and exposure.responded != EngagementType.CLICKED.value:
                 exposure.responded = kind.value
@@ -253,9 +256,15 @@ class Core:
                 timer = Timer(candidate.key, candidate.rule.name, verdict.hold_until_ms, candidate.cause, held_from_ms=first_due_ms)
                 state.timers[candidate.key] = timer
                 step.schedule.append(timer)
+                until = format_rfc3339(verdict.hold_until_ms, state.profile.utc_offset_min)
+                state.note(candidate.ts_ms, candidate.rule.name, decisions.HELD, f"quiet hours: held until {until}, their local time")
                 continue
             state.fired[candidate.once_key] = candidate.ts_ms
             suppressed = verdict.suppressed
+            if suppressed is None:
+                state.note(candidate.ts_ms, candidate.rule.name, decisions.SENT, f"on {trigger.channel}: {candidate.reason}")
+            else:
+                state.note(candidate.ts_ms, candidate.rule.name, decisions.SUPPRESSED, f"{suppressed.value}: {decisions.GUARDRAIL_WORDS[suppressed]}")
             if decision is not None and predictions.sampled_candidate(trigger.trigger_id):
                 self._expect(state, population, step, predictions.PROPENSITY, decision, candidate.ts_ms, raw=decision.raw_propensity)
             if suppressed is not None and suppressed is not SuppressionReason.HOLDOUT:

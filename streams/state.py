@@ -13,6 +13,8 @@ MAX_EXPOSURE_PRODUCTS = 10  # products an exposure matches purchases on (a cart'
 MAX_PRODUCTS_PER_EPISODE = 10
 MAX_SENT_TIMES = 64  # send times kept for the frequency cap, the latest; a cap above it is not kept to
 MAX_PENDING_LABELS = 12  # decision points awaiting their label (see streams/predictions.py); the oldest go first
+MAX_DECISIONS = 32  # the rules' latest decisions about the user, kept to explain them (streams/decisions.py)
+DECISIONS_KEEP_MS = 30 * 24 * 3_600_000  # ... and none older than this, before the newest
 
 
 @dataclass(slots=True)
@@ -139,6 +141,24 @@ class UserState:
     exposures: list[Exposure] = field(default_factory=list)
     interests: dict[str, InterestEpisode] = field(default_factory=dict)  # "<rule>/<category>" -> spell
     pending: list[PendingLabel] = field(default_factory=list)  # decision points awaiting a label, oldest first
+    decisions: list[list[Any]] = field(default_factory=list)  # [ts_ms, rule, outcome, reason, subject], in the order taken
+
+    def note(self, ts_ms: int, rule: str, outcome: str, reason: str, subject: str = "") -> None:
+        """Keep one of a rule's decisions about the user, as streams/decisions.py explains them."""
+        trace = self.decisions
+        trace.append([ts_ms, rule, outcome, reason, subject])
+        _trim(trace, ts_ms)
+
+    def note_progress(self, ts_ms: int, rule: str, outcome: str, reason: str, subject: str) -> None:
+        """Like ``note``, but in place of the latest entry when that one is about the same rule,
+        outcome and subject: a spell of interest that falls short keeps one line, not one per view."""
+        trace = self.decisions
+        if trace:
+            last = trace[-1]
+            if last[1] == rule and last[2] == outcome and last[4] == subject:
+                last[0], last[3] = ts_ms, reason
+                return
+        self.note(ts_ms, rule, outcome, reason, subject)
 
     @property
     def user_id(self) -> str:
@@ -158,6 +178,7 @@ class UserState:
             "exposures": [exposure.to_list() for exposure in self.exposures],
             "interests": {key: episode.to_list() for key, episode in self.interests.items()},
             "pending": [label.to_list() for label in self.pending],
+            "decisions": [list(entry) for entry in self.decisions],
         }
 
     @classmethod
@@ -171,4 +192,14 @@ class UserState:
             exposures=[Exposure.from_list(item) for item in data["exposures"]],
             interests={key: InterestEpisode.from_list(item) for key, item in data["interests"].items()},
             pending=[PendingLabel.from_list(item) for item in data["pending"]],
+            decisions=[list(entry) for entry in data.get("decisions", ())],  # none before format 6
         )
+
+
+def _trim(trace: list[list[Any]], now_ms: int) -> None:
+    """The latest MAX_DECISIONS, none older than DECISIONS_KEEP_MS before ``now_ms``."""
+    if len(trace) > MAX_DECISIONS:
+        del trace[: len(trace) - MAX_DECISIONS]
+    oldest_ms = now_ms - DECISIONS_KEEP_MS
+    while trace and trace[0][0] < oldest_ms:
+        del trace[0]

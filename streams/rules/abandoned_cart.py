@@ -13,6 +13,7 @@ from typing import Any
 from schemas.events import Click, ClickAction, Event, Purchase
 from schemas.timestamps import format_rfc3339
 from streams.cart import cart_value
+from streams.decisions import CANCELLED, DROPPED, duration as _duration
 from streams.rules.base import Candidate, Context, Effects
 from streams.rules.logic import RuleLogic
 from streams.rules.spec import AbandonedCartParams, RuleKind, RuleSpec
@@ -43,13 +44,15 @@ class AbandonedCart(RuleLogic):
         if not cart:
             state.fired.pop(key, None)  # the next cart is a new cart
         if isinstance(event, Purchase):
-            if not cart or pending is None or event.ts_ms >= pending.first_due_ms - params.delay_ms:
-                state.timers.pop(key, None)
+            if pending is not None and (not cart or event.ts_ms >= pending.first_due_ms - params.delay_ms):
+                del state.timers[key]
+                state.note(event.ts_ms, rule.name, CANCELLED, "bought before the reminder was due")
             return
         if not (isinstance(event, Click) and event.action in _CART_CHANGES):
             return
         if not cart:
-            state.timers.pop(key, None)
+            if state.timers.pop(key, None) is not None:
+                state.note(event.ts_ms, rule.name, CANCELLED, "the cart was emptied")
             return
         due_ms = event.ts_ms + params.delay_ms
         if pending is not None and pending.first_due_ms >= due_ms:  # a held timer keeps its real deadline
@@ -64,6 +67,7 @@ class AbandonedCart(RuleLogic):
         if not cart:
             return None
         if state.fired_within(rule.name, now_ms=ctx.now_ms, window_ms=params.once_per_ms):
+            state.note(ctx.now_ms, rule.name, DROPPED, f"this cart had a reminder less than {_duration(params.once_per_ms)} ago (once_per)")
             return None
         value = cart_value(cart)
         units = sum(line.quantity for line in cart.values())

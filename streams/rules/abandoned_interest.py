@@ -14,6 +14,7 @@ from typing import Any
 
 from schemas.events import Click, ClickAction, Event, Purchase, Search
 from schemas.timestamps import format_rfc3339
+from streams.decisions import CANCELLED, DROPPED, FELL_SHORT, duration
 from streams.rules.base import Candidate, Context, Effects
 from streams.rules.logic import RuleLogic
 from streams.rules.recommendation import recommended_category
@@ -78,6 +79,10 @@ def _on_view(rule: RuleSpec, params: AbandonedInterestParams, state: UserState, 
         recent = sum(1 for view_ms in views if view_ms - ts_ms <= params.window_ms)
     if recent >= params.min_views or (searched and recent >= params.min_views_after_search):
         _interested(rule, params, state, episode, key, ts_ms, click.event_id, effects)
+    elif recent == params.min_views - 1:  # one view short: worth saying why nothing was sent
+        category = key[len(rule.name) + 1 :]
+        why = f"{category}: {recent} of {params.min_views} views within {duration(params.window_ms)}, no interest yet"
+        state.note_progress(ts_ms, rule.name, FELL_SHORT, why, category)
 
 
 def _on_search(rule: RuleSpec, params: AbandonedInterestParams, state: UserState, search: Search, key: str, effects: Effects) -> None:
@@ -99,7 +104,7 @@ def _episode(state: UserState, key: str, ts_ms: int, params: AbandonedInterestPa
         if episode is None and len(state.interests) >= MAX_INTEREST_EPISODES:
             _prune(state, ts_ms, params)
             if len(state.interests) >= MAX_INTEREST_EPISODES:
-                _walked_in(state, min(state.interests.items(), key=lambda item: (item[1].last_activity_ms, item[0]))[0])
+                _walked_in(None, state, min(state.interests.items(), key=lambda item: (item[1].last_activity_ms, item[0]))[0], ts_ms, "")
         episode = state.interests[key] = InterestEpisode(last_activity_ms=ts_ms)
     return episode
 
@@ -119,9 +124,12 @@ def _interested(
     effects.schedule.append(timer)
 
 
-def _walked_in(state: UserState, key: str) -> None:
-    """An add to cart or purchase in the category: the interest was not abandoned."""
-    state.timers.pop(key, None)
+def _walked_in(rule: RuleSpec | None, state: UserState, key: str, ts_ms: int, how: str) -> None:
+    """An add to cart or purchase in the category: the interest was not abandoned (``rule``
+    None: the spell is only making room, and nothing is noted)."""
+    if state.timers.pop(key, None) is not None and rule is not None:
+        category = key[len(rule.name) + 1 :]
+        state.note(ts_ms, rule.name, CANCELLED, f"{category}: {how} before the reminder was due", category)
     state.interests.pop(key, None)
 
 
@@ -160,14 +168,14 @@ class AbandonedInterest(RuleLogic):
             if event.action is ClickAction.VIEW:
                 _on_view(rule, params, state, event, key, effects)
             elif event.action is ClickAction.ADD_TO_CART:
-                _walked_in(state, key)
+                _walked_in(rule, state, key, event.ts_ms, "added to the cart")
         elif isinstance(event, Search):
             category = state.profile.last_search_category
             if category is not None:
                 _on_search(rule, params, state, event, _key(rule, category), effects)
         elif isinstance(event, Purchase):
-            for category in {item.category for item in event.items}:
-                _walked_in(state, _key(rule, category))
+            for category in sorted({item.category for item in event.items}):
+                _walked_in(rule, state, _key(rule, category), event.ts_ms, "bought")
         if len(state.interests) > _PRUNE_ABOVE:
             _prune(state, event.ts_ms, params)
         if len(state.fired) > _PRUNE_ABOVE:
@@ -178,12 +186,14 @@ class AbandonedInterest(RuleLogic):
         episode = state.interests.get(timer.key)
         if episode is None or episode.last_interest_ms is None:
             return None
-        if state.fired_within(timer.key, now_ms=ctx.now_ms, window_ms=params.once_per_ms):
-            return None
         category = timer.key[len(rule.name) + 1 :]
+        if state.fired_within(timer.key, now_ms=ctx.now_ms, window_ms=params.once_per_ms):
+            state.note(ctx.now_ms, rule.name, DROPPED, f"{category}: one went out less than {duration(params.once_per_ms)} ago (once_per)", category)
+            return None
         config = ctx.profile_config
         affinity = state.profile.categories.value(category, now_ms=ctx.now_ms, half_life_ms=config.interest_half_life_ms)
         if affinity <= params.affinity_threshold:
+            state.note(ctx.now_ms, rule.name, DROPPED, f"{category}: affinity {affinity:.2f}, not above {params.affinity_threshold:g} any more", category)
             return None
         products = [product for product, _ in sorted(episode.products.items(), key=lambda item: (-item[1], item[0]))]
         payload: dict[str, Any] = {

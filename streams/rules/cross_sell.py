@@ -15,6 +15,7 @@ from typing import Any
 
 from schemas.events import Event, Purchase
 from schemas.timestamps import format_rfc3339
+from streams.decisions import DROPPED, duration
 from streams.rules.base import Candidate, Context, Effects
 from streams.rules.logic import RuleLogic
 from streams.rules.recommendation import recommend
@@ -69,9 +70,11 @@ class CrossSell(RuleLogic):
         bought_ms = int(bought_at)
         partner = recommend(state, ctx, category, bought_ms=bought_ms, min_support=params.min_support, min_lift=params.min_lift)
         if partner is None:
+            state.note(ctx.now_ms, rule.name, DROPPED, f"after {category}: no trusted partner category they have not bought", category)
             return None
         once_key = f"{rule.name}/{partner.category}"
         if state.fired_within(once_key, now_ms=ctx.now_ms, window_ms=params.once_per_ms):
+            state.note(ctx.now_ms, rule.name, DROPPED, f"{partner.category} was offered less than {duration(params.once_per_ms)} ago (once_per)", category)
             return None
         return Candidate(
             rule=rule,

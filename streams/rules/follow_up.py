@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from schemas.outputs import Trigger
+from streams.decisions import CANCELLED
 from streams.rules.attribution import exposure_of
 from streams.rules.base import Candidate, Context
 from streams.rules.logic import RuleLogic
@@ -46,11 +47,11 @@ def arm(state: UserState, timer: Timer) -> None:
     timers[timer.key] = timer
 
 
-def cancel_all(state: UserState) -> None:
+def cancel_all(state: UserState, ts_ms: int) -> None:
     """A purchase: no follow-up is wanted any more."""
     timers = state.timers
     for key in [key for key in timers if key.startswith(PREFIX)]:
-        del timers[key]
+        state.note(ts_ms, timers.pop(key).rule, CANCELLED, "bought before it was due")
 
 
 class FollowUp(RuleLogic):

@@ -20,6 +20,7 @@ from schemas.events import Event, Purchase
 from schemas.timestamps import format_rfc3339
 from streams.config import DAY_MS
 from streams.purchases import gaps_ms, median
+from streams.decisions import DROPPED
 from streams.rules.base import Candidate, Context, Effects
 from streams.rules.logic import RuleLogic
 from streams.rules.spec import ReplenishmentParams, RuleKind, RuleSpec
@@ -81,6 +82,7 @@ class Replenishment(RuleLogic):
             return None  # the rules file no longer calls it a consumable
         times = state.profile.bought_ms.get(category)
         if not times or times[-1] > timer.first_due_ms:
+            state.note(ctx.now_ms, rule.name, DROPPED, f"{category}: bought since it was armed, or its history was let go", category)
             return None  # bought since (its own timer follows), or the history of it is gone (more categories came)
         last_ms = times[-1]
         expected_ms = timer.first_due_ms + params.lead_ms

@@ -144,6 +144,13 @@ class WorkerProcess:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
+    def decisions(self, user: str) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/profiles/{user}/decisions", timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
     def segment_count(self, name: str) -> dict[str, Any]:
         """``GET /segments/{name}/count``: the JSON body, whatever the status."""
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import json
 import os
@@ -65,6 +67,7 @@ def test_profile_served_over_http_and_erased_on_request(settings: Settings, tmp_
         assert carol["rhythm"]["best_send_hour"] == (T0_MS + 3000) // HOUR_MS % 24  # most of her events, UTC
         assert "trail" not in str(carol), "the profile keeps categories, not search words"
         assert carol["pending_timers"][0]["rule"] == "abandoned_cart"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)", carol["pending_timers"][0]["due"])  # RFC 3339, her offset
 
         new = worker.segment_count("new")
         assert new == {"segment": "lifecycle:new", "count": 2, "partitions": [0, 1]}

@@ -108,6 +108,15 @@ def test_abandoned_cart_triggers_and_dead_letters(settings: Settings, tmp_path: 
         assert bob["cart"] == [] and bob["rfm"]["total_spend"] == 20.0 and bob["rfm"]["order_count"] == 1
         status, alice = worker.profile("alice")
         assert status == 200 and alice["pending_timers"] == [] and alice["cart_value"] == 31.0
+        # Why bob got nothing, and alice her reminder, in their own words and time zones.
+        status, why = worker.decisions("bob")
+        assert status == 200 and why["decisions"] == [
+            {"at": "2026-11-25T09:05:00.000Z", "rule": "abandoned_cart", "outcome": "cancelled", "reason": "bought before the reminder was due"}
+        ]
+        status, why = worker.decisions("alice")
+        [sent] = why["decisions"]
+        assert (sent["at"], sent["outcome"]) == ("2026-11-25T09:11:00.000Z", "sent") and sent["reason"].startswith("on push: 3 item(s) worth 31.00")
+        assert worker.decisions("nobody")[0] == 404
         assert worker.profile("nobody")[0] == 404
 
         metrics = worker.metrics()
