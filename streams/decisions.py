@@ -39,10 +39,12 @@ GUARDRAIL_WORDS = {
 def view(state: UserState) -> list[dict[str, Any]]:
     """The trace, newest first, each time in the user's own offset (their latest event's)."""
     offset = state.profile.utc_offset_min
-    return [
-        {"at": format_rfc3339(ts_ms, offset), "rule": rule, "outcome": outcome, "reason": reason}
-        for ts_ms, rule, outcome, reason, _ in reversed(state.decisions)
-    ]
+    trace = state.decisions
+    entries: list[dict[str, Any]] = []
+    for index in range(len(trace) - 1, -1, -1):  # newest first (a loop over reversed() trips mypyc here)
+        entry: list[Any] = trace[index]
+        entries.append({"at": format_rfc3339(int(entry[0]), offset), "rule": str(entry[1]), "outcome": str(entry[2]), "reason": str(entry[3])})
+    return entries
 
 
 def timers_view(state: UserState) -> list[dict[str, Any]]:

@@ -114,8 +114,8 @@ def test_abandoned_cart_triggers_and_dead_letters(settings: Settings, tmp_path: 
             {"at": "2026-11-25T09:05:00.000Z", "rule": "abandoned_cart", "outcome": "cancelled", "reason": "bought before the reminder was due"}
         ]
         status, why = worker.decisions("alice")
-        [sent] = why["decisions"]
-        assert (sent["at"], sent["outcome"]) == ("2026-11-25T09:11:00.000Z", "sent") and sent["reason"].startswith("on push: 3 item(s) worth 31.00")
+        [reminder] = why["decisions"]
+        assert (reminder["at"], reminder["outcome"]) == ("2026-11-25T09:11:00.000Z", "sent") and reminder["reason"].startswith("on push: 3 item(s) worth 31.00")
         assert worker.decisions("nobody")[0] == 404
         assert worker.profile("nobody")[0] == 404
 
