@@ -228,6 +228,7 @@ def replayed(path: Path, book: RuleBook) -> tuple[OfflineReplay, list]:
     return replay, outputs
 
 
+@pytest.mark.statistical
 def test_the_propensity_model_ranks_buyers_on_held_out_time_without_leaking(shop: Path) -> None:
     """Each label is scored against the prediction made at its decision point, before it was
     learned: progressive validation on time the model had not yet seen. Above 0.95 would mean
@@ -243,6 +244,7 @@ def test_the_propensity_model_ranks_buyers_on_held_out_time_without_leaking(shop
     assert len(served) > len(triggers) // 2 and all(0.0 <= p <= 1.0 for p in served)
 
 
+@pytest.mark.statistical
 def test_a_rule_gated_on_propensity_sends_only_inside_its_range_once_the_model_is_warm(shop: Path) -> None:
     book = default_rulebook()
     gated = tuple(dataclasses.replace(rule, propensity_max=0.3) if rule.name == "abandoned_interest" else rule for rule in book.rules)

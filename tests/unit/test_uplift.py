@@ -179,6 +179,7 @@ def test_nudge_uplift_with_no_worker_says_so_in_one_line() -> None:
 # --- a shop with a known effect -----------------------------------------------------------------
 
 
+@pytest.mark.statistical
 def test_the_measured_uplift_recovers_an_effect_planted_in_the_shop(tmp_path: Path) -> None:
     """The synthetic shop plants an effect of the cart reminder per persona: a held-out shopper
     (by Nudge's own holdout hash) comes back to buy a walked-away cart less often. The truth, in
@@ -213,6 +214,7 @@ def test_the_measured_uplift_recovers_an_effect_planted_in_the_shop(tmp_path: Pa
     assert unplanted.low <= 0 <= unplanted.high, unplanted
 
 
+@pytest.mark.statistical
 def test_gating_by_learned_uplift_keeps_most_of_the_planted_effect_from_fewer_sends(tmp_path: Path) -> None:
     """The T-learner learns, per cart reminder, who it moves. Ranked by the uplift it predicted
     (what a rule's ``min_uplift`` cuts), the top 60 % of the second half's reminders (sends and
